@@ -1,0 +1,786 @@
+/*
+ * context.c
+ *		The signed tenant context: tokens, the utilix.context setting, and
+ *		the functions that read it.
+ *
+ * A token is  "utx1." base64url(payload) "." base64url(HMAC-SHA-256)
+ * where the MAC, under the token subkey of the master key, covers the
+ * prefix and the payload.  The payload is binary and length-prefixed:
+ *
+ *	 version(1) tenant(8) issued_at(8) expires_at(8) token_id(16) flags(1)
+ *	 user_len(1) user  clearance_len(1) clearance  nrights(1)
+ *	 { right_len(1) right } ...
+ *
+ * (integers big-endian, times as TimestampTz).  The check hook of the
+ * setting accepts only a token whose MAC verifies and whose expiry is in the
+ * future; the parsed token becomes the setting's "extra", so it is parsed
+ * once, and PostgreSQL's own GUC machinery restores it on SET LOCAL,
+ * savepoint rollback, RESET and in parallel workers.  Expiry, the tenant's
+ * status and role bindings are checked again at use, once per statement.
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "storage/proc.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/timestamp.h"
+
+#include "utilix.h"
+
+#define TOKEN_PREFIX		"utx1."
+#define TOKEN_PREFIX_LEN	5
+#define TOKEN_MAX_TEXT		4096
+#define PAYLOAD_MAX			2600
+#define PAYLOAD_VERSION		1
+
+extern uint64 utilix_cache_generation;
+extern Oid	utilix_catalog_relid(const char *relname);
+
+static char *context_setting = NULL;
+static const UtilixContext *current_ctx = NULL;
+static int	max_context_ttl = 86400;	/* seconds */
+
+/* Validation of the current context, valid for one statement. */
+static struct
+{
+	const UtilixContext *ctx;
+	LocalTransactionId lxid;
+	TimestampTz stmt_start;
+	uint64		generation;
+	Oid			outer_user;
+	const UtilixContext *result;
+}			validated;
+
+/* Context synthesised for a role bound to a tenant. */
+static UtilixContext bound_ctx;
+
+/* Small caches of tenant status and role bindings. */
+#define STATUS_CACHE_SIZE 32
+static struct
+{
+	int64		tenant;
+	bool		active;
+}			status_cache[STATUS_CACHE_SIZE];
+static int	status_cache_n = 0;
+static uint64 status_cache_generation = 0;
+
+static struct
+{
+	Oid			roleid;
+	int64		tenant;			/* 0: not bound */
+}			binding_cache[8];
+static int	binding_cache_n = 0;
+static uint64 binding_cache_generation = 0;
+
+/* ---------- payload encoding ---------- */
+
+static void
+put_int64(uint8 *p, int64 v)
+{
+	uint64		u = (uint64) v;
+
+	for (int i = 7; i >= 0; i--)
+	{
+		p[i] = (uint8) (u & 0xFF);
+		u >>= 8;
+	}
+}
+
+static int64
+get_int64(const uint8 *p)
+{
+	uint64		u = 0;
+
+	for (int i = 0; i < 8; i++)
+		u = (u << 8) | p[i];
+	return (int64) u;
+}
+
+/* A right: 1 to 63 bytes of [a-z0-9_], starting with a letter. */
+static bool
+valid_word(const char *s, size_t len)
+{
+	if (len == 0 || len > 63 || !(s[0] >= 'a' && s[0] <= 'z'))
+		return false;
+	for (size_t i = 0; i < len; i++)
+	{
+		char		c = s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
+			return false;
+	}
+	return true;
+}
+
+/* An application user name: 1 to 255 bytes, no control characters. */
+static bool
+valid_app_user(const char *s, size_t len)
+{
+	if (len == 0 || len > 255)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char) s[i] < 0x20 || s[i] == 0x7f)
+			return false;
+	return true;
+}
+
+static bool
+parse_payload(const uint8 *p, size_t len, UtilixContext *out)
+{
+	size_t		pos = 0;
+	size_t		n;
+
+#define NEED(k) do { if (len - pos < (size_t) (k)) return false; } while (0)
+
+	memset(out, 0, sizeof(UtilixContext));
+	NEED(1 + 8 + 8 + 8 + 16 + 1);
+	if (p[pos++] != PAYLOAD_VERSION)
+		return false;
+	out->tenant = get_int64(p + pos);
+	pos += 8;
+	out->issued_at = get_int64(p + pos);
+	pos += 8;
+	out->expires_at = get_int64(p + pos);
+	pos += 8;
+	memcpy(out->token_id, p + pos, 16);
+	pos += 16;
+	out->flags = p[pos++];
+	if (out->tenant <= 0 || out->expires_at <= out->issued_at)
+		return false;
+
+	NEED(1);
+	n = p[pos++];
+	NEED(n);
+	if (!valid_app_user((const char *) p + pos, n))
+		return false;
+	memcpy(out->app_user, p + pos, n);
+	out->app_user[n] = '\0';
+	pos += n;
+
+	NEED(1);
+	n = p[pos++];
+	NEED(n);
+	if (n > 0 && !valid_word((const char *) p + pos, n))
+		return false;
+	memcpy(out->clearance, p + pos, n);
+	out->clearance[n] = '\0';
+	pos += n;
+
+	NEED(1);
+	out->nrights = p[pos++];
+	if (out->nrights > 32)
+		return false;
+	for (int i = 0; i < out->nrights; i++)
+	{
+		NEED(1);
+		n = p[pos++];
+		NEED(n);
+		if (!valid_word((const char *) p + pos, n))
+			return false;
+		memcpy(out->rights[i], p + pos, n);
+		out->rights[i][n] = '\0';
+		pos += n;
+	}
+#undef NEED
+	return pos == len;
+}
+
+static void
+token_mac(const uint8 *key, const uint8 *payload, size_t len, uint8 mac[UTILIX_MAC_LEN])
+{
+	uint8		buf[TOKEN_PREFIX_LEN + PAYLOAD_MAX];
+
+	memcpy(buf, TOKEN_PREFIX, TOKEN_PREFIX_LEN);
+	memcpy(buf + TOKEN_PREFIX_LEN, payload, len);
+	utilix_hmac_sha256(key, UTILIX_KEY_LEN, buf, TOKEN_PREFIX_LEN + len, mac);
+}
+
+/*
+ * Verify a token's form and signature and parse it.  Does not look at the
+ * clock or the database.  On failure *why says what is wrong, in words
+ * that never contain the token.
+ */
+bool
+utilix_token_parse(const char *token, UtilixContext *out, const char **why)
+{
+	size_t		len = strlen(token);
+	const char *dot;
+	uint8		payload[PAYLOAD_MAX];
+	size_t		plen;
+	uint8		mac[UTILIX_MAC_LEN + 4];
+	size_t		maclen;
+	uint8		expect[UTILIX_MAC_LEN];
+	const uint8 *key;
+
+	*why = "The token is malformed.";
+	if (len < TOKEN_PREFIX_LEN + 2 || len > TOKEN_MAX_TEXT ||
+		memcmp(token, TOKEN_PREFIX, TOKEN_PREFIX_LEN) != 0)
+		return false;
+	dot = strchr(token + TOKEN_PREFIX_LEN, '.');
+	if (dot == NULL)
+		return false;
+	if (!utilix_b64url_decode(token + TOKEN_PREFIX_LEN, dot - (token + TOKEN_PREFIX_LEN),
+							  payload, sizeof(payload), &plen))
+		return false;
+	if (!utilix_b64url_decode(dot + 1, len - (dot + 1 - token), mac, sizeof(mac), &maclen) ||
+		maclen != UTILIX_MAC_LEN)
+		return false;
+
+	key = utilix_subkey_unchecked(UTILIX_SUBKEY_TOKEN);
+	if (key == NULL)
+	{
+		*why = "The server has no master key, so no token can be verified.";
+		return false;
+	}
+	token_mac(key, payload, plen, expect);
+	if (!utilix_ct_equal(expect, mac, UTILIX_MAC_LEN))
+	{
+		*why = "The token's signature does not verify.";
+		return false;
+	}
+	if (!parse_payload(payload, plen, out))
+	{
+		*why = "The token's contents are malformed.";
+		return false;
+	}
+	return true;
+}
+
+/* ---------- the setting ---------- */
+
+static bool
+check_context(char **newval, void **extra, GucSource source)
+{
+	UtilixContext ctx;
+	const char *why;
+
+	if (*newval == NULL || (*newval)[0] == '\0')
+	{
+		*extra = NULL;
+		return true;
+	}
+	if (source != PGC_S_SESSION && source != PGC_S_CLIENT &&
+		source != PGC_S_OVERRIDE && source != PGC_S_INTERACTIVE)
+	{
+		GUC_check_errcode(ERRCODE_INSUFFICIENT_PRIVILEGE);
+		GUC_check_errmsg("utilix.context can be set only in a session");
+		GUC_check_errdetail("A tenant context cannot be stored in configuration files, role, database or function settings.");
+		return false;
+	}
+	if (!utilix_master_key_loaded())
+	{
+		GUC_check_errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE);
+		GUC_check_errmsg("utilix has no master key");
+		GUC_check_errhint("Set utilix.master_key_file or utilix.master_key_command in postgresql.conf and restart the server.");
+		return false;
+	}
+	if (!utilix_token_parse(*newval, &ctx, &why))
+	{
+		GUC_check_errcode(ERRCODE_INSUFFICIENT_PRIVILEGE);
+		GUC_check_errmsg("invalid tenant context token");
+		GUC_check_errdetail("%s", why);
+		GUC_check_errhint("Obtain a token from utilix.login() or utilix.issue_context().");
+		utilix_wipe(&ctx, sizeof(ctx));
+		return false;
+	}
+	if (ctx.expires_at <= GetCurrentTimestamp())
+	{
+		GUC_check_errcode(ERRCODE_INSUFFICIENT_PRIVILEGE);
+		GUC_check_errmsg("tenant context token has expired");
+		GUC_check_errhint("Obtain a new token from utilix.login() or utilix.issue_context().");
+		return false;
+	}
+	*extra = malloc(sizeof(UtilixContext));
+	if (*extra == NULL)
+	{
+		GUC_check_errcode(ERRCODE_OUT_OF_MEMORY);
+		GUC_check_errmsg("out of memory");
+		return false;
+	}
+	memcpy(*extra, &ctx, sizeof(UtilixContext));
+	return true;
+}
+
+static void
+assign_context(const char *newval, void *extra)
+{
+	current_ctx = (const UtilixContext *) extra;
+	validated.ctx = NULL;
+}
+
+/* SHOW and current_setting() never print the token back. */
+static const char *
+show_context(void)
+{
+	return (context_setting && context_setting[0]) ? "(token)" : "";
+}
+
+void
+ContextInit(void)
+{
+	DefineCustomStringVariable("utilix.context",
+							   "Signed tenant context token for this session or transaction.",
+							   "Accepts only tokens from utilix.issue_context() or utilix.login().",
+							   &context_setting, "",
+							   PGC_USERSET,
+							   GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE | GUC_DISALLOW_IN_FILE,
+							   check_context, assign_context, show_context);
+	DefineCustomIntVariable("utilix.max_context_ttl",
+							"Longest lifetime a context token may be issued for.",
+							NULL,
+							&max_context_ttl, 86400, 1, 7 * 86400,
+							PGC_SUSET, GUC_UNIT_S,
+							NULL, NULL, NULL);
+}
+
+/* ---------- catalog lookups (cached) ---------- */
+
+/* Run a one-parameter, one-column int8/text query as utilix internally. */
+static bool
+internal_lookup(const char *sql, Oid argtype, Datum arg, Datum *result, Oid *restype)
+{
+	Oid			save_userid;
+	int			save_sec;
+	volatile bool found = false;
+
+	utilix_begin_internal(&save_userid, &save_sec);
+	PG_TRY();
+	{
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		if (SPI_execute_with_args(sql, 1, &argtype, &arg, NULL, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "utilix internal lookup failed");
+		if (SPI_processed > 0)
+		{
+			bool		isnull;
+			Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+			if (!isnull)
+			{
+				/* only by-value results (bigint, boolean) are looked up */
+				*restype = SPI_gettypeid(SPI_tuptable->tupdesc, 1);
+				Assert(*restype == INT8OID || *restype == BOOLOID);
+				*result = d;
+				found = true;
+			}
+		}
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		utilix_end_internal(save_userid, save_sec);
+	}
+	PG_END_TRY();
+	return found;
+}
+
+static bool
+tenant_is_active(int64 tenant)
+{
+	Datum		d;
+	Oid			t;
+	bool		active;
+
+	if (status_cache_generation != utilix_cache_generation)
+	{
+		status_cache_n = 0;
+		status_cache_generation = utilix_cache_generation;
+	}
+	for (int i = 0; i < status_cache_n; i++)
+		if (status_cache[i].tenant == tenant)
+			return status_cache[i].active;
+
+	(void) utilix_catalog_relid("tenant");
+	active = internal_lookup("SELECT status OPERATOR(pg_catalog.=) 'active' FROM utilix.tenant "
+							 "WHERE id OPERATOR(pg_catalog.=) $1",
+							 INT8OID, Int64GetDatum(tenant), &d, &t) && DatumGetBool(d);
+	if (status_cache_n == STATUS_CACHE_SIZE)
+		status_cache_n = 0;
+	status_cache[status_cache_n].tenant = tenant;
+	status_cache[status_cache_n].active = active;
+	status_cache_n++;
+	return active;
+}
+
+/* The tenant a database role is bound to, or 0. */
+static int64
+role_binding(Oid roleid)
+{
+	Datum		d;
+	Oid			t;
+	int64		tenant = 0;
+	char	   *rolname;
+
+	if (binding_cache_generation != utilix_cache_generation)
+	{
+		binding_cache_n = 0;
+		binding_cache_generation = utilix_cache_generation;
+	}
+	for (int i = 0; i < binding_cache_n; i++)
+		if (binding_cache[i].roleid == roleid)
+			return binding_cache[i].tenant;
+
+	if (!OidIsValid(utilix_catalog_relid("role_binding")))
+		return 0;
+	rolname = GetUserNameFromId(roleid, true);
+	if (rolname != NULL &&
+		internal_lookup("SELECT tenant_id FROM utilix.role_binding "
+						"WHERE role_name OPERATOR(pg_catalog.=) $1::pg_catalog.name",
+						TEXTOID, CStringGetTextDatum(rolname), &d, &t))
+		tenant = DatumGetInt64(d);
+	if (binding_cache_n == lengthof(binding_cache))
+		binding_cache_n = 0;
+	binding_cache[binding_cache_n].roleid = roleid;
+	binding_cache[binding_cache_n].tenant = tenant;
+	binding_cache_n++;
+	return tenant;
+}
+
+static int64
+current_binding(void)
+{
+	int64		outer = role_binding(GetOuterUserId());
+	int64		session = role_binding(GetSessionUserId());
+
+	if (outer != 0 && session != 0 && outer != session)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("the session role and the current role are bound to different tenants")));
+	return outer != 0 ? outer : session;
+}
+
+static void
+no_context_error(const char *msg)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("%s", msg),
+			 errhint("Set a tenant context with utilix.set_context() using a token from utilix.login() or utilix.issue_context(); protected data is not readable without one.")));
+}
+
+/*
+ * The verified context of this statement, or NULL (missing_ok) when there is
+ * none.  Raises 42501 for an expired token, an inactive tenant, or a token
+ * that disagrees with the role's binding.  The fast path is a handful of
+ * comparisons: the row level security qual calls this for every row.
+ */
+const UtilixContext *
+utilix_current_context(bool missing_ok)
+{
+	TimestampTz stmt = GetCurrentStatementStartTimestamp();
+	LocalTransactionId lxid = MyProc ? MyProc->lxid : InvalidLocalTransactionId;
+	Oid			outer = GetOuterUserId();
+	int64		bound;
+
+	if (validated.ctx == current_ctx && validated.result != NULL &&
+		validated.lxid == lxid && validated.stmt_start == stmt &&
+		validated.generation == utilix_cache_generation &&
+		validated.outer_user == outer)
+		return validated.result;
+
+	utilix_require_preload();
+	validated.result = NULL;
+	bound = current_binding();
+
+	if (current_ctx == NULL)
+	{
+		if (bound == 0)
+		{
+			if (missing_ok)
+				return NULL;
+			no_context_error("no tenant context is set");
+		}
+		memset(&bound_ctx, 0, sizeof(bound_ctx));
+		bound_ctx.tenant = bound;
+		bound_ctx.flags = UTILIX_CTX_FLAG_BOUND_ROLE;
+		bound_ctx.expires_at = DT_NOEND;
+		strlcpy(bound_ctx.app_user, GetUserNameFromId(outer, false), sizeof(bound_ctx.app_user));
+		if (!tenant_is_active(bound))
+			no_context_error("the tenant this role is bound to is not active");
+		validated.result = &bound_ctx;
+	}
+	else
+	{
+		if (current_ctx->expires_at <= stmt)
+			no_context_error("tenant context token has expired");
+		if (bound != 0 && bound != current_ctx->tenant)
+			no_context_error("tenant context token names another tenant than this role is bound to");
+		if (!tenant_is_active(current_ctx->tenant))
+			no_context_error("the tenant of this context is not active");
+		validated.result = current_ctx;
+	}
+	validated.ctx = current_ctx;
+	validated.lxid = lxid;
+	validated.stmt_start = stmt;
+	validated.generation = utilix_cache_generation;
+	validated.outer_user = outer;
+	return validated.result;
+}
+
+/* ---------- SQL-callable ---------- */
+
+PG_FUNCTION_INFO_V1(utilix_current_tenant);
+Datum
+utilix_current_tenant(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT64(utilix_current_context(false)->tenant);
+}
+
+PG_FUNCTION_INFO_V1(utilix_current_app_user);
+Datum
+utilix_current_app_user(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_TEXT_P(cstring_to_text(utilix_current_context(false)->app_user));
+}
+
+static ArrayType *
+rights_array(const UtilixContext *ctx)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * Max(ctx->nrights, 1));
+
+	for (int i = 0; i < ctx->nrights; i++)
+		elems[i] = CStringGetTextDatum(ctx->rights[i]);
+	return construct_array(elems, ctx->nrights, TEXTOID, -1, false, TYPALIGN_INT);
+}
+
+/* utilix.context_info(): what the current context says, never the token. */
+PG_FUNCTION_INFO_V1(utilix_context_info);
+Datum
+utilix_context_info(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Datum		values[8];
+	bool		nulls[8] = {false};
+	const UtilixContext *ctx = current_ctx;
+	const char *status;
+	int64		bound;
+
+	utilix_require_preload();
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	tupdesc = BlessTupleDesc(tupdesc);
+
+	bound = current_binding();
+	if (ctx == NULL && bound != 0)
+	{
+		memset(&bound_ctx, 0, sizeof(bound_ctx));
+		bound_ctx.tenant = bound;
+		bound_ctx.flags = UTILIX_CTX_FLAG_BOUND_ROLE;
+		bound_ctx.expires_at = DT_NOEND;
+		strlcpy(bound_ctx.app_user, GetUserNameFromId(GetOuterUserId(), false), sizeof(bound_ctx.app_user));
+		ctx = &bound_ctx;
+	}
+	if (ctx == NULL)
+	{
+		for (int i = 0; i < 7; i++)
+			nulls[i] = true;
+		values[7] = CStringGetTextDatum("none");
+		PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+	}
+	if (ctx->expires_at <= GetCurrentStatementStartTimestamp())
+		status = "expired";
+	else if (bound != 0 && bound != ctx->tenant)
+		status = "conflicts with role binding";
+	else if (!tenant_is_active(ctx->tenant))
+		status = "tenant not active";
+	else if (ctx->flags & UTILIX_CTX_FLAG_PASSWORD_CHANGE)
+		status = "password change only";
+	else
+		status = "valid";
+
+	values[0] = Int64GetDatum(ctx->tenant);
+	values[1] = CStringGetTextDatum(ctx->app_user);
+	values[2] = PointerGetDatum(rights_array(ctx));
+	if (ctx->clearance[0])
+		values[3] = CStringGetTextDatum(ctx->clearance);
+	else
+		nulls[3] = true;
+	if (ctx->flags & UTILIX_CTX_FLAG_BOUND_ROLE)
+	{
+		nulls[4] = true;
+		nulls[5] = true;
+	}
+	else
+	{
+		values[4] = TimestampTzGetDatum(ctx->issued_at);
+		values[5] = TimestampTzGetDatum(ctx->expires_at);
+	}
+	values[6] = BoolGetDatum((ctx->flags & UTILIX_CTX_FLAG_BOUND_ROLE) != 0);
+	values[7] = CStringGetTextDatum(status);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+PG_FUNCTION_INFO_V1(utilix_set_context);
+Datum
+utilix_set_context(PG_FUNCTION_ARGS)
+{
+	char	   *token;
+	bool		is_local = PG_ARGISNULL(1) ? true : PG_GETARG_BOOL(1);
+
+	utilix_require_preload();
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("tenant context token must not be null"),
+				 errhint("Use utilix.clear_context() to leave a tenant context.")));
+	token = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	if (token[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("invalid tenant context token"),
+				 errdetail("The token is empty."),
+				 errhint("Use utilix.clear_context() to leave a tenant context.")));
+	(void) set_config_option("utilix.context", token, PGC_USERSET, PGC_S_SESSION,
+							 is_local ? GUC_ACTION_LOCAL : GUC_ACTION_SET,
+							 true, 0, false);
+	utilix_wipe(token, strlen(token));
+	/* fail now, not at the first query, if the context cannot be used */
+	PG_RETURN_INT64(utilix_current_context(false)->tenant);
+}
+
+PG_FUNCTION_INFO_V1(utilix_clear_context);
+Datum
+utilix_clear_context(PG_FUNCTION_ARGS)
+{
+	utilix_require_preload();
+	(void) set_config_option("utilix.context", "", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SET, true, 0, false);
+	PG_RETURN_VOID();
+}
+
+/*
+ * utilix._sign_token(tenant, app_user, ttl, rights, clearance, flags):
+ * internal, called by utilix.issue_context() (and later utilix.login())
+ * after they checked the tenant.  Not granted to anyone.
+ */
+PG_FUNCTION_INFO_V1(utilix_sign_token);
+Datum
+utilix_sign_token(PG_FUNCTION_ARGS)
+{
+	int64		tenant;
+	text	   *user_t;
+	Interval   *ttl;
+	uint8		payload[PAYLOAD_MAX];
+	size_t		pos = 0;
+	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz exp;
+	int64		ttl_us;
+	uint8		mac[UTILIX_MAC_LEN];
+	const uint8 *key;
+	char	   *p64;
+	char	   *m64;
+	StringInfoData buf;
+	size_t		ulen;
+
+	key = utilix_subkey(UTILIX_SUBKEY_TOKEN);
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("tenant, app_user and ttl must not be null")));
+	tenant = PG_GETARG_INT64(0);
+	user_t = PG_GETARG_TEXT_PP(1);
+	ttl = PG_GETARG_INTERVAL_P(2);
+
+	if (tenant <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("tenant id must be positive")));
+	ulen = VARSIZE_ANY_EXHDR(user_t);
+	if (!valid_app_user(VARDATA_ANY(user_t), ulen))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("app_user must be 1 to 255 bytes without control characters")));
+	ttl_us = ttl->time + (int64) ttl->day * USECS_PER_DAY + (int64) ttl->month * 30 * USECS_PER_DAY;
+	if (ttl_us <= 0 || ttl_us > (int64) max_context_ttl * USECS_PER_SEC)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("ttl must be positive and at most utilix.max_context_ttl (%d seconds)",
+						max_context_ttl)));
+	exp = now + ttl_us;
+
+	payload[pos++] = PAYLOAD_VERSION;
+	put_int64(payload + pos, tenant);
+	pos += 8;
+	put_int64(payload + pos, now);
+	pos += 8;
+	put_int64(payload + pos, exp);
+	pos += 8;
+	utilix_random_bytes(payload + pos, 16);
+	pos += 16;
+	payload[pos++] = PG_ARGISNULL(5) ? 0 : (uint8) (PG_GETARG_INT32(5) & 0x7F);
+	payload[pos++] = (uint8) ulen;
+	memcpy(payload + pos, VARDATA_ANY(user_t), ulen);
+	pos += ulen;
+
+	if (!PG_ARGISNULL(4))
+	{
+		text	   *c = PG_GETARG_TEXT_PP(4);
+		size_t		clen = VARSIZE_ANY_EXHDR(c);
+
+		if (!valid_word(VARDATA_ANY(c), clen))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("clearance must be a lower-case word of at most 63 characters")));
+		payload[pos++] = (uint8) clen;
+		memcpy(payload + pos, VARDATA_ANY(c), clen);
+		pos += clen;
+	}
+	else
+		payload[pos++] = 0;
+
+	if (!PG_ARGISNULL(3))
+	{
+		ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(3);
+		Datum	   *elems;
+		bool	   *enulls;
+		int			n;
+
+		if (ARR_NDIM(arr) > 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("rights must be a one-dimensional array")));
+		deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &enulls, &n);
+		if (n > 32)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("a context may carry at most 32 rights")));
+		payload[pos++] = (uint8) n;
+		for (int i = 0; i < n; i++)
+		{
+			text	   *r;
+			size_t		rlen;
+
+			if (enulls[i])
+				ereport(ERROR,
+						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						 errmsg("rights must not contain nulls")));
+			r = DatumGetTextPP(elems[i]);
+			rlen = VARSIZE_ANY_EXHDR(r);
+			if (!valid_word(VARDATA_ANY(r), rlen))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("each right must be a lower-case word of at most 63 characters")));
+			payload[pos++] = (uint8) rlen;
+			memcpy(payload + pos, VARDATA_ANY(r), rlen);
+			pos += rlen;
+		}
+	}
+	else
+		payload[pos++] = 0;
+
+	Assert(pos <= PAYLOAD_MAX);
+	token_mac(key, payload, pos, mac);
+	p64 = utilix_b64url_encode(payload, pos);
+	m64 = utilix_b64url_encode(mac, UTILIX_MAC_LEN);
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "%s%s.%s", TOKEN_PREFIX, p64, m64);
+	PG_RETURN_TEXT_P(cstring_to_text(buf.data));
+}

@@ -1,0 +1,410 @@
+-- utilix install script, part 30: protected tables and schemas.
+
+CREATE TABLE utilix.protected_table (
+    schema_name   name NOT NULL,
+    table_name    name NOT NULL,
+    tenant_column name NOT NULL,
+    relid         oid NOT NULL,
+    protected_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    protected_by  name NOT NULL DEFAULT SESSION_USER,
+    PRIMARY KEY (schema_name, table_name)
+);
+COMMENT ON TABLE utilix.protected_table IS
+    'tables under tenant isolation; names are authoritative (they survive dump and restore), relid follows renames';
+REVOKE ALL ON utilix.protected_table FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('utilix.protected_table', '');
+
+CREATE TABLE utilix.protected_schema (
+    schema_name  name PRIMARY KEY,
+    tenant_column name NOT NULL DEFAULT 'tenant_id',
+    protected_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    protected_by name NOT NULL DEFAULT SESSION_USER
+);
+COMMENT ON TABLE utilix.protected_schema IS 'schemas whose new tables are protected when they are created';
+REVOKE ALL ON utilix.protected_schema FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('utilix.protected_schema', '');
+
+CREATE FUNCTION utilix._guard_tenant() RETURNS trigger
+    LANGUAGE c
+    AS 'MODULE_PATHNAME', 'utilix_guard_tenant';
+COMMENT ON FUNCTION utilix._guard_tenant() IS
+    'internal: row trigger that refuses an UPDATE moving a row to another tenant';
+
+-- The uniqueness and reference rules, as rows: one per offending object.
+CREATE FUNCTION utilix._oracle_problems(rel regclass, tenant_column name)
+    RETURNS TABLE (object text, problem text, fix text)
+    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    tatt smallint;
+BEGIN
+    SELECT a.attnum INTO tatt FROM pg_attribute a
+     WHERE a.attrelid = rel AND a.attname = tenant_column AND NOT a.attisdropped AND a.attnum > 0;
+
+    -- unique indexes (primary keys and unique constraints included)
+    RETURN QUERY
+    SELECT format('index %I', ic.relname),
+           'a unique index that does not lead with the tenant column reveals whether another tenant holds a key',
+           format('Recreate it as UNIQUE (%I, ...).', tenant_column)
+      FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
+     WHERE i.indrelid = rel AND i.indisunique
+       AND (tatt IS NULL OR i.indkey[0] <> tatt);
+
+    -- exclusion constraints
+    RETURN QUERY
+    SELECT format('constraint %I', c.conname),
+           'an exclusion constraint that does not lead with the tenant column reveals other tenants'' rows',
+           format('Make %I the first element of the constraint.', tenant_column)
+      FROM pg_constraint c
+     WHERE c.conrelid = rel AND c.contype = 'x'
+       AND (tatt IS NULL OR c.conkey[1] <> tatt);
+
+    -- foreign keys from this table to another protected table
+    RETURN QUERY
+    SELECT format('constraint %I', c.conname),
+           'a foreign key to a protected table that does not lead with both tenant columns reveals other tenants'' keys',
+           format('Reference (%I, ...) to (%I, ...).', _oracle_problems.tenant_column, p.tenant_column)
+      FROM pg_constraint c
+      JOIN utilix.protected_table p ON p.relid = c.confrelid
+      JOIN pg_attribute fa ON fa.attrelid = c.confrelid AND fa.attname = p.tenant_column
+     WHERE c.conrelid = rel AND c.contype = 'f' AND c.conparentid = 0
+       AND c.confrelid <> rel
+       AND (tatt IS NULL OR c.conkey[1] <> tatt OR c.confkey[1] <> fa.attnum);
+
+    -- foreign keys from any table into this one
+    RETURN QUERY
+    SELECT format('constraint %I on %s', c.conname, c.conrelid::regclass),
+           'a foreign key into a protected table must reference its tenant column first, or inserts elsewhere reveal which keys exist',
+           format('Reference (%I, ...) from a tenant column of the referencing table.', tenant_column)
+      FROM pg_constraint c
+     WHERE c.confrelid = rel AND c.contype = 'f' AND c.conparentid = 0
+       AND (tatt IS NULL OR c.confkey[1] <> tatt);
+END
+$$;
+COMMENT ON FUNCTION utilix._oracle_problems(regclass, name) IS
+    'internal: unique constraints and foreign keys of a table that would reveal other tenants'' keys';
+
+CREATE FUNCTION utilix.protect(rel regclass, tenant_column name DEFAULT 'tenant_id') RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET client_min_messages = warning
+    AS $$
+DECLARE
+    cls record;
+    att record;
+    prob record;
+    has_rows boolean;
+    parent_protected boolean;
+    child oid;
+    qual text;
+BEGIN
+    IF rel IS NULL OR tenant_column IS NULL THEN
+        RAISE EXCEPTION 'table and tenant column must not be null' USING ERRCODE = '22004';
+    END IF;
+    SELECT c.relkind, c.relpersistence, c.relispartition, n.nspname, c.relname
+      INTO cls
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.oid = rel;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'relation with OID % does not exist', rel::oid USING ERRCODE = '42P01';
+    END IF;
+    IF cls.relkind NOT IN ('r', 'p') THEN
+        RAISE EXCEPTION '"%" is not a table', rel::text
+            USING ERRCODE = '42809', HINT = 'Only ordinary and partitioned tables can be protected.';
+    END IF;
+    IF cls.nspname IN ('pg_catalog', 'information_schema', 'utilix', 'pg_toast')
+       OR cls.relpersistence = 't' THEN
+        RAISE EXCEPTION 'table "%" cannot be protected', rel::text
+            USING ERRCODE = '42501', DETAIL = 'System, temporary and utilix''s own tables are not tenant data.';
+    END IF;
+
+    EXECUTE format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE', rel);
+    PERFORM set_config('utilix.internal_ddl', 'on', true);
+
+    SELECT a.attnum, a.atttypid, a.attgenerated, a.attidentity INTO att
+      FROM pg_attribute a
+     WHERE a.attrelid = rel AND a.attname = tenant_column AND NOT a.attisdropped AND a.attnum > 0;
+    IF FOUND AND (att.atttypid <> 'bigint'::regtype OR att.attgenerated <> '' OR att.attidentity <> '') THEN
+        RAISE EXCEPTION 'tenant column "%" of table "%" must be a plain bigint column', tenant_column, rel::text
+            USING ERRCODE = '42804';
+    END IF;
+
+    -- refuse existence oracles before changing anything
+    FOR prob IN SELECT * FROM utilix._oracle_problems(rel, tenant_column) LOOP
+        RAISE EXCEPTION 'cannot protect table "%": % (%)', rel::text, prob.object, prob.problem
+            USING ERRCODE = '42P16', HINT = prob.fix;
+    END LOOP;
+
+    IF att.attnum IS NULL THEN
+        EXECUTE format('SELECT EXISTS (SELECT 1 FROM %s)', rel) INTO has_rows;
+        IF has_rows THEN
+            RAISE EXCEPTION 'table "%" has rows but no tenant column "%"', rel::text, tenant_column
+                USING ERRCODE = '55000',
+                      HINT = 'Add the column as bigint, fill in each row''s tenant id, then protect the table.';
+        END IF;
+        IF cls.relispartition THEN
+            RAISE EXCEPTION 'partition "%" has no tenant column "%"', rel::text, tenant_column
+                USING ERRCODE = '55000', HINT = 'Protect the partitioned parent table instead.';
+        END IF;
+        EXECUTE format('ALTER TABLE %s ADD COLUMN %I bigint NOT NULL DEFAULT utilix.current_tenant()',
+                       rel, tenant_column);
+    ELSE
+        EXECUTE format('ALTER TABLE %s ALTER COLUMN %I SET NOT NULL, ALTER COLUMN %I SET DEFAULT utilix.current_tenant()',
+                       rel, tenant_column, tenant_column);
+    END IF;
+
+    -- every tenant id must name a registered tenant (partitions inherit the parent's key)
+    IF NOT EXISTS (
+        SELECT 1 FROM pg_constraint c
+         WHERE c.conrelid = rel AND c.contype = 'f'
+           AND c.confrelid = 'utilix.tenant'::regclass
+           AND c.conkey = ARRAY[(SELECT attnum FROM pg_attribute
+                                  WHERE attrelid = rel AND attname = tenant_column)]::smallint[])
+    THEN
+        EXECUTE format('ALTER TABLE %s ADD CONSTRAINT utilix_tenant_fk FOREIGN KEY (%I) REFERENCES utilix.tenant (id)',
+                       rel, tenant_column);
+    END IF;
+
+    EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY', rel);
+    EXECUTE format('DROP POLICY IF EXISTS utilix_tenant ON %s', rel);
+    EXECUTE format('DROP POLICY IF EXISTS utilix_access ON %s', rel);
+    qual := format('%I OPERATOR(pg_catalog.=) utilix.current_tenant()', tenant_column);
+    EXECUTE format('CREATE POLICY utilix_tenant ON %s AS RESTRICTIVE FOR ALL TO PUBLIC USING (%s) WITH CHECK (%s)',
+                   rel, qual, qual);
+    EXECUTE format('CREATE POLICY utilix_access ON %s AS PERMISSIVE FOR ALL TO PUBLIC USING (true) WITH CHECK (true)',
+                   rel);
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = rel AND tgname = 'utilix_guard_tenant') THEN
+        EXECUTE format('CREATE TRIGGER utilix_guard_tenant BEFORE UPDATE ON %s FOR EACH ROW EXECUTE FUNCTION utilix._guard_tenant(%L)',
+                       rel, tenant_column);
+    END IF;
+
+    INSERT INTO utilix.protected_table (schema_name, table_name, tenant_column, relid)
+        VALUES (cls.nspname, cls.relname, tenant_column, rel)
+        ON CONFLICT (schema_name, table_name) DO UPDATE
+            SET tenant_column = EXCLUDED.tenant_column, relid = EXCLUDED.relid,
+                protected_at = now(), protected_by = session_user;
+
+    -- partitions are tables of their own: protect each one
+    FOR child IN SELECT inhrelid FROM pg_inherits WHERE inhparent = rel LOOP
+        PERFORM utilix.protect(child::regclass, tenant_column);
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION utilix.protect(regclass, name) IS
+    'operator: puts a table (and its partitions) under tenant isolation: tenant column, FORCE row level security, a restrictive tenant policy, a guard against moving rows between tenants';
+
+CREATE FUNCTION utilix.unprotect(rel regclass) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET client_min_messages = warning
+    AS $$
+DECLARE
+    child oid;
+BEGIN
+    IF rel IS NULL THEN
+        RAISE EXCEPTION 'table must not be null' USING ERRCODE = '22004';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM utilix.protected_table WHERE relid = rel) THEN
+        RAISE EXCEPTION 'table "%" is not protected', rel::text USING ERRCODE = '22023';
+    END IF;
+    PERFORM set_config('utilix.internal_ddl', 'on', true);
+    FOR child IN SELECT inhrelid FROM pg_inherits WHERE inhparent = rel LOOP
+        IF EXISTS (SELECT 1 FROM utilix.protected_table WHERE relid = child) THEN
+            PERFORM utilix.unprotect(child::regclass);
+        END IF;
+    END LOOP;
+    EXECUTE format('DROP POLICY IF EXISTS utilix_tenant ON %s', rel);
+    EXECUTE format('DROP POLICY IF EXISTS utilix_access ON %s', rel);
+    EXECUTE format('DROP TRIGGER IF EXISTS utilix_guard_tenant ON %s', rel);
+    EXECUTE format('ALTER TABLE %s NO FORCE ROW LEVEL SECURITY, DISABLE ROW LEVEL SECURITY', rel);
+    DELETE FROM utilix.protected_table WHERE relid = rel;
+END
+$$;
+COMMENT ON FUNCTION utilix.unprotect(regclass) IS
+    'operator: removes tenant isolation from a table (the tenant column and its data stay)';
+
+CREATE FUNCTION utilix.protect_schema(schema name, tenant_column name DEFAULT 'tenant_id') RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $$
+BEGIN
+    IF schema IS NULL OR tenant_column IS NULL THEN
+        RAISE EXCEPTION 'schema and tenant column must not be null' USING ERRCODE = '22004';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = schema) THEN
+        RAISE EXCEPTION 'schema "%" does not exist', schema USING ERRCODE = '3F000';
+    END IF;
+    IF schema IN ('pg_catalog', 'information_schema', 'utilix', 'pg_toast') THEN
+        RAISE EXCEPTION 'schema "%" cannot be protected', schema USING ERRCODE = '42501';
+    END IF;
+    INSERT INTO utilix.protected_schema (schema_name, tenant_column) VALUES (schema, tenant_column)
+        ON CONFLICT (schema_name) DO UPDATE SET tenant_column = EXCLUDED.tenant_column;
+END
+$$;
+COMMENT ON FUNCTION utilix.protect_schema(name, name) IS
+    'operator: every table created in the schema from now on is protected at creation';
+
+CREATE FUNCTION utilix.unprotect_schema(schema name) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $$
+BEGIN
+    DELETE FROM utilix.protected_schema WHERE schema_name = schema;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'schema "%" is not protected', schema USING ERRCODE = '22023';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION utilix.unprotect_schema(name) IS
+    'operator: new tables in the schema are no longer protected automatically (existing ones stay protected)';
+
+-- One row per protected table, with the state of each safeguard.
+CREATE VIEW utilix.protected_tables AS
+    SELECT to_regclass(format('%I.%I', p.schema_name, p.table_name)) AS table_name,
+           p.schema_name, p.table_name AS relname, p.tenant_column,
+           c.relkind = 'p' AS partitioned,
+           (SELECT i.inhparent::regclass FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid) AS partition_of,
+           COALESCE(c.relrowsecurity, false) AS rls_enabled,
+           COALESCE(c.relforcerowsecurity, false) AS rls_forced,
+           EXISTS (SELECT 1 FROM pg_catalog.pg_policy pol
+                    WHERE pol.polrelid = c.oid AND pol.polname = 'utilix_tenant'
+                      AND NOT pol.polpermissive AND pol.polcmd = '*') AS tenant_policy,
+           EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t
+                    WHERE t.tgrelid = c.oid AND t.tgname = 'utilix_guard_tenant'
+                      AND t.tgenabled <> 'D') AS guard_trigger,
+           p.protected_at, p.protected_by
+      FROM utilix.protected_table p
+      LEFT JOIN pg_catalog.pg_class c
+        ON c.oid = to_regclass(format('%I.%I', p.schema_name, p.table_name));
+COMMENT ON VIEW utilix.protected_tables IS
+    'operator: every protected table with the state of its safeguards (all should be true)';
+
+-- Every protected table whose safeguards are not all in place.
+CREATE FUNCTION utilix._integrity_problems()
+    RETURNS TABLE (table_name text, problem text)
+    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    p record;
+    expected text;
+    actual_using text;
+    actual_check text;
+BEGIN
+    FOR p IN SELECT * FROM utilix.protected_tables LOOP
+        IF p.table_name IS NULL THEN
+            CONTINUE;
+        END IF;
+        IF NOT p.rls_enabled THEN
+            table_name := p.table_name::text; problem := 'row level security is disabled'; RETURN NEXT;
+        END IF;
+        IF NOT p.rls_forced THEN
+            table_name := p.table_name::text; problem := 'row level security is not forced'; RETURN NEXT;
+        END IF;
+        IF NOT p.guard_trigger THEN
+            table_name := p.table_name::text; problem := 'trigger utilix_guard_tenant is missing or disabled'; RETURN NEXT;
+        END IF;
+        expected := format('(%I = utilix.current_tenant())', p.tenant_column);
+        SELECT pg_get_expr(pol.polqual, pol.polrelid), pg_get_expr(pol.polwithcheck, pol.polrelid)
+          INTO actual_using, actual_check
+          FROM pg_policy pol
+         WHERE pol.polrelid = p.table_name AND pol.polname = 'utilix_tenant'
+           AND NOT pol.polpermissive AND pol.polcmd = '*'
+           AND pol.polroles = '{0}';
+        IF NOT FOUND OR actual_using IS DISTINCT FROM expected OR actual_check IS DISTINCT FROM expected THEN
+            table_name := p.table_name::text; problem := 'policy utilix_tenant is missing or altered'; RETURN NEXT;
+        END IF;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION utilix._integrity_problems() IS 'internal: protected tables whose safeguards are not all in place';
+
+-- Keep the catalog true across renames and restores: names are
+-- authoritative; a relid is refreshed when its name resolves elsewhere, and
+-- names follow the relid when the old name no longer exists (a rename).
+CREATE FUNCTION utilix._sync_protected() RETURNS void
+    LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $$
+    UPDATE utilix.protected_table p
+       SET relid = to_regclass(format('%I.%I', p.schema_name, p.table_name))
+     WHERE to_regclass(format('%I.%I', p.schema_name, p.table_name)) IS NOT NULL
+       AND p.relid <> to_regclass(format('%I.%I', p.schema_name, p.table_name));
+    UPDATE utilix.protected_table p
+       SET schema_name = n.nspname, table_name = c.relname
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.oid = p.relid
+       AND to_regclass(format('%I.%I', p.schema_name, p.table_name)) IS NULL;
+$$;
+COMMENT ON FUNCTION utilix._sync_protected() IS 'internal: follows renames and restores in utilix.protected_table';
+
+CREATE FUNCTION utilix._invoker_is_superuser() RETURNS boolean
+    LANGUAGE c STABLE PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'utilix_invoker_is_superuser';
+COMMENT ON FUNCTION utilix._invoker_is_superuser() IS
+    'internal: is the role that ran the statement (after SET ROLE, before SECURITY DEFINER) a superuser';
+
+CREATE FUNCTION utilix._on_ddl_end() RETURNS event_trigger
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    cmd record;
+    sch record;
+    part record;
+    bad record;
+BEGIN
+    IF current_setting('utilix.internal_ddl', true) = 'on' THEN
+        RETURN;
+    END IF;
+    PERFORM utilix._sync_protected();
+
+    -- new tables in protected schemas
+    FOR cmd IN SELECT * FROM pg_event_trigger_ddl_commands()
+                WHERE command_tag IN ('CREATE TABLE', 'CREATE TABLE AS', 'SELECT INTO')
+                  AND object_type = 'table' LOOP
+        SELECT s.* INTO sch
+          FROM utilix.protected_schema s JOIN pg_class c ON c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = s.schema_name)
+         WHERE c.oid = cmd.objid AND c.relkind IN ('r', 'p') AND c.relpersistence <> 't';
+        IF FOUND AND NOT EXISTS (SELECT 1 FROM utilix.protected_table WHERE relid = cmd.objid)
+           AND NOT EXISTS (SELECT 1 FROM pg_inherits i JOIN utilix.protected_table p ON p.relid = i.inhparent
+                            WHERE i.inhrelid = cmd.objid) THEN
+            PERFORM utilix.protect(cmd.objid::regclass, sch.tenant_column);
+        END IF;
+    END LOOP;
+
+    -- partitions created or attached under a protected parent
+    FOR part IN SELECT i.inhrelid, p.tenant_column
+                  FROM pg_inherits i JOIN utilix.protected_table p ON p.relid = i.inhparent
+                 WHERE NOT EXISTS (SELECT 1 FROM utilix.protected_table q WHERE q.relid = i.inhrelid) LOOP
+        PERFORM utilix.protect(part.inhrelid::regclass, part.tenant_column);
+    END LOOP;
+
+    -- no one but a superuser may weaken a protected table
+    FOR bad IN SELECT * FROM utilix._integrity_problems() LOOP
+        IF utilix._invoker_is_superuser() THEN
+            RAISE WARNING 'protected table "%": %', bad.table_name, bad.problem
+                USING HINT = 'Call utilix.protect() again to restore its safeguards, or utilix.unprotect() to remove them.';
+        ELSE
+            RAISE EXCEPTION 'protected table "%" cannot be changed this way: %', bad.table_name, bad.problem
+                USING ERRCODE = '42501',
+                      HINT = 'Only a superuser can weaken a protected table; an operator can call utilix.unprotect().';
+        END IF;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION utilix._on_ddl_end() IS
+    'internal: event trigger that protects new tables and partitions and refuses DDL that weakens protection';
+
+CREATE FUNCTION utilix._on_sql_drop() RETURNS event_trigger
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $$
+BEGIN
+    DELETE FROM utilix.protected_table p
+     USING pg_event_trigger_dropped_objects() d
+     WHERE d.classid = 'pg_class'::regclass AND d.objid = p.relid AND d.objsubid = 0
+       AND d.object_type IN ('table', 'partitioned table');
+    DELETE FROM utilix.protected_schema s
+     USING pg_event_trigger_dropped_objects() d
+     WHERE d.object_type = 'schema' AND d.object_name = s.schema_name;
+END
+$$;
+COMMENT ON FUNCTION utilix._on_sql_drop() IS 'internal: event trigger that forgets dropped protected tables and schemas';
+
+CREATE EVENT TRIGGER utilix_ddl_end ON ddl_command_end
+    EXECUTE FUNCTION utilix._on_ddl_end();
+CREATE EVENT TRIGGER utilix_sql_drop ON sql_drop
+    EXECUTE FUNCTION utilix._on_sql_drop();
+COMMENT ON EVENT TRIGGER utilix_ddl_end IS 'utilix: protects new tables in protected schemas and new partitions; refuses DDL that weakens protection';
+COMMENT ON EVENT TRIGGER utilix_sql_drop IS 'utilix: forgets dropped protected tables and schemas';

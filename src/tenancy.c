@@ -1,0 +1,196 @@
+/*
+ * tenancy.c
+ *		C parts of table protection: the trigger that keeps rows in their
+ *		tenant, and the hook that keeps EXPLAIN from counting other tenants'
+ *		rows.  The rest of protection (policies, checks, the event trigger)
+ *		is SQL in src/sql/20_tenancy.sql.
+ */
+#include "postgres.h"
+
+#include "access/relation.h"
+#include "commands/explain.h"
+#include "commands/trigger.h"
+#include "executor/executor.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "parser/parsetree.h"
+#include "rewrite/rowsecurity.h"
+#include "tcop/utility.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/rls.h"
+
+#include "utilix.h"
+
+#define UTILIX_TENANT_POLICY "utilix_tenant"
+
+static bool restrict_explain = true;
+static bool internal_ddl = false;
+static int	explain_depth = 0;
+
+static ExecutorStart_hook_type prev_ExecutorStart = NULL;
+static ProcessUtility_hook_type prev_ProcessUtility = NULL;
+
+/* Is this relation protected by utilix (it carries utilix's policy)? */
+static bool
+relation_is_protected(Relation rel)
+{
+	ListCell   *lc;
+
+	if (rel->rd_rsdesc == NULL)
+		return false;
+	foreach(lc, rel->rd_rsdesc->policies)
+	{
+		RowSecurityPolicy *pol = (RowSecurityPolicy *) lfirst(lc);
+
+		if (strcmp(pol->policy_name, UTILIX_TENANT_POLICY) == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * EXPLAIN shows row counts and estimates ("Rows Removed by Filter", the
+ * estimate for WHERE tenant_id = 7) that count rows the caller may not see.
+ * For a role that row level security applies to, refuse EXPLAIN of a query
+ * that reads a protected table.
+ */
+static void
+check_explain(QueryDesc *queryDesc)
+{
+	ListCell   *lc;
+
+	foreach(lc, queryDesc->plannedstmt->rtable)
+	{
+		RangeTblEntry *rte = (RangeTblEntry *) lfirst(lc);
+		Relation	rel;
+		bool		prot;
+
+		if (rte->rtekind != RTE_RELATION || !OidIsValid(rte->relid))
+			continue;
+		if (check_enable_rls(rte->relid, InvalidOid, true) != RLS_ENABLED)
+			continue;
+		rel = relation_open(rte->relid, NoLock);
+		prot = relation_is_protected(rel);
+		relation_close(rel, NoLock);
+		if (prot)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("EXPLAIN is not allowed on protected table \"%s\"",
+							get_rel_name(rte->relid)),
+					 errdetail("Plans and their row counts reveal how many rows other tenants have."),
+					 errhint("Ask an operator to run EXPLAIN, or set utilix.restrict_explain = off (superuser only).")));
+	}
+}
+
+static void
+utilix_ExecutorStart(QueryDesc *queryDesc, int eflags)
+{
+	if (explain_depth > 0 && restrict_explain && !utilix_internal_depth_active())
+		check_explain(queryDesc);
+	if (prev_ExecutorStart)
+		prev_ExecutorStart(queryDesc, eflags);
+	else
+		standard_ExecutorStart(queryDesc, eflags);
+}
+
+static void
+utilix_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
+					  bool readOnlyTree, ProcessUtilityContext context,
+					  ParamListInfo params, QueryEnvironment *queryEnv,
+					  DestReceiver *dest, QueryCompletion *qc)
+{
+	bool		is_explain = IsA(pstmt->utilityStmt, ExplainStmt);
+
+	if (is_explain)
+		explain_depth++;
+	PG_TRY();
+	{
+		if (prev_ProcessUtility)
+			prev_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+								params, queryEnv, dest, qc);
+		else
+			standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+									params, queryEnv, dest, qc);
+	}
+	PG_FINALLY();
+	{
+		if (is_explain)
+			explain_depth--;
+	}
+	PG_END_TRY();
+}
+
+void
+TenancyInit(void)
+{
+	DefineCustomBoolVariable("utilix.restrict_explain",
+							 "Refuse EXPLAIN of protected tables to roles that row level security applies to.",
+							 "Plans show row counts and estimates that include other tenants' rows.",
+							 &restrict_explain, true,
+							 PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("utilix.internal_ddl",
+							 "Set by utilix's own functions while they change a protected table.",
+							 "The event trigger skips its integrity check while it is on; only superusers can set it.",
+							 &internal_ddl, false,
+							 PGC_SUSET, GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE | GUC_DISALLOW_IN_FILE,
+							 NULL, NULL, NULL);
+	prev_ExecutorStart = ExecutorStart_hook;
+	ExecutorStart_hook = utilix_ExecutorStart;
+	prev_ProcessUtility = ProcessUtility_hook;
+	ProcessUtility_hook = utilix_ProcessUtility;
+}
+
+/*
+ * utilix._guard_tenant(): BEFORE UPDATE row trigger installed by protect().
+ * Its argument names the tenant column; a row may never change tenant, not
+ * even for a superuser or the table owner.
+ */
+PG_FUNCTION_INFO_V1(utilix_guard_tenant);
+Datum
+utilix_guard_tenant(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	TupleDesc	desc;
+	int			attnum;
+	bool		oldnull,
+				newnull;
+	Datum		oldv,
+				newv;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BY_UPDATE(td->tg_event) ||
+		!TRIGGER_FIRED_FOR_ROW(td->tg_event) || td->tg_trigger->tgnargs != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("utilix._guard_tenant() must be a row UPDATE trigger with one argument")));
+	desc = RelationGetDescr(td->tg_relation);
+	attnum = SPI_fnumber(desc, td->tg_trigger->tgargs[0]);
+	if (attnum <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("tenant column \"%s\" of table \"%s\" does not exist",
+						td->tg_trigger->tgargs[0], RelationGetRelationName(td->tg_relation))));
+	oldv = heap_getattr(td->tg_trigtuple, attnum, desc, &oldnull);
+	newv = heap_getattr(td->tg_newtuple, attnum, desc, &newnull);
+	if (oldnull != newnull || (!oldnull && DatumGetInt64(oldv) != DatumGetInt64(newv)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("a row of table \"%s\" cannot be moved to another tenant",
+						RelationGetRelationName(td->tg_relation)),
+				 errhint("Insert a copy under the other tenant's context and delete the original instead.")));
+	return PointerGetDatum(td->tg_newtuple);
+}
+
+/*
+ * utilix._invoker_is_superuser(): the event trigger runs SECURITY DEFINER,
+ * so current_user is utilix's owner there; the outer user (set by login or
+ * SET ROLE) is the one whose DDL is being judged.
+ */
+PG_FUNCTION_INFO_V1(utilix_invoker_is_superuser);
+Datum
+utilix_invoker_is_superuser(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(superuser_arg(GetOuterUserId()));
+}

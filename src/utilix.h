@@ -1,0 +1,109 @@
+/*
+ * utilix.h
+ *		Declarations shared by the C files of utilix.
+ *
+ * Each concern lives in its own file: crypto.c (the only file that includes
+ * OpenSSL), keys.c (master key and subkeys), codec.c (text encodings),
+ * context.c (signed tenant context), tenancy.c (protection helpers and
+ * hooks), redact.c (log redaction).  utilix.c holds _PG_init and the few
+ * helpers every file needs.
+ */
+#ifndef UTILIX_H
+#define UTILIX_H
+
+#include "fmgr.h"
+#include "utils/timestamp.h"
+
+#define UTILIX_KEY_LEN		32
+#define UTILIX_NONCE_LEN	12
+#define UTILIX_TAG_LEN		16
+#define UTILIX_MAC_LEN		32
+
+/* utilix.c */
+extern bool utilix_preloaded;
+extern void utilix_require_preload(void);
+extern bool utilix_internal_depth_active(void);
+extern void utilix_begin_internal(Oid *save_userid, int *save_sec);
+extern void utilix_end_internal(Oid save_userid, int save_sec);
+extern uint64 utilix_cache_generation;
+extern Oid utilix_catalog_relid(const char *relname);
+
+/* crypto.c: every OpenSSL call of the project */
+typedef struct UtilixAead UtilixAead;
+
+extern void utilix_random_bytes(uint8 *buf, size_t len);
+extern void utilix_hkdf_sha256(const uint8 *ikm, size_t ikmlen,
+							   const uint8 *salt, size_t saltlen,
+							   const uint8 *info, size_t infolen,
+							   uint8 *out, size_t outlen);
+extern void utilix_hmac_sha256(const uint8 *key, size_t keylen,
+							   const uint8 *data, size_t len,
+							   uint8 out[UTILIX_MAC_LEN]);
+extern void utilix_sha256(const uint8 *data, size_t len, uint8 out[32]);
+extern UtilixAead *utilix_aead_new(const uint8 key[UTILIX_KEY_LEN]);
+extern void utilix_aead_free(UtilixAead *aead);
+extern void utilix_aead_seal(UtilixAead *aead, const uint8 *nonce,
+							 const uint8 *aad, size_t aadlen,
+							 const uint8 *pt, size_t ptlen,
+							 uint8 *ct, uint8 tag[UTILIX_TAG_LEN]);
+extern bool utilix_aead_open(UtilixAead *aead, const uint8 *nonce,
+							 const uint8 *aad, size_t aadlen,
+							 const uint8 *ct, size_t ctlen,
+							 const uint8 tag[UTILIX_TAG_LEN], uint8 *pt);
+extern bool utilix_ct_equal(const void *a, const void *b, size_t len);
+extern void utilix_wipe(void *p, size_t len);
+extern void *utilix_alloc_secret(MemoryContext cxt, Size len);
+
+/* codec.c */
+extern char *utilix_b64url_encode(const uint8 *src, size_t len);
+extern bool utilix_b64url_decode(const char *src, size_t srclen,
+								 uint8 *dst, size_t dstcap, size_t *dstlen);
+extern size_t utilix_b64url_decoded_max(size_t srclen);
+
+/* keys.c */
+typedef enum UtilixSubkey
+{
+	UTILIX_SUBKEY_TOKEN = 0,	/* context token signing */
+	UTILIX_SUBKEY_WRAP,			/* wrapping of tenant data keys */
+	UTILIX_SUBKEY_BLIND,		/* blind index */
+	UTILIX_SUBKEY_CHAIN,		/* access log chain */
+	UTILIX_SUBKEY_CHECK,		/* key-check value */
+	UTILIX_NUM_SUBKEYS
+} UtilixSubkey;
+
+extern void KeysInit(void);
+extern bool utilix_master_key_loaded(void);
+extern const uint8 *utilix_subkey_unchecked(UtilixSubkey which);
+extern const uint8 *utilix_subkey(UtilixSubkey which);
+extern void utilix_require_master_key(void);
+
+/* context.c */
+typedef struct UtilixContext
+{
+	int64		tenant;
+	TimestampTz issued_at;
+	TimestampTz expires_at;
+	uint8		token_id[16];
+	uint8		flags;
+	char		app_user[256];
+	char		clearance[64];
+	int			nrights;
+	char		rights[32][64];
+} UtilixContext;
+
+#define UTILIX_CTX_FLAG_PASSWORD_CHANGE	0x01
+#define UTILIX_CTX_FLAG_BOUND_ROLE		0x80
+
+extern void ContextInit(void);
+extern bool utilix_token_parse(const char *token, UtilixContext *out,
+							   const char **why);
+extern const UtilixContext *utilix_current_context(bool missing_ok);
+
+/* tenancy.c */
+extern void TenancyInit(void);
+
+/* redact.c */
+extern void RedactInit(void);
+extern bool utilix_text_is_sensitive(const char *text);
+
+#endif							/* UTILIX_H */
