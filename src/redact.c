@@ -10,6 +10,9 @@
  */
 #include "postgres.h"
 
+#include <ctype.h>
+
+#include "lib/stringinfo.h"
 #include "tcop/tcopprot.h"
 #include "utils/elog.h"
 
@@ -24,7 +27,7 @@ static const char *const sensitive_words[] = {
 	"set_context",
 	"issue_context",
 	"_sign_token",
-	"login",
+	"utilix.login",
 	"password",
 	"master_key",
 	NULL
@@ -41,36 +44,67 @@ utilix_text_is_sensitive(const char *text)
 	return false;
 }
 
+/* Replace every token in a text ("utx1." and what follows it) by a marker. */
+static char *
+mask_tokens(const char *text)
+{
+	StringInfoData buf;
+	const char *p = text;
+	const char *hit;
+
+	initStringInfo(&buf);
+	while ((hit = strcasestr(p, "utx1.")) != NULL)
+	{
+		appendBinaryStringInfo(&buf, p, hit - p);
+		appendStringInfoString(&buf, "utx1.<redacted>");
+		p = hit + 5;
+		while (*p && (isalnum((unsigned char) *p) || *p == '-' || *p == '_' || *p == '.'))
+			p++;
+	}
+	appendStringInfoString(&buf, p);
+	return buf.data;
+}
+
+static bool
+is_statement_message(const char *msg)
+{
+	return strncmp(msg, "statement: ", 11) == 0 ||
+		strncmp(msg, "execute ", 8) == 0 ||
+		strncmp(msg, "duration: ", 10) == 0;
+}
+
 static void
 utilix_emit_log(ErrorData *edata)
 {
-	if (edata->output_to_server)
+	if (edata->output_to_server && edata->message)
 	{
-		if (utilix_text_is_sensitive(edata->message))
+		/* statement logging: the whole text, and its parameters, go */
+		if (is_statement_message(edata->message) &&
+			(utilix_text_is_sensitive(edata->message) ||
+			 (debug_query_string && utilix_text_is_sensitive(debug_query_string))))
 		{
-			const char *colon = strchr(edata->message, ':');
+			const char *colon = strstr(edata->message, ": ");
 			int			keep = colon ? (int) (colon - edata->message) : 0;
 
-			/* keep "statement", "execute <name>" or "duration: ..." prefixes */
-			if (keep > 0 && keep < 64 &&
-				(strncmp(edata->message, "statement", 9) == 0 ||
-				 strncmp(edata->message, "execute", 7) == 0 ||
-				 strncmp(edata->message, "duration", 8) == 0))
-				edata->message = psprintf("%.*s: <redacted by utilix>", keep, edata->message);
-			else
-				edata->message = pstrdup("<message redacted by utilix>");
+			/* a duration line may itself contain ": " before the statement */
+			if (strncmp(edata->message, "duration: ", 10) == 0)
+				keep = 8;
+			edata->message = psprintf("%.*s: <redacted by utilix>", keep, edata->message);
 			edata->detail = NULL;
 			edata->detail_log = NULL;
 		}
-		if (utilix_text_is_sensitive(edata->detail) || utilix_text_is_sensitive(edata->detail_log))
-		{
-			edata->detail = NULL;
-			edata->detail_log = NULL;
-		}
+		/* any other message: tokens are masked wherever they appear */
+		if (strcasestr(edata->message, "utx1.") != NULL)
+			edata->message = mask_tokens(edata->message);
+		if (edata->detail && strcasestr(edata->detail, "utx1.") != NULL)
+			edata->detail = mask_tokens(edata->detail);
+		if (edata->detail_log && strcasestr(edata->detail_log, "utx1.") != NULL)
+			edata->detail_log = mask_tokens(edata->detail_log);
+		if (edata->context && strcasestr(edata->context, "utx1.") != NULL)
+			edata->context = mask_tokens(edata->context);
 		if (utilix_text_is_sensitive(edata->internalquery))
 			edata->internalquery = NULL;
-		if (utilix_text_is_sensitive(edata->context))
-			edata->context = NULL;
+		/* the STATEMENT: line that follows an error repeats the query */
 		if (debug_query_string && utilix_text_is_sensitive(debug_query_string))
 			edata->hide_stmt = true;
 	}
