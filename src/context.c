@@ -472,8 +472,29 @@ no_context_error(const char *msg)
  * that disagrees with the role's binding.  The fast path is a handful of
  * comparisons: the row level security qual calls this for every row.
  */
+static const UtilixContext *current_context_internal(bool missing_ok, bool quiet);
+
 const UtilixContext *
 utilix_current_context(bool missing_ok)
+{
+	return current_context_internal(missing_ok, false);
+}
+
+/*
+ * For output functions (decryption): NULL instead of an error whenever the
+ * context is missing or not usable, so that pg_dump and operators simply get
+ * armoured ciphertext.
+ */
+const UtilixContext *
+utilix_context_for_read(void)
+{
+	return current_context_internal(true, true);
+}
+
+#define DENY(msg) do { if (quiet) return NULL; no_context_error(msg); } while (0)
+
+static const UtilixContext *
+current_context_internal(bool missing_ok, bool quiet)
 {
 	TimestampTz stmt = GetCurrentStatementStartTimestamp();
 	LocalTransactionId lxid = MyProc ? MyProc->lxid : InvalidLocalTransactionId;
@@ -486,7 +507,12 @@ utilix_current_context(bool missing_ok)
 		validated.outer_user == outer)
 		return validated.result;
 
-	utilix_require_preload();
+	if (!utilix_preloaded)
+	{
+		if (quiet)
+			return NULL;
+		utilix_require_preload();
+	}
 	validated.result = NULL;
 	bound = current_binding();
 
@@ -504,17 +530,17 @@ utilix_current_context(bool missing_ok)
 		bound_ctx.expires_at = DT_NOEND;
 		strlcpy(bound_ctx.app_user, GetUserNameFromId(outer, false), sizeof(bound_ctx.app_user));
 		if (!tenant_is_active(bound))
-			no_context_error("the tenant this role is bound to is not active");
+			DENY("the tenant this role is bound to is not active");
 		validated.result = &bound_ctx;
 	}
 	else
 	{
 		if (current_ctx->expires_at <= stmt)
-			no_context_error("tenant context token has expired");
+			DENY("tenant context token has expired");
 		if (bound != 0 && bound != current_ctx->tenant)
-			no_context_error("tenant context token names another tenant than this role is bound to");
+			DENY("tenant context token names another tenant than this role is bound to");
 		if (!tenant_is_active(current_ctx->tenant))
-			no_context_error("the tenant of this context is not active");
+			DENY("the tenant of this context is not active");
 		validated.result = current_ctx;
 	}
 	validated.ctx = current_ctx;

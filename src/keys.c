@@ -180,8 +180,11 @@ load_from_command(const char *command, char *buf, size_t *len)
 	}
 	argv[argc] = NULL;
 	if (argc == 0 || !is_absolute_path(argv[0]))
-		key_fatal("utilix.master_key_command", argc ? argv[0] : "",
-				  "must start with the absolute path of a program");
+		ereport(FATAL,
+				(errcode(ERRCODE_CONFIG_FILE_ERROR),
+				 errmsg("utilix.master_key_command \"%s\" must start with the absolute path of a program",
+						argc ? argv[0] : ""),
+				 errhint("The program is run without a shell; its standard output must be the key as 64 hexadecimal characters.")));
 	if (pipe(pipefd) != 0)
 		ereport(FATAL, (errmsg("utilix.master_key_command: could not create pipe: %m")));
 

@@ -100,6 +100,8 @@ utilix_emit_log(ErrorData *edata)
 			edata->detail = mask_tokens(edata->detail);
 		if (edata->detail_log && strcasestr(edata->detail_log, "utx1.") != NULL)
 			edata->detail_log = mask_tokens(edata->detail_log);
+		if (edata->hint && strcasestr(edata->hint, "utx1.") != NULL)
+			edata->hint = mask_tokens(edata->hint);
 		if (edata->context && strcasestr(edata->context, "utx1.") != NULL)
 			edata->context = mask_tokens(edata->context);
 		if (utilix_text_is_sensitive(edata->internalquery))

@@ -129,6 +129,8 @@ _PG_init(void)
 	ContextInit();
 	TenancyInit();
 	RedactInit();
+	KeyringInit();
+	EncryptInit();
 	MarkGUCPrefixReserved("utilix");
 	CacheRegisterRelcacheCallback(utilix_relcache_callback, (Datum) 0);
 }

@@ -60,6 +60,60 @@ extern bool utilix_b64url_decode(const char *src, size_t srclen,
 								 uint8 *dst, size_t dstcap, size_t *dstlen);
 extern size_t utilix_b64url_decoded_max(size_t srclen);
 
+/* envelope.c: the stored form of an encrypted value */
+#define UTILIX_ENV_MAGIC		"\xffUTXE"
+#define UTILIX_PROBE_MAGIC		"\xffUTXP"
+#define UTILIX_ENV_MAGIC_LEN	5
+#define UTILIX_ENV_FORMAT		0x01
+#define UTILIX_ENV_FLAG_BIDX	0x01
+#define UTILIX_BIDX_LEN			16
+#define UTILIX_PROBE_LEN		(UTILIX_ENV_MAGIC_LEN + 1 + 8 + 8 + UTILIX_BIDX_LEN)
+#define UTILIX_ARMOUR_PREFIX	"utxe1:"
+#define UTILIX_ARMOUR_PREFIX_LEN 6
+
+typedef struct UtilixEnvelope
+{
+	int64		tenant;
+	int64		column_id;
+	uint32		key_version;
+	bool		has_bidx;
+	const uint8 *header;		/* the associated data: header_len bytes */
+	size_t		header_len;
+	const uint8 *bidx;
+	const uint8 *nonce;
+	const uint8 *tag;
+	const uint8 *ct;
+	size_t		ct_len;
+} UtilixEnvelope;
+
+extern bool utilix_is_sealed(const uint8 *data, size_t len);
+extern bool utilix_is_probe(const uint8 *data, size_t len);
+extern size_t utilix_envelope_header_len(bool has_bidx);
+extern bool utilix_envelope_parse(const uint8 *data, size_t len, UtilixEnvelope *env);
+extern size_t utilix_envelope_write_header(uint8 *out, int64 tenant, int64 column_id,
+										   uint32 key_version, const uint8 *bidx);
+extern void utilix_probe_write(uint8 *out, int64 tenant, int64 column_id, const uint8 *bidx);
+extern void utilix_probe_parse(const uint8 *data, int64 *tenant, int64 *column_id,
+							   const uint8 **bidx);
+extern char *utilix_armour(const uint8 *data, size_t len);
+extern bool utilix_has_armour_prefix(const char *s, size_t len);
+extern bool utilix_dearmour(const char *s, size_t len, uint8 **out, size_t *outlen);
+
+/* keyring.c: per-tenant data keys */
+typedef struct UtilixTenantKey
+{
+	int64		tenant;
+	uint32		version;
+	UtilixAead *aead;
+} UtilixTenantKey;
+
+extern UtilixTenantKey *utilix_tenant_key(int64 tenant, uint32 version, bool missing_ok);
+extern UtilixTenantKey *utilix_active_tenant_key(int64 tenant);
+extern void utilix_blind_index(int64 tenant, int64 column_id, const uint8 *data, size_t len,
+							   uint8 out[UTILIX_BIDX_LEN]);
+extern void KeyringInit(void);
+extern void EncryptInit(void);
+
 /* keys.c */
 typedef enum UtilixSubkey
 {
@@ -98,6 +152,7 @@ extern void ContextInit(void);
 extern bool utilix_token_parse(const char *token, UtilixContext *out,
 							   const char **why);
 extern const UtilixContext *utilix_current_context(bool missing_ok);
+extern const UtilixContext *utilix_context_for_read(void);
 
 /* tenancy.c */
 extern void TenancyInit(void);

@@ -37,3 +37,28 @@ GRANT EXECUTE ON FUNCTION
     utilix.crypto_random(integer)
   TO utilix_operator;
 GRANT SELECT ON utilix.tenants, utilix.protected_tables TO utilix_operator;
+
+-- Encryption: the types and their functions are for everyone; managing keys is for operators.
+GRANT USAGE ON TYPE utilix.encrypted_text, utilix.encrypted_bytea, utilix.encrypted_jsonb TO PUBLIC;
+GRANT EXECUTE ON FUNCTION
+    utilix.encrypted_text_in(cstring), utilix.encrypted_text_out(utilix.encrypted_text),
+    utilix.encrypted_bytea_in(cstring), utilix.encrypted_bytea_out(utilix.encrypted_bytea),
+    utilix.encrypted_jsonb_in(cstring), utilix.encrypted_jsonb_out(utilix.encrypted_jsonb),
+    utilix.decrypt(utilix.encrypted_text), utilix.decrypt(utilix.encrypted_bytea), utilix.decrypt(utilix.encrypted_jsonb),
+    utilix._eq(utilix.encrypted_text, text), utilix._eq(utilix.encrypted_bytea, bytea), utilix._eq(utilix.encrypted_jsonb, jsonb),
+    utilix._bidx_eq(utilix.encrypted_text, utilix.encrypted_text),
+    utilix._bidx_eq(utilix.encrypted_bytea, utilix.encrypted_bytea),
+    utilix._bidx_eq(utilix.encrypted_jsonb, utilix.encrypted_jsonb),
+    utilix._bidx_hash(utilix.encrypted_text), utilix._bidx_hash(utilix.encrypted_bytea), utilix._bidx_hash(utilix.encrypted_jsonb),
+    utilix._blind_probe(text, bigint), utilix._blind_probe(bytea, bigint), utilix._blind_probe(jsonb, bigint),
+    utilix.is_sealed(utilix.encrypted_text), utilix.is_sealed(utilix.encrypted_bytea), utilix.is_sealed(utilix.encrypted_jsonb),
+    utilix.key_version(utilix.encrypted_text), utilix.key_version(utilix.encrypted_bytea), utilix.key_version(utilix.encrypted_jsonb)
+  TO PUBLIC;
+GRANT EXECUTE ON FUNCTION
+    utilix.encrypt_column(regclass, name, text, boolean, integer),
+    utilix.decrypt_column(regclass, name),
+    utilix.rotate_tenant_key(bigint),
+    utilix.reencrypt(bigint, integer),
+    utilix.shred_tenant_keys(bigint)
+  TO utilix_operator;
+GRANT SELECT ON utilix.encrypted_columns, utilix.data_keys TO utilix_operator;

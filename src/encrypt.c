@@ -1,0 +1,957 @@
+/*
+ * encrypt.c
+ *		Transparent column encryption: the encrypted types, the seal trigger,
+ *		decryption on output, the blind index.
+ *
+ * utilix.encrypted_text, utilix.encrypted_bytea and utilix.encrypted_jsonb
+ * hold either a sealed value (see envelope.c) or, transiently, the plain
+ * value in its own type's format ("pending").  text, bytea and jsonb cast
+ * to them without a function, so encrypt_column() changes a column's type
+ * without rewriting the table, and INSERT, UPDATE, COPY and parameters of
+ * the plain type need no change.  The row trigger utilix._seal_row() seals
+ * every pending value with the key of the row's own tenant and the
+ * column's stable id, and checks every sealed value written back (armour
+ * from a dump, say) against the row's tenant and column.  A CHECK
+ * constraint (utilix.is_sealed) makes sure nothing pending is ever stored.
+ *
+ * The output function decrypts for a context of the value's tenant whose
+ * clearance reaches the column's label, and prints armour for everyone
+ * else (operators, pg_dump).
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/namespace.h"
+#include "catalog/partition.h"
+#include "catalog/pg_am_d.h"
+#include "catalog/pg_opfamily.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "common/hashfn.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "nodes/pathnodes.h"
+#include "parser/parsetree.h"
+#include "nodes/supportnodes.h"
+#include "optimizer/optimizer.h"
+#include "parser/parse_func.h"
+#include "parser/parse_oper.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/fmgroids.h"
+#include "utils/guc.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
+#include "utils/varlena.h"
+
+#include "utilix.h"
+
+typedef enum PlainKind
+{
+	KIND_TEXT = 1,
+	KIND_BYTEA,
+	KIND_JSONB
+} PlainKind;
+
+/* ---------- catalogs, cached per backend ---------- */
+
+typedef struct ColumnMeta
+{
+	int64		column_id;
+	int			label_level;	/* -1: no label */
+	bool		searchable;
+} ColumnMeta;
+
+#define MAX_COLUMN_META 128
+static ColumnMeta column_meta[MAX_COLUMN_META];
+static int	n_column_meta = 0;
+static uint64 column_meta_generation = 0;
+
+typedef struct RelMeta
+{
+	Oid			relid;
+	int			tenant_attnum;
+	int			ncols;
+	int			attnums[MaxHeapAttributeNumber > 64 ? 64 : MaxHeapAttributeNumber];
+	int64		column_ids[64];
+	bool		searchable[64];
+} RelMeta;
+
+#define MAX_REL_META 16
+static RelMeta rel_meta[MAX_REL_META];
+static int	n_rel_meta = 0;
+static uint64 rel_meta_generation = 0;
+
+static char *label_levels = NULL;
+
+/* Level of a label in utilix.labels (0-based), or -2 when unknown. */
+static int
+label_level(const char *label)
+{
+	char	   *copy;
+	List	   *names;
+	ListCell   *lc;
+	int			i = 0;
+	int			found = -2;
+
+	if (label == NULL || label[0] == '\0')
+		return -1;
+	copy = pstrdup(label_levels ? label_levels : "");
+	if (!SplitIdentifierString(copy, ',', &names))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("utilix.labels is not a comma-separated list of labels")));
+	foreach(lc, names)
+	{
+		if (strcmp((char *) lfirst(lc), label) == 0)
+		{
+			found = i;
+			break;
+		}
+		i++;
+	}
+	list_free(names);
+	pfree(copy);
+	return found;
+}
+
+static bool
+check_labels(char **newval, void **extra, GucSource source)
+{
+	char	   *copy = pstrdup(*newval);
+	List	   *names;
+	bool		ok = SplitIdentifierString(copy, ',', &names) && names != NIL;
+
+	if (!ok)
+		GUC_check_errdetail("utilix.labels must list labels from lowest to highest, separated by commas.");
+	list_free(names);
+	pfree(copy);
+	return ok;
+}
+
+static void
+load_column_meta(void)
+{
+	Oid			save_userid;
+	int			save_sec;
+
+	n_column_meta = 0;
+	column_meta_generation = utilix_cache_generation;
+	if (!OidIsValid(utilix_catalog_relid("encrypted_column")))
+		return;
+	utilix_begin_internal(&save_userid, &save_sec);
+	PG_TRY();
+	{
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		if (SPI_execute("SELECT column_id, label, searchable FROM utilix.encrypted_column",
+						true, MAX_COLUMN_META) != SPI_OK_SELECT)
+			elog(ERROR, "could not read utilix.encrypted_column");
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[i];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			bool		isnull;
+			char	   *label = SPI_getvalue(tup, desc, 2);
+
+			column_meta[i].column_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+			column_meta[i].label_level = label_level(label);
+			column_meta[i].searchable = DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull));
+			n_column_meta++;
+		}
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		utilix_end_internal(save_userid, save_sec);
+	}
+	PG_END_TRY();
+}
+
+static const ColumnMeta *
+get_column_meta(int64 column_id)
+{
+	static int	last = 0;
+
+	if (column_meta_generation != utilix_cache_generation)
+		load_column_meta();
+	if (last < n_column_meta && column_meta[last].column_id == column_id)
+		return &column_meta[last];
+	for (int i = 0; i < n_column_meta; i++)
+		if (column_meta[i].column_id == column_id)
+		{
+			last = i;
+			return &column_meta[i];
+		}
+	return NULL;
+}
+
+static bool
+is_encrypted_type(Oid typid)
+{
+	static Oid	types[3];
+	static uint64 gen = 0;
+
+	if (gen != utilix_cache_generation || !OidIsValid(types[0]))
+	{
+		Oid			nsp = get_namespace_oid("utilix", true);
+
+		types[0] = OidIsValid(nsp) ? GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid,
+													 CStringGetDatum("encrypted_text"), ObjectIdGetDatum(nsp)) : InvalidOid;
+		types[1] = OidIsValid(nsp) ? GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid,
+													 CStringGetDatum("encrypted_bytea"), ObjectIdGetDatum(nsp)) : InvalidOid;
+		types[2] = OidIsValid(nsp) ? GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid,
+													 CStringGetDatum("encrypted_jsonb"), ObjectIdGetDatum(nsp)) : InvalidOid;
+		gen = utilix_cache_generation;
+	}
+	return OidIsValid(typid) && (typid == types[0] || typid == types[1] || typid == types[2]);
+}
+
+/* The tenant column and the encrypted columns of a table, by attribute number. */
+static const RelMeta *
+get_rel_meta(Relation rel)
+{
+	Oid			relid = RelationGetRelid(rel);
+	TupleDesc	desc = RelationGetDescr(rel);
+	RelMeta    *m;
+	Oid			save_userid;
+	int			save_sec;
+	Oid			types[2] = {NAMEOID, NAMEOID};
+	Datum		values[2];
+	Oid			parent;
+
+	if (rel_meta_generation != utilix_cache_generation)
+	{
+		n_rel_meta = 0;
+		rel_meta_generation = utilix_cache_generation;
+	}
+	for (int i = 0; i < n_rel_meta; i++)
+		if (rel_meta[i].relid == relid)
+			return &rel_meta[i];
+
+	if (n_rel_meta == MAX_REL_META)
+		n_rel_meta = 0;
+	m = &rel_meta[n_rel_meta];
+	memset(m, 0, sizeof(*m));
+	m->relid = relid;
+
+	/* a partition's columns are registered on its partitioned root */
+	parent = relid;
+	while (get_rel_relispartition(parent))
+		parent = get_partition_parent(parent, true);
+	values[0] = CStringGetDatum(get_namespace_name(get_rel_namespace(parent)));
+	values[1] = CStringGetDatum(get_rel_name(parent));
+	(void) utilix_catalog_relid("encrypted_column");
+	(void) utilix_catalog_relid("protected_table");
+
+	utilix_begin_internal(&save_userid, &save_sec);
+	PG_TRY();
+	{
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		if (SPI_execute_with_args("SELECT e.column_name::text, e.column_id, e.searchable, p.tenant_column::text "
+								  "FROM utilix.encrypted_column e "
+								  "JOIN utilix.protected_table p USING (schema_name, table_name) "
+								  "WHERE e.schema_name OPERATOR(pg_catalog.=) $1 "
+								  "AND e.table_name OPERATOR(pg_catalog.=) $2",
+								  2, types, values, NULL, true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read utilix.encrypted_column");
+		for (uint64 i = 0; i < SPI_processed && m->ncols < 64; i++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[i];
+			TupleDesc	sdesc = SPI_tuptable->tupdesc;
+			bool		isnull;
+			char	   *colname = SPI_getvalue(tup, sdesc, 1);
+			char	   *tenantcol = SPI_getvalue(tup, sdesc, 4);
+			int			attnum = SPI_fnumber(desc, colname);
+
+			if (attnum <= 0)
+				continue;
+			m->attnums[m->ncols] = attnum;
+			m->column_ids[m->ncols] = DatumGetInt64(SPI_getbinval(tup, sdesc, 2, &isnull));
+			m->searchable[m->ncols] = DatumGetBool(SPI_getbinval(tup, sdesc, 3, &isnull));
+			m->ncols++;
+			m->tenant_attnum = SPI_fnumber(desc, tenantcol);
+		}
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		utilix_end_internal(save_userid, save_sec);
+	}
+	PG_END_TRY();
+
+	/* every column of an encrypted type must be registered, or we refuse */
+	for (int a = 0; a < desc->natts; a++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, a);
+		bool		known = false;
+
+		if (att->attisdropped || !is_encrypted_type(att->atttypid))
+			continue;
+		for (int i = 0; i < m->ncols; i++)
+			known |= (m->attnums[i] == att->attnum);
+		if (!known)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("column \"%s\" of table \"%s\" has an encrypted type but is not an encrypted column",
+							NameStr(att->attname), RelationGetRelationName(rel)),
+					 errhint("Use utilix.encrypt_column() to encrypt a column.")));
+	}
+	if (m->ncols > 0 && m->tenant_attnum <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table \"%s\" has encrypted columns but no tenant column",
+						RelationGetRelationName(rel))));
+	n_rel_meta++;
+	return m;
+}
+
+/* ---------- sealing and opening ---------- */
+
+static void
+aad_check_len(size_t len)
+{
+	if (len > (size_t) MaxAllocSize - 128)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("value too large to encrypt")));
+}
+
+/* Seal plaintext bytes into a new sealed datum (varlena). */
+static Datum
+seal_bytes(int64 tenant, int64 column_id, bool searchable, const uint8 *pt, size_t len)
+{
+	uint8		bidx[UTILIX_BIDX_LEN];
+	UtilixTenantKey *key;
+	size_t		hlen = utilix_envelope_header_len(searchable);
+	size_t		total;
+	bytea	   *out;
+	uint8	   *p;
+
+	aad_check_len(len);
+	/* creates the tenant's keys on first use */
+	key = utilix_active_tenant_key(tenant);
+	if (searchable)
+	{
+		uint32		version = key->version;
+
+		utilix_blind_index(tenant, column_id, pt, len, bidx);
+		/* the blind-index lookup may have refreshed the key cache */
+		key = utilix_tenant_key(tenant, version, false);
+	}
+	total = hlen + UTILIX_NONCE_LEN + UTILIX_TAG_LEN + len;
+	out = palloc(VARHDRSZ + total);
+	SET_VARSIZE(out, VARHDRSZ + total);
+	p = (uint8 *) VARDATA(out);
+	(void) utilix_envelope_write_header(p, tenant, column_id, key->version,
+										searchable ? bidx : NULL);
+	utilix_random_bytes(p + hlen, UTILIX_NONCE_LEN);
+	utilix_aead_seal(key->aead, p + hlen, p, hlen, pt, len,
+					 p + hlen + UTILIX_NONCE_LEN + UTILIX_TAG_LEN,
+					 p + hlen + UTILIX_NONCE_LEN);
+	return PointerGetDatum(out);
+}
+
+/*
+ * Open a parsed envelope into a new varlena (the plain type's datum).
+ * Returns NULL when the tenant's key version no longer exists (shredded).
+ * Raises 22000-family errors for values that do not authenticate.
+ */
+static struct varlena *
+open_envelope(const UtilixEnvelope *env)
+{
+	UtilixTenantKey *key = utilix_tenant_key(env->tenant, env->key_version, true);
+	struct varlena *out;
+
+	if (key == NULL)
+		return NULL;
+	out = palloc(VARHDRSZ + env->ct_len);
+	SET_VARSIZE(out, VARHDRSZ + env->ct_len);
+	if (!utilix_aead_open(key->aead, env->nonce, env->header, env->header_len,
+						  env->ct, env->ct_len, env->tag, (uint8 *) VARDATA(out)))
+	{
+		pfree(out);
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("encrypted value does not authenticate"),
+				 errdetail("The value of column id " INT64_FORMAT " of tenant " INT64_FORMAT
+						   " was altered, truncated or moved.", env->column_id, env->tenant)));
+	}
+	return out;
+}
+
+static void
+parse_or_fail(const uint8 *data, size_t len, UtilixEnvelope *env)
+{
+	if (!utilix_envelope_parse(data, len, env))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("encrypted value is malformed")));
+}
+
+/* May the current context read this value in plaintext? */
+static bool
+may_read(const UtilixEnvelope *env)
+{
+	const UtilixContext *ctx = utilix_context_for_read();
+	const ColumnMeta *meta;
+
+	if (ctx == NULL || ctx->tenant != env->tenant ||
+		(ctx->flags & UTILIX_CTX_FLAG_PASSWORD_CHANGE))
+		return false;
+	meta = get_column_meta(env->column_id);
+	if (meta == NULL)
+		return false;
+	if (meta->label_level >= 0 || meta->label_level == -2)
+	{
+		int			clearance = label_level(ctx->clearance);
+
+		if (meta->label_level == -2 || clearance < meta->label_level)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * The plain datum of a stored value for the current context, or NULL
+ * (armour) when the context may not read it.
+ */
+static struct varlena *
+readable_plain(struct varlena *v, bool *sealed)
+{
+	const uint8 *data = (const uint8 *) VARDATA_ANY(v);
+	size_t		len = VARSIZE_ANY_EXHDR(v);
+	UtilixEnvelope env;
+
+	*sealed = utilix_is_sealed(data, len);
+	if (!*sealed)
+		return v;				/* pending: the caller's own plaintext */
+	parse_or_fail(data, len, &env);
+	if (!may_read(&env))
+		return NULL;
+	return open_envelope(&env);
+}
+
+/* ---------- type input and output ---------- */
+
+static Datum
+encrypted_in(char *str, PlainKind kind)
+{
+	size_t		len = strlen(str);
+	uint8	   *sealed;
+	size_t		slen;
+
+	utilix_require_preload();
+	if (utilix_has_armour_prefix(str, len))
+	{
+		bytea	   *out;
+
+		if (!utilix_dearmour(str, len, &sealed, &slen))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+					 errmsg("malformed armoured ciphertext"),
+					 errhint("Armoured values start with \"utxe1:\" and come from utilix's output.")));
+		out = palloc(VARHDRSZ + slen);
+		SET_VARSIZE(out, VARHDRSZ + slen);
+		memcpy(VARDATA(out), sealed, slen);
+		return PointerGetDatum(out);
+	}
+	switch (kind)
+	{
+		case KIND_TEXT:
+			return PointerGetDatum(cstring_to_text(str));
+		case KIND_BYTEA:
+			return DirectFunctionCall1(byteain, CStringGetDatum(str));
+		case KIND_JSONB:
+			return DirectFunctionCall1(jsonb_in, CStringGetDatum(str));
+	}
+	return (Datum) 0;
+}
+
+static char *
+encrypted_out(struct varlena *v, PlainKind kind)
+{
+	bool		sealed;
+	struct varlena *plain = readable_plain(v, &sealed);
+
+	if (plain == NULL)
+		return utilix_armour((const uint8 *) VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v));
+	switch (kind)
+	{
+		case KIND_TEXT:
+			return text_to_cstring((text *) plain);
+		case KIND_BYTEA:
+			return DatumGetCString(DirectFunctionCall1(byteaout, PointerGetDatum(plain)));
+		case KIND_JSONB:
+			return DatumGetCString(DirectFunctionCall1(jsonb_out, PointerGetDatum(plain)));
+	}
+	return NULL;
+}
+
+#define DEFINE_IO(suffix, kind) \
+PG_FUNCTION_INFO_V1(utilix_enc_in_##suffix); \
+Datum utilix_enc_in_##suffix(PG_FUNCTION_ARGS) \
+{ return encrypted_in(PG_GETARG_CSTRING(0), kind); } \
+PG_FUNCTION_INFO_V1(utilix_enc_out_##suffix); \
+Datum utilix_enc_out_##suffix(PG_FUNCTION_ARGS) \
+{ PG_RETURN_CSTRING(encrypted_out(PG_GETARG_VARLENA_PP(0), kind)); }
+
+DEFINE_IO(text, KIND_TEXT)
+DEFINE_IO(bytea, KIND_BYTEA)
+DEFINE_IO(jsonb, KIND_JSONB)
+
+/*
+ * Cast to the plain type (implicit): the plaintext for a context that may
+ * read it; otherwise the armour (text) or NULL (bytea, jsonb).
+ */
+PG_FUNCTION_INFO_V1(utilix_decrypt_value);
+Datum
+utilix_decrypt_value(PG_FUNCTION_ARGS)
+{
+	struct varlena *v = PG_GETARG_VARLENA_PP(0);
+	bool		sealed;
+	struct varlena *plain = readable_plain(v, &sealed);
+
+	if (plain != NULL)
+		PG_RETURN_POINTER(plain);
+	if (get_fn_expr_rettype(fcinfo->flinfo) == TEXTOID)
+		PG_RETURN_TEXT_P(cstring_to_text(utilix_armour((const uint8 *) VARDATA_ANY(v),
+													   VARSIZE_ANY_EXHDR(v))));
+	PG_RETURN_NULL();
+}
+
+/* ---------- operators ---------- */
+
+/* encrypted = plain: decrypts (slow) unless answered by a blind index. */
+PG_FUNCTION_INFO_V1(utilix_enc_eq_plain);
+Datum
+utilix_enc_eq_plain(PG_FUNCTION_ARGS)
+{
+	struct varlena *v = PG_GETARG_VARLENA_PP(0);
+	struct varlena *p = PG_GETARG_VARLENA_PP(1);
+	const uint8 *data = (const uint8 *) VARDATA_ANY(v);
+	size_t		len = VARSIZE_ANY_EXHDR(v);
+	UtilixEnvelope env;
+	bool		sealed = utilix_is_sealed(data, len);
+	struct varlena *plain = v;
+	bool		eq;
+
+	/* leakproof: no error and no decryption for values the context may not read */
+	if (sealed)
+	{
+		if (!utilix_envelope_parse(data, len, &env) || !may_read(&env))
+			PG_RETURN_BOOL(false);
+		plain = open_envelope(&env);
+		if (plain == NULL)
+			PG_RETURN_BOOL(false);
+	}
+	eq = VARSIZE_ANY_EXHDR(plain) == VARSIZE_ANY_EXHDR(p) &&
+		memcmp(VARDATA_ANY(plain), VARDATA_ANY(p), VARSIZE_ANY_EXHDR(p)) == 0;
+	if (sealed)
+	{
+		utilix_wipe(VARDATA_ANY(plain), VARSIZE_ANY_EXHDR(plain));
+		pfree(plain);
+	}
+	PG_RETURN_BOOL(eq);
+}
+
+/* The (tenant, column, blind index) of a stored value or a probe. */
+static bool
+blind_key_of(struct varlena *v, int64 *tenant, int64 *column, const uint8 **bidx)
+{
+	const uint8 *data = (const uint8 *) VARDATA_ANY(v);
+	size_t		len = VARSIZE_ANY_EXHDR(v);
+	UtilixEnvelope env;
+
+	if (utilix_is_probe(data, len))
+	{
+		utilix_probe_parse(data, tenant, column, bidx);
+		return true;
+	}
+	if (utilix_envelope_parse(data, len, &env) && env.has_bidx)
+	{
+		*tenant = env.tenant;
+		*column = env.column_id;
+		*bidx = env.bidx;
+		return true;
+	}
+	return false;
+}
+
+PG_FUNCTION_INFO_V1(utilix_bidx_eq);
+Datum
+utilix_bidx_eq(PG_FUNCTION_ARGS)
+{
+	int64		t1,
+				t2,
+				c1,
+				c2;
+	const uint8 *b1,
+			   *b2;
+
+	if (!blind_key_of(PG_GETARG_VARLENA_PP(0), &t1, &c1, &b1) ||
+		!blind_key_of(PG_GETARG_VARLENA_PP(1), &t2, &c2, &b2))
+		PG_RETURN_BOOL(false);
+	PG_RETURN_BOOL(t1 == t2 && c1 == c2 && memcmp(b1, b2, UTILIX_BIDX_LEN) == 0);
+}
+
+PG_FUNCTION_INFO_V1(utilix_bidx_hash);
+Datum
+utilix_bidx_hash(PG_FUNCTION_ARGS)
+{
+	int64		t,
+				c;
+	const uint8 *b;
+
+	if (!blind_key_of(PG_GETARG_VARLENA_PP(0), &t, &c, &b))
+		PG_RETURN_INT32(0);
+	return hash_any(b, UTILIX_BIDX_LEN);
+}
+
+/* utilix._blind_probe(plain, column_id): what the blind index is searched for. */
+PG_FUNCTION_INFO_V1(utilix_blind_probe);
+Datum
+utilix_blind_probe(PG_FUNCTION_ARGS)
+{
+	struct varlena *p = PG_GETARG_VARLENA_PP(0);
+	int64		column_id = PG_GETARG_INT64(1);
+	int64		tenant = utilix_current_context(false)->tenant;
+	uint8		bidx[UTILIX_BIDX_LEN];
+	bytea	   *out = palloc(VARHDRSZ + UTILIX_PROBE_LEN);
+
+	utilix_blind_index(tenant, column_id, (const uint8 *) VARDATA_ANY(p),
+					   VARSIZE_ANY_EXHDR(p), bidx);
+	SET_VARSIZE(out, VARHDRSZ + UTILIX_PROBE_LEN);
+	utilix_probe_write((uint8 *) VARDATA(out), tenant, column_id, bidx);
+	PG_RETURN_POINTER(out);
+}
+
+/*
+ * Planner support for "encrypted = plain": when the column has a blind
+ * index, add the index condition  col =# utilix._blind_probe(plain, id)
+ * (lossy: the original comparison is rechecked on the rows found).
+ */
+PG_FUNCTION_INFO_V1(utilix_enc_eq_support);
+Datum
+utilix_enc_eq_support(PG_FUNCTION_ARGS)
+{
+	Node	   *rawreq = (Node *) PG_GETARG_POINTER(0);
+	SupportRequestIndexCondition *req;
+	OpExpr	   *clause;
+	RangeTblEntry *rte;
+	AttrNumber	attnum;
+	Oid			optype;
+	Oid			eqop;
+	Oid			probefn;
+	Oid			argtypes[2];
+	List	   *fname;
+	char	   *colname;
+	Datum		d;
+	Oid			restype;
+	volatile bool found = false;
+	volatile int64 column_id = 0;
+	Expr	   *rhs;
+
+	if (!IsA(rawreq, SupportRequestIndexCondition))
+		PG_RETURN_POINTER(NULL);
+	req = (SupportRequestIndexCondition *) rawreq;
+	if (!is_opclause(req->node) || req->indexarg != 0)
+		PG_RETURN_POINTER(NULL);
+	clause = (OpExpr *) req->node;
+	if (list_length(clause->args) != 2)
+		PG_RETURN_POINTER(NULL);
+	optype = exprType(linitial(clause->args));
+	eqop = get_opfamily_member(req->opfamily, optype, optype, 1);
+	if (!OidIsValid(eqop))
+		PG_RETURN_POINTER(NULL);
+	{
+		HeapTuple	ftup = SearchSysCache1(OPFAMILYOID, ObjectIdGetDatum(req->opfamily));
+		bool		ours = false;
+
+		if (HeapTupleIsValid(ftup))
+		{
+			Form_pg_opfamily fam = (Form_pg_opfamily) GETSTRUCT(ftup);
+
+			ours = fam->opfmethod == HASH_AM_OID &&
+				fam->opfnamespace == get_namespace_oid("utilix", true) &&
+				strstr(NameStr(fam->opfname), "_blind_ops") != NULL;
+			ReleaseSysCache(ftup);
+		}
+		if (!ours)
+			PG_RETURN_POINTER(NULL);
+	}
+	attnum = req->index->indexkeys[req->indexcol];
+	if (attnum <= 0)
+		PG_RETURN_POINTER(NULL);
+	rte = planner_rt_fetch(req->index->rel->relid, req->root);
+	colname = get_attname(rte->relid, attnum, true);
+	if (colname == NULL)
+		PG_RETURN_POINTER(NULL);
+
+	/* the column's stable id */
+	{
+		Oid			save_userid;
+		int			save_sec;
+		Oid			types[3] = {NAMEOID, NAMEOID, NAMEOID};
+		Datum		values[3];
+		Oid			parent = rte->relid;
+
+		while (get_rel_relispartition(parent))
+			parent = get_partition_parent(parent, true);
+		values[0] = CStringGetDatum(get_namespace_name(get_rel_namespace(parent)));
+		values[1] = CStringGetDatum(get_rel_name(parent));
+		values[2] = CStringGetDatum(colname);
+		utilix_begin_internal(&save_userid, &save_sec);
+		PG_TRY();
+		{
+			if (SPI_connect() != SPI_OK_CONNECT)
+				elog(ERROR, "SPI_connect failed");
+			if (SPI_execute_with_args("SELECT column_id FROM utilix.encrypted_column "
+									  "WHERE schema_name OPERATOR(pg_catalog.=) $1 "
+									  "AND table_name OPERATOR(pg_catalog.=) $2 "
+									  "AND column_name OPERATOR(pg_catalog.=) $3 AND searchable",
+									  3, types, values, NULL, true, 1) == SPI_OK_SELECT &&
+				SPI_processed == 1)
+			{
+				bool		isnull;
+
+				d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+				if (!isnull)
+				{
+					column_id = DatumGetInt64(d);
+					found = true;
+				}
+			}
+			SPI_finish();
+		}
+		PG_FINALLY();
+		{
+			utilix_end_internal(save_userid, save_sec);
+		}
+		PG_END_TRY();
+	}
+	(void) restype;
+	if (!found)
+		PG_RETURN_POINTER(NULL);
+
+	rhs = (Expr *) lsecond(clause->args);
+	argtypes[0] = exprType((Node *) rhs);
+	argtypes[1] = INT8OID;
+	fname = list_make2(makeString("utilix"), makeString("_blind_probe"));
+	probefn = LookupFuncName(fname, 2, argtypes, true);
+	if (!OidIsValid(probefn))
+		PG_RETURN_POINTER(NULL);
+	req->lossy = true;
+	PG_RETURN_POINTER(list_make1(make_opclause(eqop, BOOLOID, false,
+											   (Expr *) linitial(clause->args),
+											   (Expr *) makeFuncExpr(probefn, optype,
+																	 list_make2(rhs,
+																				makeConst(INT8OID, -1, InvalidOid, 8,
+																						  Int64GetDatum(column_id), false, true)),
+																	 InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL),
+											   InvalidOid, InvalidOid)));
+}
+
+/* ---------- the seal trigger ---------- */
+
+/*
+ * utilix._seal_row(): BEFORE INSERT OR UPDATE row trigger on every table
+ * with encrypted columns.  Pending values are sealed under the row's tenant;
+ * sealed values are kept when unchanged by an UPDATE, and otherwise
+ * verified to belong to this tenant and column.
+ */
+PG_FUNCTION_INFO_V1(utilix_seal_row);
+Datum
+utilix_seal_row(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	Relation	rel;
+	TupleDesc	desc;
+	HeapTuple	tuple;
+	HeapTuple	oldtuple = NULL;
+	const RelMeta *m;
+	Datum		tenant_d;
+	bool		isnull;
+	int64		tenant;
+	int			natts;
+	int		   *cols;
+	Datum	   *vals;
+	bool	   *nulls;
+	int			nrepl = 0;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(td->tg_event) ||
+		!TRIGGER_FIRED_FOR_ROW(td->tg_event) || TRIGGER_FIRED_BY_DELETE(td->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("utilix._seal_row() must be a BEFORE INSERT OR UPDATE row trigger")));
+	utilix_require_preload();
+	rel = td->tg_relation;
+	desc = RelationGetDescr(rel);
+	if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
+	{
+		tuple = td->tg_newtuple;
+		oldtuple = td->tg_trigtuple;
+	}
+	else
+		tuple = td->tg_trigtuple;
+
+	m = get_rel_meta(rel);
+	if (m->ncols == 0)
+		return PointerGetDatum(tuple);
+	tenant_d = heap_getattr(tuple, m->tenant_attnum, desc, &isnull);
+	if (isnull)
+		return PointerGetDatum(tuple);	/* NOT NULL on the tenant column refuses the row */
+	tenant = DatumGetInt64(tenant_d);
+
+	natts = m->ncols;
+	cols = palloc(sizeof(int) * natts);
+	vals = palloc(sizeof(Datum) * natts);
+	nulls = palloc0(sizeof(bool) * natts);
+
+	for (int i = 0; i < m->ncols; i++)
+	{
+		int			attnum = m->attnums[i];
+		Datum		d = heap_getattr(tuple, attnum, desc, &isnull);
+		struct varlena *v;
+		const uint8 *data;
+		size_t		len;
+		uint8	   *dearmoured = NULL;
+		size_t		dlen;
+		UtilixEnvelope env;
+
+		if (isnull)
+			continue;
+		v = PG_DETOAST_DATUM_PACKED(d);
+		data = (const uint8 *) VARDATA_ANY(v);
+		len = VARSIZE_ANY_EXHDR(v);
+
+		/* armour passed as a plain-typed value (a text parameter, say) */
+		if (!utilix_is_sealed(data, len) && utilix_has_armour_prefix((const char *) data, len))
+		{
+			if (!utilix_dearmour((const char *) data, len, &dearmoured, &dlen))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+						 errmsg("malformed armoured ciphertext for column \"%s\"",
+								NameStr(TupleDescAttr(desc, attnum - 1)->attname))));
+			data = dearmoured;
+			len = dlen;
+		}
+
+		if (!utilix_is_sealed(data, len))
+		{
+			cols[nrepl] = attnum;
+			vals[nrepl] = seal_bytes(tenant, m->column_ids[i], m->searchable[i], data, len);
+			nrepl++;
+			continue;
+		}
+
+		/* sealed: an UPDATE that did not touch the column keeps it as it is */
+		if (oldtuple != NULL && dearmoured == NULL)
+		{
+			bool		oldnull;
+			Datum		od = heap_getattr(oldtuple, attnum, desc, &oldnull);
+
+			if (!oldnull && datumIsEqual(od, d, false, -1))
+				continue;
+		}
+		parse_or_fail(data, len, &env);
+		if (env.tenant != tenant || env.column_id != m->column_ids[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("encrypted value does not belong to this tenant and column"),
+					 errdetail("A sealed value of column \"%s\" can only be written back to a row of the tenant and column it was sealed for.",
+							   NameStr(TupleDescAttr(desc, attnum - 1)->attname))));
+		{
+			struct varlena *plain = open_envelope(&env);
+
+			if (plain == NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("encrypted value of column \"%s\" was sealed with a key that no longer exists",
+								NameStr(TupleDescAttr(desc, attnum - 1)->attname))));
+			utilix_wipe(VARDATA(plain), VARSIZE(plain) - VARHDRSZ);
+			pfree(plain);
+		}
+		if (dearmoured != NULL)
+		{
+			bytea	   *out = palloc(VARHDRSZ + len);
+
+			SET_VARSIZE(out, VARHDRSZ + len);
+			memcpy(VARDATA(out), data, len);
+			cols[nrepl] = attnum;
+			vals[nrepl] = PointerGetDatum(out);
+			nrepl++;
+		}
+	}
+	if (nrepl > 0)
+		tuple = heap_modify_tuple_by_cols(tuple, desc, nrepl, cols, vals, nulls);
+	return PointerGetDatum(tuple);
+}
+
+/* ---------- helpers for SQL ---------- */
+
+PG_FUNCTION_INFO_V1(utilix_is_sealed_value);
+Datum
+utilix_is_sealed_value(PG_FUNCTION_ARGS)
+{
+	struct varlena *v = PG_GETARG_VARLENA_PP(0);
+	UtilixEnvelope env;
+
+	PG_RETURN_BOOL(utilix_envelope_parse((const uint8 *) VARDATA_ANY(v),
+										 VARSIZE_ANY_EXHDR(v), &env));
+}
+
+PG_FUNCTION_INFO_V1(utilix_key_version_of);
+Datum
+utilix_key_version_of(PG_FUNCTION_ARGS)
+{
+	struct varlena *v = PG_GETARG_VARLENA_PP(0);
+	UtilixEnvelope env;
+
+	if (!utilix_envelope_parse((const uint8 *) VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v), &env))
+		PG_RETURN_NULL();
+	PG_RETURN_INT32((int32) env.key_version);
+}
+
+/*
+ * utilix._plain(value): the plaintext without any context check.  Internal:
+ * for re-encryption, decrypt_column() and tenant export; granted to no one.
+ */
+PG_FUNCTION_INFO_V1(utilix_plain_value);
+Datum
+utilix_plain_value(PG_FUNCTION_ARGS)
+{
+	struct varlena *v = PG_GETARG_VARLENA_PP(0);
+	const uint8 *data = (const uint8 *) VARDATA_ANY(v);
+	size_t		len = VARSIZE_ANY_EXHDR(v);
+	UtilixEnvelope env;
+	struct varlena *plain;
+
+	if (!utilix_is_sealed(data, len))
+		PG_RETURN_POINTER(v);
+	parse_or_fail(data, len, &env);
+	plain = open_envelope(&env);
+	if (plain == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("data key %u of tenant " INT64_FORMAT " was destroyed",
+						env.key_version, env.tenant)));
+	PG_RETURN_POINTER(plain);
+}
+
+void
+EncryptInit(void)
+{
+	DefineCustomStringVariable("utilix.labels",
+							   "Classification labels, lowest first.",
+							   "A context reads a labelled column only with a clearance at or above its label.",
+							   &label_levels, "public,internal,confidential,secret",
+							   PGC_SUSET, GUC_LIST_INPUT,
+							   check_labels, NULL, NULL);
+}
