@@ -71,14 +71,26 @@ BEGIN
        AND c.confrelid <> rel
        AND (tatt IS NULL OR c.conkey[1] <> tatt OR c.confkey[1] <> fa.attnum);
 
-    -- foreign keys from any table into this one
+    -- foreign keys from any table into this one: only from a protected table,
+    -- leading with both tenant columns (anyone can insert any key elsewhere)
     RETURN QUERY
     SELECT format('constraint %I on %s', c.conname, c.conrelid::regclass),
-           'a foreign key into a protected table must reference its tenant column first, or inserts elsewhere reveal which keys exist',
-           format('Reference (%I, ...) from a tenant column of the referencing table.', tenant_column)
+           'a foreign key into a protected table must come from a protected table and lead with both tenant columns, or inserts there reveal which keys exist',
+           format('Protect %s first, with its foreign key leading with its tenant column and referencing (%I, ...).',
+                  c.conrelid::regclass, _oracle_problems.tenant_column)
       FROM pg_constraint c
-     WHERE c.confrelid = rel AND c.contype = 'f' AND c.conparentid = 0
-       AND (tatt IS NULL OR c.confkey[1] <> tatt);
+      LEFT JOIN utilix.protected_table p ON p.relid = c.conrelid
+      LEFT JOIN pg_attribute pa ON pa.attrelid = c.conrelid AND pa.attname = p.tenant_column
+     WHERE c.confrelid = rel AND c.contype = 'f' AND c.conparentid = 0 AND c.conrelid <> rel
+       AND (tatt IS NULL OR c.confkey[1] <> tatt OR p.relid IS NULL OR c.conkey[1] <> pa.attnum);
+    -- a self-reference must lead with the tenant column on both sides
+    RETURN QUERY
+    SELECT format('constraint %I', c.conname),
+           'a self-referencing foreign key must lead with the tenant column on both sides',
+           format('Reference (%I, ...) to (%I, ...).', _oracle_problems.tenant_column, _oracle_problems.tenant_column)
+      FROM pg_constraint c
+     WHERE c.confrelid = rel AND c.conrelid = rel AND c.contype = 'f' AND c.conparentid = 0
+       AND (tatt IS NULL OR c.confkey[1] <> tatt OR c.conkey[1] <> tatt);
 END
 $$;
 COMMENT ON FUNCTION utilix._oracle_problems(regclass, name) IS
@@ -86,6 +98,7 @@ COMMENT ON FUNCTION utilix._oracle_problems(regclass, name) IS
 
 CREATE FUNCTION utilix.protect(rel regclass, tenant_column name DEFAULT 'tenant_id') RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET client_min_messages = warning
+    SET utilix.internal_ddl = on
     AS $$
 DECLARE
     cls record;
@@ -117,7 +130,6 @@ BEGIN
     END IF;
 
     EXECUTE format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE', rel);
-    PERFORM set_config('utilix.internal_ddl', 'on', true);
 
     SELECT a.attnum, a.atttypid, a.attgenerated, a.attidentity INTO att
       FROM pg_attribute a
@@ -144,8 +156,9 @@ BEGIN
             RAISE EXCEPTION 'partition "%" has no tenant column "%"', rel::text, tenant_column
                 USING ERRCODE = '55000', HINT = 'Protect the partitioned parent table instead.';
         END IF;
-        EXECUTE format('ALTER TABLE %s ADD COLUMN %I bigint NOT NULL DEFAULT utilix.current_tenant()',
-                       rel, tenant_column);
+        -- the default is set apart: ADD COLUMN would evaluate it once, now, without a context
+        EXECUTE format('ALTER TABLE %s ADD COLUMN %I bigint NOT NULL', rel, tenant_column);
+        EXECUTE format('ALTER TABLE %s ALTER COLUMN %I SET DEFAULT utilix.current_tenant()', rel, tenant_column);
     ELSE
         EXECUTE format('ALTER TABLE %s ALTER COLUMN %I SET NOT NULL, ALTER COLUMN %I SET DEFAULT utilix.current_tenant()',
                        rel, tenant_column, tenant_column);
@@ -193,6 +206,7 @@ COMMENT ON FUNCTION utilix.protect(regclass, name) IS
 
 CREATE FUNCTION utilix.unprotect(rel regclass) RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET client_min_messages = warning
+    SET utilix.internal_ddl = on
     AS $$
 DECLARE
     child oid;
@@ -203,7 +217,6 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM utilix.protected_table WHERE relid = rel) THEN
         RAISE EXCEPTION 'table "%" is not protected', rel::text USING ERRCODE = '22023';
     END IF;
-    PERFORM set_config('utilix.internal_ddl', 'on', true);
     FOR child IN SELECT inhrelid FROM pg_inherits WHERE inhparent = rel LOOP
         IF EXISTS (SELECT 1 FROM utilix.protected_table WHERE relid = child) THEN
             PERFORM utilix.unprotect(child::regclass);
@@ -274,28 +287,30 @@ COMMENT ON VIEW utilix.protected_tables IS
     'operator: every protected table with the state of its safeguards (all should be true)';
 
 -- Every protected table whose safeguards are not all in place.
-CREATE FUNCTION utilix._integrity_problems()
-    RETURNS TABLE (table_name text, problem text)
+CREATE FUNCTION utilix._integrity_problems(rels oid[] DEFAULT NULL)
+    RETURNS TABLE (table_name text, problem text, oracle boolean, fix text)
     LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
     AS $$
 DECLARE
     p record;
+    o record;
     expected text;
     actual_using text;
     actual_check text;
 BEGIN
-    FOR p IN SELECT * FROM utilix.protected_tables LOOP
+    FOR p IN SELECT * FROM utilix.protected_tables t
+              WHERE rels IS NULL OR t.table_name::oid = ANY (rels) LOOP
         IF p.table_name IS NULL THEN
             CONTINUE;
         END IF;
         IF NOT p.rls_enabled THEN
-            table_name := p.table_name::text; problem := 'row level security is disabled'; RETURN NEXT;
+            oracle := false; fix := NULL; table_name := p.table_name::text; problem := 'row level security is disabled'; RETURN NEXT;
         END IF;
         IF NOT p.rls_forced THEN
-            table_name := p.table_name::text; problem := 'row level security is not forced'; RETURN NEXT;
+            oracle := false; fix := NULL; table_name := p.table_name::text; problem := 'row level security is not forced'; RETURN NEXT;
         END IF;
         IF NOT p.guard_trigger THEN
-            table_name := p.table_name::text; problem := 'trigger utilix_guard_tenant is missing or disabled'; RETURN NEXT;
+            oracle := false; fix := NULL; table_name := p.table_name::text; problem := 'trigger utilix_guard_tenant is missing or disabled'; RETURN NEXT;
         END IF;
         expected := format('(%I = utilix.current_tenant())', p.tenant_column);
         SELECT pg_get_expr(pol.polqual, pol.polrelid), pg_get_expr(pol.polwithcheck, pol.polrelid)
@@ -305,12 +320,16 @@ BEGIN
            AND NOT pol.polpermissive AND pol.polcmd = '*'
            AND pol.polroles = '{0}';
         IF NOT FOUND OR actual_using IS DISTINCT FROM expected OR actual_check IS DISTINCT FROM expected THEN
-            table_name := p.table_name::text; problem := 'policy utilix_tenant is missing or altered'; RETURN NEXT;
+            oracle := false; fix := NULL; table_name := p.table_name::text; problem := 'policy utilix_tenant is missing or altered'; RETURN NEXT;
         END IF;
+        FOR o IN SELECT * FROM utilix._oracle_problems(p.table_name, p.tenant_column) LOOP
+            oracle := true; fix := o.fix; table_name := p.table_name::text;
+            problem := o.object || ': ' || o.problem; RETURN NEXT;
+        END LOOP;
     END LOOP;
 END
 $$;
-COMMENT ON FUNCTION utilix._integrity_problems() IS 'internal: protected tables whose safeguards are not all in place';
+COMMENT ON FUNCTION utilix._integrity_problems(oid[]) IS 'internal: protected tables whose safeguards are not all in place';
 
 -- Keep the catalog true across renames and restores: names are
 -- authoritative; a relid is refreshed when its name resolves elsewhere, and
@@ -344,6 +363,7 @@ DECLARE
     sch record;
     part record;
     bad record;
+    touched oid[];
 BEGIN
     IF current_setting('utilix.internal_ddl', true) = 'on' THEN
         RETURN;
@@ -371,9 +391,31 @@ BEGIN
         PERFORM utilix.protect(part.inhrelid::regclass, part.tenant_column);
     END LOOP;
 
+    -- the tables this command touched, and the tables they reference
+    SELECT array_agg(DISTINCT r) INTO touched FROM (
+        SELECT CASE c.object_type
+                 WHEN 'table' THEN c.objid
+                 WHEN 'table column' THEN c.objid
+                 WHEN 'index' THEN (SELECT i.indrelid FROM pg_index i WHERE i.indexrelid = c.objid)
+                 WHEN 'policy' THEN (SELECT pol.polrelid FROM pg_policy pol WHERE pol.oid = c.objid)
+                 WHEN 'trigger' THEN (SELECT t.tgrelid FROM pg_trigger t WHERE t.oid = c.objid)
+                 WHEN 'table constraint' THEN (SELECT k.conrelid FROM pg_constraint k WHERE k.oid = c.objid)
+               END AS r
+          FROM pg_event_trigger_ddl_commands() c) s
+     WHERE r IS NOT NULL;
+    IF touched IS NULL THEN
+        RETURN;
+    END IF;
+    touched := touched || ARRAY(SELECT k.confrelid FROM pg_constraint k
+                                 WHERE k.conrelid = ANY (touched) AND k.contype = 'f');
+
     -- no one but a superuser may weaken a protected table
-    FOR bad IN SELECT * FROM utilix._integrity_problems() LOOP
-        IF utilix._invoker_is_superuser() THEN
+    FOR bad IN SELECT * FROM utilix._integrity_problems(touched) LOOP
+        IF bad.oracle THEN
+            -- an existence oracle is refused to everyone: unprotect first to add one
+            RAISE EXCEPTION 'protected table "%" cannot get %', bad.table_name, bad.problem
+                USING ERRCODE = '42P16', HINT = bad.fix;
+        ELSIF utilix._invoker_is_superuser() THEN
             RAISE WARNING 'protected table "%": %', bad.table_name, bad.problem
                 USING HINT = 'Call utilix.protect() again to restore its safeguards, or utilix.unprotect() to remove them.';
         ELSE
@@ -390,7 +432,31 @@ COMMENT ON FUNCTION utilix._on_ddl_end() IS
 CREATE FUNCTION utilix._on_sql_drop() RETURNS event_trigger
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
     AS $$
+DECLARE
+    dr record;
 BEGIN
+    -- utilix's policies and triggers go only with their table, or through utilix
+    IF current_setting('utilix.internal_ddl', true) IS DISTINCT FROM 'on' THEN
+        FOR dr IN SELECT o.* FROM pg_event_trigger_dropped_objects() o
+                  WHERE o.object_type IN ('policy', 'trigger')
+                    AND o.address_names[3] IN ('utilix_tenant', 'utilix_access', 'utilix_guard_tenant', 'zz_utilix_seal')
+                    AND EXISTS (SELECT 1 FROM utilix.protected_table p
+                                 WHERE p.schema_name = o.address_names[1] AND p.table_name = o.address_names[2])
+                    AND NOT EXISTS (SELECT 1 FROM pg_event_trigger_dropped_objects() t
+                                     WHERE t.object_type IN ('table', 'partitioned table')
+                                       AND t.address_names[1] = o.address_names[1]
+                                       AND t.address_names[2] = o.address_names[2]) LOOP
+            IF utilix._invoker_is_superuser() THEN
+                RAISE WARNING 'protected table "%.%": % % dropped', dr.address_names[1], dr.address_names[2],
+                    dr.object_type, dr.address_names[3]
+                    USING HINT = 'Call utilix.protect() again to restore its safeguards.';
+            ELSE
+                RAISE EXCEPTION 'protected table "%.%" cannot lose % %', dr.address_names[1], dr.address_names[2],
+                    dr.object_type, dr.address_names[3]
+                    USING ERRCODE = '42501', HINT = 'An operator can call utilix.unprotect().';
+            END IF;
+        END LOOP;
+    END IF;
     DELETE FROM utilix.protected_table p
      USING pg_event_trigger_dropped_objects() d
      WHERE d.classid = 'pg_class'::regclass AND d.objid = p.relid AND d.objsubid = 0

@@ -263,6 +263,7 @@ CREATE FUNCTION utilix.encrypt_column(rel regclass, col name, label text DEFAULT
                                       searchable boolean DEFAULT false, batch_size integer DEFAULT 10000)
     RETURNS bigint
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET client_min_messages = notice
+    SET utilix.internal_ddl = on
     AS $$
 DECLARE
     p record;
@@ -328,7 +329,6 @@ BEGIN
         END IF;
     END IF;
 
-    PERFORM set_config('utilix.internal_ddl', 'on', true);
     cid := utilix._random_id();
     -- binary-coercible: no rewrite; existing values become pending
     EXECUTE format('ALTER TABLE %s ALTER COLUMN %I TYPE %s', rel, col, enc_type);
@@ -364,7 +364,7 @@ COMMENT ON FUNCTION utilix.encrypt_column(regclass, name, text, boolean, integer
     'operator: encrypts a text, bytea or jsonb column of a protected table in place (batches of batch_size rows); returns the rows sealed';
 
 CREATE FUNCTION utilix.decrypt_column(rel regclass, col name) RETURNS void
-    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET utilix.internal_ddl = on
     AS $$
 DECLARE
     e record;
@@ -376,7 +376,6 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'column "%" of table "%" is not encrypted', col, rel::text USING ERRCODE = '22023';
     END IF;
-    PERFORM set_config('utilix.internal_ddl', 'on', true);
     EXECUTE format('DROP INDEX IF EXISTS %I.%I', e.schema_name, 'utilix_bidx_' || e.column_id);
     EXECUTE format('ALTER TABLE %s DROP CONSTRAINT IF EXISTS %I', rel, 'utilix_sealed_' || e.column_id);
     EXECUTE format('ALTER TABLE %s ALTER COLUMN %I TYPE %s USING utilix._plain(%I)', rel, col, e.plain_type, col);
@@ -494,3 +493,9 @@ END
 $$;
 COMMENT ON FUNCTION utilix.shred_tenant_keys(bigint) IS
     'operator: destroys every data key of a terminated tenant; its ciphertext is unreadable from then on, everywhere';
+COMMENT ON CAST (text AS utilix.encrypted_text) IS 'plaintext becomes a pending value that the seal trigger seals';
+COMMENT ON CAST (bytea AS utilix.encrypted_bytea) IS 'plaintext becomes a pending value that the seal trigger seals';
+COMMENT ON CAST (jsonb AS utilix.encrypted_jsonb) IS 'plaintext becomes a pending value that the seal trigger seals';
+COMMENT ON CAST (utilix.encrypted_text AS text) IS 'decrypts for a context that may read the value';
+COMMENT ON CAST (utilix.encrypted_bytea AS bytea) IS 'decrypts for a context that may read the value';
+COMMENT ON CAST (utilix.encrypted_jsonb AS jsonb) IS 'decrypts for a context that may read the value';

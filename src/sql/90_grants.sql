@@ -14,6 +14,10 @@ GRANT EXECUTE ON FUNCTION
     utilix.context_info()
   TO PUBLIC;
 
+-- Trigger functions cannot be called directly; the table owner needs them
+-- when PostgreSQL clones triggers onto new partitions.
+GRANT EXECUTE ON FUNCTION utilix._guard_tenant(), utilix._seal_row() TO PUBLIC;
+
 -- Token issuer.
 GRANT EXECUTE ON FUNCTION
     utilix.issue_context(bigint, text, interval, text[], text)

@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# Tokens stay out of the server log, against the running test cluster.
+# With log_statement = 'all', log_min_duration_statement = 0,
+# log_min_error_statement = 'error' and bind parameters logged on error,
+# statements carry a context token in every way an application might:
+# SET utilix.context, set_context(), set_config(), failing statements,
+# errors whose message or detail holds the token, PREPARE/EXECUTE, and the
+# extended protocol (pgbench -M extended / prepared, token as a bind
+# parameter).  Then server.log must hold neither the token nor its payload
+# or signature part, and must show '<redacted by utilix>'; a harmless
+# statement must still be logged in full.
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+. "$top/test/lib.sh"
+. "$here/tap.sh"
+
+: "${UTILIX_DIR:?run inside test/cluster.sh}" "${PGHOST:?}"
+LOG=$UTILIX_DIR/server.log
+DB=utilix_redaction
+SETTINGS=(log_statement log_min_error_statement log_min_duration_statement log_parameter_max_length log_parameter_max_length_on_error)
+
+wdir=$(mktemp -d /tmp/utilix-redaction.XXXXXX)
+cleanup() {
+    local s
+    for s in "${SETTINGS[@]}"; do
+        psql -X -q -d postgres -c "ALTER SYSTEM RESET $s" >/dev/null 2>&1
+    done
+    psql -X -q -d postgres -c "SELECT pg_reload_conf()" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1
+    rm -rf "$wdir"
+    return 0
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+sql() {     # sql SQL: stops at the first error
+    psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$DB" -c "$1" 2>&1
+}
+sqlv() {    # sqlv SQL...: each -c its own simple query, verbose errors, errors do not stop
+    local args=()
+    for s in "$@"; do args+=(-c "$s"); done
+    psql -X -q -A -t -v VERBOSITY=verbose -d "$DB" "${args[@]}" 2>&1
+}
+
+[ -f "$LOG" ] || bail "no server log at $LOG"
+
+# ---------------------------------------------------------------- set-up
+psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1
+out=$(psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "CREATE DATABASE $DB" 2>&1) || bail "create database: $out"
+out=$(sql "CREATE EXTENSION utilix;
+           CREATE TABLE tok_store (tok text CHECK (length(tok) < 10));
+           SELECT utilix.create_tenant('redact-1')") || bail "set-up failed: $out"
+TENANT=$(printf '%s' "$out" | tail -1)
+TOKEN=$(sql "SELECT utilix.issue_context($TENANT, 'alice', '10 minutes')")
+# a second token, only for an error HINT (kept apart so that a leak there
+# does not hide how the other paths behave)
+TOKEN2=$(sql "SELECT utilix.issue_context($TENANT, 'bob', '10 minutes')")
+SIG2=${TOKEN2##*.}
+like "$TOKEN" '^utx1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{43}$' "a token is minted"
+PAYLOAD=$(printf '%s' "$TOKEN" | cut -d. -f2)
+SIG=$(printf '%s' "$TOKEN" | cut -d. -f3)
+# same payload, last signature character changed: a forged token
+last=${SIG: -1}
+[ "$last" = "A" ] && repl=B || repl=A
+BAD="utx1.$PAYLOAD.${SIG:0:42}$repl"
+BADSIG=${SIG:0:42}$repl
+
+out=$(psql -X -q -A -t -v ON_ERROR_STOP=1 -d postgres 2>&1 <<SQL
+ALTER SYSTEM SET log_statement = 'all';
+ALTER SYSTEM SET log_min_error_statement = 'error';
+ALTER SYSTEM SET log_min_duration_statement = 0;
+ALTER SYSTEM SET log_parameter_max_length = -1;
+ALTER SYSTEM SET log_parameter_max_length_on_error = -1;
+SELECT pg_reload_conf();
+SQL
+) || bail "cannot change logging settings: $out"
+for _ in $(seq 1 50); do
+    [ "$(sql "SHOW log_statement")" = "all" ] && [ "$(sql "SHOW log_parameter_max_length_on_error")" = "-1" ] && break
+    sleep 0.1
+done
+is "$(sql "SHOW log_statement")" "all" "log_statement is 'all' for new sessions"
+
+mark=$(stat -c %s "$LOG")
+PROBE="redaction-probe-$RANDOM$RANDOM"
+
+# ---------------------------------------------------------------- statements carrying the token
+sqlv "SELECT '$PROBE' AS probe" >/dev/null
+
+out=$(sqlv "SET utilix.context = '$TOKEN'" "SELECT utilix.current_tenant()")
+is "$out" "$TENANT" "SET utilix.context = token works"
+
+out=$(sqlv "SELECT utilix.set_context('$TOKEN')")
+is "$out" "$TENANT" "SELECT utilix.set_context(token) works"
+
+out=$(sqlv "SELECT utilix.set_context('$TOKEN', false)" "SELECT utilix.current_tenant()")
+is "$out" "$TENANT
+$TENANT" "SELECT utilix.set_context(token, false) works"
+
+out=$(sqlv "SELECT set_config('utilix.context', '$TOKEN', false)" "SELECT utilix.current_tenant()")
+like "$out" "^\(token\)" "set_config('utilix.context', token) works and shows (token)"
+
+out=$(sqlv "BEGIN" "SET LOCAL utilix.context TO '$TOKEN'" "SELECT utilix.current_tenant()" "COMMIT")
+is "$out" "$TENANT" "SET LOCAL utilix.context works"
+
+# failing statements that carry the token
+out=$(sqlv "SELECT utilix.set_context('$TOKEN') FROM no_such_table")
+like "$out" 'ERROR: +42P01' "failing statement (missing table) with the token errors"
+out=$(sqlv "SELECT 1/0 WHERE '$TOKEN' IS NOT NULL")
+like "$out" 'ERROR: +22012' "failing statement (division by zero) with the token errors"
+out=$(sqlv "SELEC utilix.set_context('$TOKEN')")
+like "$out" 'ERROR: +42601' "syntax error in a statement with the token errors"
+out=$(sqlv "SELECT '$TOKEN'::int")
+like "$out" 'ERROR: +22P02' "error whose message quotes the token"
+out=$(sqlv "INSERT INTO tok_store VALUES ('$TOKEN')")
+like "$out" 'ERROR: +23514' "check violation whose detail holds the token"
+out=$(sqlv "SET utilix.context = '$BAD'")
+like "$out" 'ERROR: +42501: invalid tenant context token' "SET utilix.context to a forged token is refused"
+out=$(sqlv "SELECT utilix.set_context('$BAD')")
+like "$out" 'ERROR: +42501' "set_context(forged token) is refused"
+out=$(sqlv "DO \$\$ BEGIN RAISE WARNING 'the token is %', '$TOKEN'; END \$\$")
+like "$out" 'WARNING' "a WARNING quoting the token is raised"
+out=$(sqlv "DO \$\$ BEGIN PERFORM utilix.set_context('$TOKEN'); PERFORM 1/0; END \$\$")
+like "$out" 'ERROR: +22012' "a DO block that sets the context and then fails errors"
+
+# COPY of a row holding the token that violates a constraint
+printf '%s\n' "$TOKEN" > "$wdir/row.txt"
+out=$(sqlv "\\copy tok_store FROM '$wdir/row.txt'")
+like "$out" 'ERROR: +23514' "COPY of a row holding the token fails its check constraint"
+
+# persisting the token as a setting is refused, and it is stored nowhere
+out=$(sqlv "ALTER SYSTEM SET utilix.context = '$TOKEN'")
+like "$out" 'ERROR: +55P02' "ALTER SYSTEM SET utilix.context = token is refused"
+out=$(sqlv "ALTER ROLE CURRENT_USER SET utilix.context = '$TOKEN'")
+like "$out" 'ERROR: +42501' "ALTER ROLE ... SET utilix.context = token is refused"
+out=$(sqlv "ALTER DATABASE $DB SET utilix.context = '$TOKEN'")
+like "$out" 'ERROR: +42501' "ALTER DATABASE ... SET utilix.context = token is refused"
+is "$(sql "SELECT count(*) FROM pg_db_role_setting WHERE array_to_string(setconfig, ' ') LIKE '%utx1.%'")" "0" \
+    "no role or database setting holds a token"
+lacks "$UTILIX_DIR/data/postgresql.auto.conf" -- "$SIG" "postgresql.auto.conf does not hold the token"
+
+# an application function that rejects a token and says so in its HINT
+out=$(sqlv "CREATE FUNCTION app_check_token(t text) RETURNS void LANGUAGE plpgsql AS
+              \$\$ BEGIN RAISE EXCEPTION 'token rejected by the application' USING HINT = 'token was ' || t; END \$\$" \
+           "SELECT app_check_token('$TOKEN2')")
+like "$out" 'ERROR: +P0001: token rejected' "an application error with the token in its HINT is raised"
+
+# PREPARE / EXECUTE
+out=$(sqlv "PREPARE p(text) AS SELECT utilix.set_context(\$1)" "EXECUTE p('$TOKEN')" "EXECUTE p('$BAD')")
+like "$out" "^$TENANT\$" "PREPARE p(text) ... EXECUTE p(token) works"
+like "$out" 'ERROR: +42501' "EXECUTE p(forged token) is refused"
+
+# the extended protocol: the token as a bind parameter
+cat > "$wdir/ext.sql" <<'PGB'
+SELECT utilix.set_context(:tok);
+SELECT set_config(:name, :tok, true);
+SELECT length(:tok);
+PGB
+cat > "$wdir/ext_bad.sql" <<'PGB'
+SELECT set_config(:name, :bad, true);
+PGB
+for mode in extended prepared; do
+    pgbench -n -M $mode -t 2 -D "tok=$TOKEN" -D name=utilix.context -f "$wdir/ext.sql" "$DB" >"$wdir/pgbench-$mode.out" 2>&1
+    is "$?" "0" "pgbench -M $mode with the token as a bind parameter works"
+    pgbench -n -M $mode -t 1 -D "bad=$BAD" -D name=utilix.context -f "$wdir/ext_bad.sql" "$DB" >"$wdir/pgbench-bad-$mode.out" 2>&1
+    like "$(cat "$wdir/pgbench-bad-$mode.out")" 'invalid tenant context token' "pgbench -M $mode with a forged token as a bind parameter is refused"
+done
+
+sqlv "SELECT '$PROBE-end' AS probe" >/dev/null
+
+# ---------------------------------------------------------------- the log
+tail -c +$((mark + 1)) "$LOG" > "$wdir/section.log"
+section=$(cat "$wdir/section.log")
+like "$section" "statement: SELECT '$PROBE' AS probe" "a harmless statement is logged in full (logging is on)"
+like "$section" "statement: SELECT '$PROBE-end' AS probe" "the last harmless statement is logged too (the log is complete)"
+like "$section" 'statement: <redacted by utilix>' "server.log shows 'statement: <redacted by utilix>'"
+like "$section" 'execute [^:]*: <redacted by utilix>' "server.log shows 'execute ...: <redacted by utilix>' for the extended protocol"
+like "$section" 'ERROR: +relation "no_such_table" does not exist' "the error of a failing statement is still logged"
+like "$section" 'ERROR: +invalid tenant context token' "the refusal of a forged token is still logged"
+
+lacks "$LOG" -- "$TOKEN" "server.log does not contain the token"
+lacks "$LOG" -- "$PAYLOAD" "server.log does not contain the token's payload"
+lacks "$LOG" -- "$SIG" "server.log does not contain the token's signature"
+lacks "$LOG" -- "$BADSIG" "server.log does not contain the forged token's signature"
+lacks "$LOG" -- "${SIG:0:20}" "server.log does not contain even a prefix of the signature"
+lacks "$LOG" -- "$SIG2" "server.log does not contain a token quoted in an error HINT"
+
+done_testing
