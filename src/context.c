@@ -21,6 +21,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/parallel.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -291,7 +292,11 @@ check_context(char **newval, void **extra, GucSource source)
 		utilix_wipe(&ctx, sizeof(ctx));
 		return false;
 	}
-	if (ctx.expires_at <= GetCurrentTimestamp())
+	/*
+	 * A parallel worker restores the leader's value: expiry is checked at use
+	 * against the statement's start, as in the leader, not against the clock.
+	 */
+	if (!IsParallelWorker() && ctx.expires_at <= GetCurrentTimestamp())
 	{
 		GUC_check_errcode(ERRCODE_INSUFFICIENT_PRIVILEGE);
 		GUC_check_errmsg("tenant context token has expired");

@@ -147,6 +147,87 @@ internal_query(const char *sql, int nargs, Oid *types, Datum *values, bool read_
 	return SPI_processed;
 }
 
+/*
+ * Unwrap under the current master key or, during a rotation, the previous
+ * one.  False when neither authenticates.
+ */
+static bool
+unwrap(int64 tenant, uint32 version, const uint8 *wrapped, uint8 key[UTILIX_KEY_LEN])
+{
+	uint8		aad[WRAP_AAD_LEN];
+	const uint8 *prev;
+	bool		ok;
+
+	wrap_aad(aad, tenant, version);
+	if (utilix_aead_open(get_wrap_aead(), wrapped, aad, sizeof(aad),
+						 wrapped + UTILIX_NONCE_LEN, UTILIX_KEY_LEN,
+						 wrapped + UTILIX_NONCE_LEN + UTILIX_KEY_LEN, key))
+		return true;
+	prev = utilix_previous_wrap_subkey();
+	if (prev == NULL)
+		return false;
+	{
+		UtilixAead *old = utilix_aead_new(prev);
+
+		ok = utilix_aead_open(old, wrapped, aad, sizeof(aad),
+							  wrapped + UTILIX_NONCE_LEN, UTILIX_KEY_LEN,
+							  wrapped + UTILIX_NONCE_LEN + UTILIX_KEY_LEN, key);
+		utilix_aead_free(old);
+	}
+	return ok;
+}
+
+static void
+wrap_into(int64 tenant, uint32 version, const uint8 *key, uint8 *p)
+{
+	uint8		aad[WRAP_AAD_LEN];
+
+	utilix_random_bytes(p, UTILIX_NONCE_LEN);
+	wrap_aad(aad, tenant, version);
+	utilix_aead_seal(get_wrap_aead(), p, aad, sizeof(aad), key, UTILIX_KEY_LEN,
+					 p + UTILIX_NONCE_LEN, p + UTILIX_NONCE_LEN + UTILIX_KEY_LEN);
+}
+
+/*
+ * utilix._rewrap_key(tenant, version, wrapped): the same data key wrapped
+ * under the current master key (it may be under the previous one).
+ */
+PG_FUNCTION_INFO_V1(utilix_rewrap_key);
+Datum
+utilix_rewrap_key(PG_FUNCTION_ARGS)
+{
+	int64		tenant = PG_GETARG_INT64(0);
+	int32		version = PG_GETARG_INT32(1);
+	bytea	   *in = PG_GETARG_BYTEA_PP(2);
+	uint8		key[UTILIX_KEY_LEN];
+	bytea	   *out;
+
+	utilix_require_master_key();
+	if (VARSIZE_ANY_EXHDR(in) != WRAPPED_LEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("wrapped data key %d of tenant " INT64_FORMAT " is malformed", version, tenant)));
+	if (!unwrap(tenant, (uint32) version, (const uint8 *) VARDATA_ANY(in), key))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("data key %d of tenant " INT64_FORMAT " does not unwrap under the current or previous master key",
+						version, tenant)));
+	out = palloc(VARHDRSZ + WRAPPED_LEN);
+	SET_VARSIZE(out, VARHDRSZ + WRAPPED_LEN);
+	PG_TRY();
+	{
+		wrap_into(tenant, (uint32) version, key, (uint8 *) VARDATA(out));
+	}
+	PG_CATCH();
+	{
+		utilix_wipe(key, sizeof(key));
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	utilix_wipe(key, sizeof(key));
+	PG_RETURN_BYTEA_P(out);
+}
+
 /* Fetch and unwrap one key.  Returns false when it does not exist or was destroyed. */
 static bool
 load_key(int64 tenant, uint32 version, uint8 key[UTILIX_KEY_LEN])
@@ -197,12 +278,7 @@ load_key(int64 tenant, uint32 version, uint8 key[UTILIX_KEY_LEN])
 
 	if (have_wrapped)
 	{
-		uint8		aad[WRAP_AAD_LEN];
-
-		wrap_aad(aad, tenant, version);
-		if (!utilix_aead_open(get_wrap_aead(), wrapped, aad, sizeof(aad),
-							  wrapped + UTILIX_NONCE_LEN, UTILIX_KEY_LEN,
-							  wrapped + UTILIX_NONCE_LEN + UTILIX_KEY_LEN, key))
+		if (!unwrap(tenant, version, wrapped, key))
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_CORRUPTED),
 					 errmsg("data key %d of tenant " INT64_FORMAT " does not unwrap", version, tenant),
@@ -385,7 +461,6 @@ utilix_wrap_new_key(PG_FUNCTION_ARGS)
 	int64		tenant = PG_GETARG_INT64(0);
 	int32		version = PG_GETARG_INT32(1);
 	uint8		key[UTILIX_KEY_LEN];
-	uint8		aad[WRAP_AAD_LEN];
 	bytea	   *out;
 	uint8	   *p;
 
@@ -397,12 +472,9 @@ utilix_wrap_new_key(PG_FUNCTION_ARGS)
 	SET_VARSIZE(out, VARHDRSZ + WRAPPED_LEN);
 	p = (uint8 *) VARDATA(out);
 	utilix_random_bytes(key, sizeof(key));
-	utilix_random_bytes(p, UTILIX_NONCE_LEN);
-	wrap_aad(aad, tenant, (uint32) version);
 	PG_TRY();
 	{
-		utilix_aead_seal(get_wrap_aead(), p, aad, sizeof(aad), key, UTILIX_KEY_LEN,
-						 p + UTILIX_NONCE_LEN, p + UTILIX_NONCE_LEN + UTILIX_KEY_LEN);
+		wrap_into(tenant, (uint32) version, key, p);
 	}
 	PG_CATCH();
 	{

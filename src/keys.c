@@ -43,13 +43,16 @@ static const char *const subkey_labels[UTILIX_NUM_SUBKEYS] = {
 typedef struct KeyVault
 {
 	bool		loaded;
+	bool		previous_loaded;	/* during a master-key rotation */
 	uint8		master[UTILIX_KEY_LEN];
 	uint8		subkeys[UTILIX_NUM_SUBKEYS][UTILIX_KEY_LEN];
+	uint8		previous_subkeys[UTILIX_NUM_SUBKEYS][UTILIX_KEY_LEN];
 } KeyVault;
 
 static KeyVault *vault = NULL;
 static char *master_key_file = NULL;
 static char *master_key_command = NULL;
+static char *previous_master_key_file = NULL;
 
 /* per-backend: has this database's key-check value been compared? */
 static uint64 kcv_verified_generation = 0;
@@ -126,35 +129,35 @@ key_fatal(const char *setting, const char *value, const char *problem)
 }
 
 static void
-load_from_file(const char *path, char *buf, size_t *len)
+load_from_file(const char *path, const char *setting, char *buf, size_t *len)
 {
 	struct stat st;
 	int			fd;
 	ssize_t		n;
 
 	if (!is_absolute_path(path))
-		key_fatal("utilix.master_key_file", path, "is not an absolute path");
+		key_fatal(setting, path, "is not an absolute path");
 	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		ereport(FATAL,
 				(errcode_for_file_access(),
-				 errmsg("utilix.master_key_file \"%s\" could not be opened: %m", path)));
+				 errmsg("%s \"%s\" could not be opened: %m", setting, path)));
 	if (fstat(fd, &st) != 0)
 		ereport(FATAL,
 				(errcode_for_file_access(),
-				 errmsg("utilix.master_key_file \"%s\" could not be examined: %m", path)));
+				 errmsg("%s \"%s\" could not be examined: %m", setting, path)));
 	if (!S_ISREG(st.st_mode))
-		key_fatal("utilix.master_key_file", path, "is not a regular file");
+		key_fatal(setting, path, "is not a regular file");
 	if (st.st_uid != geteuid())
-		key_fatal("utilix.master_key_file", path, "is not owned by the server's user");
+		key_fatal(setting, path, "is not owned by the server's user");
 	if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
-		key_fatal("utilix.master_key_file", path, "is accessible by group or others");
+		key_fatal(setting, path, "is accessible by group or others");
 	n = read(fd, buf, KEY_TEXT_MAX);
 	close(fd);
 	if (n < 0)
 		ereport(FATAL,
 				(errcode_for_file_access(),
-				 errmsg("utilix.master_key_file \"%s\" could not be read: %m", path)));
+				 errmsg("%s \"%s\" could not be read: %m", setting, path)));
 	*len = (size_t) n;
 }
 
@@ -233,6 +236,16 @@ load_from_command(const char *command, char *buf, size_t *len)
 }
 
 static void
+derive_subkeys(const uint8 *master, uint8 out[UTILIX_NUM_SUBKEYS][UTILIX_KEY_LEN])
+{
+	for (int i = 0; i < UTILIX_NUM_SUBKEYS; i++)
+		utilix_hkdf_sha256(master, UTILIX_KEY_LEN,
+						   (const uint8 *) "utilix", 6,
+						   (const uint8 *) subkey_labels[i], strlen(subkey_labels[i]),
+						   out[i], UTILIX_KEY_LEN);
+}
+
+static void
 load_master_key(void)
 {
 	char		text[KEY_TEXT_MAX + 1];
@@ -260,7 +273,7 @@ load_master_key(void)
 	{
 		setting = "utilix.master_key_file";
 		value = master_key_file;
-		load_from_file(master_key_file, text, &len);
+		load_from_file(master_key_file, setting, text, &len);
 	}
 	else
 	{
@@ -276,13 +289,28 @@ load_master_key(void)
 	}
 	utilix_wipe(text, sizeof(text));
 
-	for (int i = 0; i < UTILIX_NUM_SUBKEYS; i++)
-		utilix_hkdf_sha256(vault->master, UTILIX_KEY_LEN,
-						   (const uint8 *) "utilix", 6,
-						   (const uint8 *) subkey_labels[i], strlen(subkey_labels[i]),
-						   vault->subkeys[i], UTILIX_KEY_LEN);
+	derive_subkeys(vault->master, vault->subkeys);
 	vault->loaded = true;
 	ereport(LOG, (errmsg("utilix: master key loaded from %s", setting)));
+
+	/* the key being retired, while utilix.rewrap_keys() moves data keys off it */
+	if (previous_master_key_file && previous_master_key_file[0])
+	{
+		uint8		prev[UTILIX_KEY_LEN];
+
+		load_from_file(previous_master_key_file, "utilix.previous_master_key_file", text, &len);
+		if (!parse_key_text(text, len, prev))
+		{
+			utilix_wipe(text, sizeof(text));
+			key_fatal("utilix.previous_master_key_file", previous_master_key_file,
+					  "does not hold exactly 64 hexadecimal characters");
+		}
+		utilix_wipe(text, sizeof(text));
+		derive_subkeys(prev, vault->previous_subkeys);
+		utilix_wipe(prev, sizeof(prev));
+		vault->previous_loaded = true;
+		ereport(LOG, (errmsg("utilix: previous master key loaded for rotation")));
+	}
 }
 
 void
@@ -298,6 +326,12 @@ KeysInit(void)
 							   "Program whose standard output is the master key as 64 hexadecimal characters.",
 							   "Run once at server start, without a shell; the first word is an absolute path.",
 							   &master_key_command, "",
+							   PGC_POSTMASTER, GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+	DefineCustomStringVariable("utilix.previous_master_key_file",
+							   "File holding the master key being retired, during a master-key rotation.",
+							   "Data keys still wrapped under it can be read until utilix.rewrap_keys() has run.",
+							   &previous_master_key_file, "",
 							   PGC_POSTMASTER, GUC_SUPERUSER_ONLY,
 							   NULL, NULL, NULL);
 	if (process_shared_preload_libraries_in_progress)
@@ -329,16 +363,32 @@ utilix_subkey_unchecked(UtilixSubkey which)
 }
 
 static void
-compute_kcv(uint8 out[UTILIX_MAC_LEN])
+compute_kcv_with(const uint8 *check_subkey, uint8 out[UTILIX_MAC_LEN])
 {
 	static const char msg[] = "utilix key check value";
 
-	utilix_hmac_sha256(vault->subkeys[UTILIX_SUBKEY_CHECK], UTILIX_KEY_LEN,
+	utilix_hmac_sha256(check_subkey, UTILIX_KEY_LEN,
 					   (const uint8 *) msg, sizeof(msg) - 1, out);
 }
 
+static void
+compute_kcv(uint8 out[UTILIX_MAC_LEN])
+{
+	compute_kcv_with(vault->subkeys[UTILIX_SUBKEY_CHECK], out);
+}
+
+/* The wrapping subkey of the previous master key, or NULL outside a rotation. */
+const uint8 *
+utilix_previous_wrap_subkey(void)
+{
+	if (!utilix_master_key_loaded() || !vault->previous_loaded)
+		return NULL;
+	return vault->previous_subkeys[UTILIX_SUBKEY_WRAP];
+}
+
 /*
- * 0: matches, 1: no value stored, 2: a stored value differs.
+ * 0: matches, 1: no value stored, 2: a stored value differs, 3: every
+ * stored value matches the previous key (a rotation not yet finished).
  * Runs its query as the bootstrap superuser: the table is hidden from
  * everyone else.
  */
@@ -349,8 +399,13 @@ compare_stored_kcv(void)
 	volatile int result = 1;
 	Oid			save_userid;
 	int			save_sec;
+	uint8		prev[UTILIX_MAC_LEN];
+	bool		have_prev = vault->previous_loaded;
 
 	compute_kcv(mine);
+	if (have_prev)
+		compute_kcv_with(vault->previous_subkeys[UTILIX_SUBKEY_CHECK], prev);
+	(void) utilix_catalog_relid("key_check");	/* watch it for changes */
 	utilix_begin_internal(&save_userid, &save_sec);
 	PG_TRY();
 	{
@@ -367,13 +422,17 @@ compare_stored_kcv(void)
 			if (isnull)
 				continue;
 			b = DatumGetByteaPP(d);
-			if (VARSIZE_ANY_EXHDR(b) != UTILIX_MAC_LEN ||
-				!utilix_ct_equal(VARDATA_ANY(b), mine, UTILIX_MAC_LEN))
+			if (VARSIZE_ANY_EXHDR(b) == UTILIX_MAC_LEN &&
+				utilix_ct_equal(VARDATA_ANY(b), mine, UTILIX_MAC_LEN) && result != 3)
+				result = 0;
+			else if (have_prev && VARSIZE_ANY_EXHDR(b) == UTILIX_MAC_LEN &&
+					 utilix_ct_equal(VARDATA_ANY(b), prev, UTILIX_MAC_LEN) && result != 0)
+				result = 3;
+			else
 			{
 				result = 2;
 				break;
 			}
-			result = 0;
 		}
 		SPI_finish();
 	}
@@ -402,7 +461,7 @@ utilix_require_master_key(void)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("no master key check value is stored in this database"),
-				 errhint("A superuser can adopt the server's key with SELECT utilix.adopt_master_key().")));
+				 errhint("An operator can adopt the server's key with SELECT utilix.adopt_master_key().")));
 	if (state == 2)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -453,6 +512,9 @@ utilix_master_key_status(PG_FUNCTION_ARGS)
 				break;
 			case 1:
 				s = "no check value";
+				break;
+			case 3:
+				s = "rotation pending";
 				break;
 			default:
 				s = "mismatch";

@@ -15,10 +15,12 @@
 #include "lib/stringinfo.h"
 #include "tcop/tcopprot.h"
 #include "utils/elog.h"
+#include "utils/guc.h"
 
 #include "utilix.h"
 
 static emit_log_hook_type prev_emit_log_hook = NULL;
+static bool redact_literals = true;
 
 /* Words whose presence makes a statement sensitive (matched case-blind). */
 static const char *const sensitive_words[] = {
@@ -65,6 +67,108 @@ mask_tokens(const char *text)
 	return buf.data;
 }
 
+/*
+ * The statement text with every string literal replaced by '***': quoted
+ * strings (with '' and, after E, backslash escapes) and dollar-quoted
+ * strings.  Identifiers, numbers, comments and $n parameters stay.
+ */
+char *
+utilix_mask_literals(const char *text)
+{
+	StringInfoData buf;
+	const char *p = text;
+
+	initStringInfo(&buf);
+	while (*p)
+	{
+		if (*p == '"')
+		{
+			const char *q = p + 1;
+
+			while (*q && !(*q == '"' && q[1] != '"'))
+				q += (*q == '"' ? 2 : 1);
+			if (*q)
+				q++;
+			appendBinaryStringInfo(&buf, p, q - p);
+			p = q;
+		}
+		else if (*p == '\'')
+		{
+			bool		escapes = (p > text && (p[-1] == 'E' || p[-1] == 'e') &&
+								   (p - 1 == text || !isalnum((unsigned char) p[-2])));
+
+			p++;
+			while (*p)
+			{
+				if (escapes && *p == '\\' && p[1])
+					p += 2;
+				else if (*p == '\'' && p[1] == '\'')
+					p += 2;
+				else if (*p == '\'')
+					break;
+				else
+					p++;
+			}
+			if (*p)
+				p++;
+			appendStringInfoString(&buf, "'***'");
+		}
+		else if (*p == '$' && (p[1] == '$' || isalpha((unsigned char) p[1]) || p[1] == '_') &&
+				 (p == text || !(isalnum((unsigned char) p[-1]) || p[-1] == '_')))
+		{
+			const char *q = p + 1;
+			size_t		taglen;
+			const char *end;
+			char	   *tag;
+
+			while (*q && (isalnum((unsigned char) *q) || *q == '_'))
+				q++;
+			if (*q != '$')
+			{
+				appendStringInfoChar(&buf, *p++);
+				continue;
+			}
+			taglen = q - p + 1;
+			tag = pnstrdup(p, taglen);
+			end = strstr(q + 1, tag);
+			pfree(tag);
+			appendStringInfoString(&buf, "$$***$$");
+			p = end ? end + taglen : p + strlen(p);
+		}
+		else
+			appendStringInfoChar(&buf, *p++);
+	}
+	return buf.data;
+}
+
+/* COPY's error context quotes the input line: keep only "COPY t, line n". */
+static char *
+mask_copy_context(const char *text)
+{
+	StringInfoData buf;
+	const char *p = text;
+	const char *hit;
+
+	initStringInfo(&buf);
+	while ((hit = strstr(p, "COPY ")) != NULL)
+	{
+		const char *colon = strstr(hit, ": \"");
+		const char *eol = strchr(hit, '\n');
+
+		if (colon == NULL || (eol != NULL && colon > eol))
+		{
+			appendBinaryStringInfo(&buf, p, hit + 5 - p);
+			p = hit + 5;
+			continue;
+		}
+		appendBinaryStringInfo(&buf, p, colon - p);
+		appendStringInfoString(&buf, " (line redacted by utilix)");
+		p = eol ? eol : colon + strlen(colon);
+	}
+	appendStringInfoString(&buf, p);
+	return buf.data;
+}
+
 static bool
 is_statement_message(const char *msg)
 {
@@ -93,6 +197,22 @@ utilix_emit_log(ErrorData *edata)
 			edata->detail = NULL;
 			edata->detail_log = NULL;
 		}
+		/* statement text in the log: no literal values, no parameters */
+		else if (redact_literals && is_statement_message(edata->message))
+		{
+			edata->message = utilix_mask_literals(edata->message);
+			if (edata->detail && strncmp(edata->detail, "parameters: ", 12) == 0)
+				edata->detail = NULL;
+			if (edata->detail_log && strncmp(edata->detail_log, "parameters: ", 12) == 0)
+				edata->detail_log = NULL;
+		}
+		/* row values in constraint errors stay with the client, not the log */
+		if (redact_literals && edata->detail &&
+			(strncmp(edata->detail, "Failing row contains", 20) == 0 ||
+			 strncmp(edata->detail, "Key (", 5) == 0))
+			edata->detail_log = pstrdup("(row values redacted by utilix)");
+		if (redact_literals && edata->context && strstr(edata->context, "COPY ") != NULL)
+			edata->context = mask_copy_context(edata->context);
 		/* any other message: tokens are masked wherever they appear */
 		if (strcasestr(edata->message, "utx1.") != NULL)
 			edata->message = mask_tokens(edata->message);
@@ -106,8 +226,15 @@ utilix_emit_log(ErrorData *edata)
 			edata->context = mask_tokens(edata->context);
 		if (utilix_text_is_sensitive(edata->internalquery))
 			edata->internalquery = NULL;
-		/* the STATEMENT: line that follows an error repeats the query */
-		if (debug_query_string && utilix_text_is_sensitive(debug_query_string))
+		/*
+		 * The STATEMENT: line that follows an error repeats the query as
+		 * written; it is left out when the query carries a secret or, with
+		 * utilix.redact_literals, any literal.
+		 */
+		if (debug_query_string &&
+			(utilix_text_is_sensitive(debug_query_string) ||
+			 (redact_literals && (strchr(debug_query_string, '\'') != NULL ||
+								  strchr(debug_query_string, '$') != NULL))))
 			edata->hide_stmt = true;
 	}
 	if (prev_emit_log_hook)
@@ -117,6 +244,11 @@ utilix_emit_log(ErrorData *edata)
 void
 RedactInit(void)
 {
+	DefineCustomBoolVariable("utilix.redact_literals",
+							 "Keep literal values and bind parameters out of statement lines in the server log.",
+							 "Also keeps row values of constraint errors and COPY input lines out of the log.",
+							 &redact_literals, true,
+							 PGC_SUSET, 0, NULL, NULL, NULL);
 	prev_emit_log_hook = emit_log_hook;
 	emit_log_hook = utilix_emit_log;
 }

@@ -130,6 +130,7 @@ extern bool utilix_master_key_loaded(void);
 extern const uint8 *utilix_subkey_unchecked(UtilixSubkey which);
 extern const uint8 *utilix_subkey(UtilixSubkey which);
 extern void utilix_require_master_key(void);
+extern const uint8 *utilix_previous_wrap_subkey(void);
 
 /* context.c */
 typedef struct UtilixContext
@@ -160,5 +161,6 @@ extern void TenancyInit(void);
 /* redact.c */
 extern void RedactInit(void);
 extern bool utilix_text_is_sensitive(const char *text);
+extern char *utilix_mask_literals(const char *text);
 
 #endif							/* UTILIX_H */

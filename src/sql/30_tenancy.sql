@@ -28,7 +28,7 @@ CREATE FUNCTION utilix._guard_tenant() RETURNS trigger
     LANGUAGE c
     AS 'MODULE_PATHNAME', 'utilix_guard_tenant';
 COMMENT ON FUNCTION utilix._guard_tenant() IS
-    'internal: row trigger that refuses an UPDATE moving a row to another tenant';
+    'internal: row trigger that refuses an UPDATE moving a row to another tenant, and checks the tenant of rows copied in by COPY FROM';
 
 -- The uniqueness and reference rules, as rows: one per offending object.
 CREATE FUNCTION utilix._oracle_problems(rel regclass, tenant_column name)
@@ -185,7 +185,7 @@ BEGIN
     EXECUTE format('CREATE POLICY utilix_access ON %s AS PERMISSIVE FOR ALL TO PUBLIC USING (true) WITH CHECK (true)',
                    rel);
     IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = rel AND tgname = 'utilix_guard_tenant') THEN
-        EXECUTE format('CREATE TRIGGER utilix_guard_tenant BEFORE UPDATE ON %s FOR EACH ROW EXECUTE FUNCTION utilix._guard_tenant(%L)',
+        EXECUTE format('CREATE TRIGGER utilix_guard_tenant BEFORE INSERT OR UPDATE ON %s FOR EACH ROW EXECUTE FUNCTION utilix._guard_tenant(%L)',
                        rel, tenant_column);
     END IF;
 
@@ -321,6 +321,21 @@ BEGIN
            AND pol.polroles = '{0}';
         IF NOT FOUND OR actual_using IS DISTINCT FROM expected OR actual_check IS DISTINCT FROM expected THEN
             oracle := false; fix := NULL; table_name := p.table_name::text; problem := 'policy utilix_tenant is missing or altered'; RETURN NEXT;
+        END IF;
+        -- encrypted columns: the seal trigger and each column's CHECK must stay
+        IF EXISTS (SELECT 1 FROM utilix.encrypted_column e WHERE e.relid = p.table_name::oid) THEN
+            IF NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = p.table_name AND t.tgname = 'zz_utilix_seal'
+                             AND t.tgenabled <> 'D') THEN
+                oracle := false; fix := NULL; table_name := p.table_name::text;
+                problem := 'trigger zz_utilix_seal is missing or disabled'; RETURN NEXT;
+            END IF;
+            IF EXISTS (SELECT 1 FROM utilix.encrypted_column e
+                        WHERE e.relid = p.table_name::oid
+                          AND NOT EXISTS (SELECT 1 FROM pg_constraint k
+                                           WHERE k.conrelid = p.table_name AND k.conname = 'utilix_sealed_' || e.column_id)) THEN
+                oracle := false; fix := NULL; table_name := p.table_name::text;
+                problem := 'a CHECK constraint utilix_sealed_* of an encrypted column is missing'; RETURN NEXT;
+            END IF;
         END IF;
         FOR o IN SELECT * FROM utilix._oracle_problems(p.table_name, p.tenant_column) LOOP
             oracle := true; fix := o.fix; table_name := p.table_name::text;

@@ -499,3 +499,34 @@ COMMENT ON CAST (jsonb AS utilix.encrypted_jsonb) IS 'plaintext becomes a pendin
 COMMENT ON CAST (utilix.encrypted_text AS text) IS 'decrypts for a context that may read the value';
 COMMENT ON CAST (utilix.encrypted_bytea AS bytea) IS 'decrypts for a context that may read the value';
 COMMENT ON CAST (utilix.encrypted_jsonb AS jsonb) IS 'decrypts for a context that may read the value';
+
+CREATE FUNCTION utilix._rewrap_key(tenant bigint, version integer, wrapped bytea) RETURNS bytea
+    LANGUAGE c VOLATILE STRICT
+    AS 'MODULE_PATHNAME', 'utilix_rewrap_key';
+COMMENT ON FUNCTION utilix._rewrap_key(bigint, integer, bytea) IS
+    'internal: a data key re-wrapped under the current master key';
+
+-- Master-key rotation: start the server with the new key in
+-- utilix.master_key_file and the old one in utilix.previous_master_key_file,
+-- call this, then remove the previous key from the configuration.
+CREATE FUNCTION utilix.rewrap_keys() RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    n bigint;
+    mine bytea := utilix._key_check_value();
+BEGIN
+    IF mine IS NULL THEN
+        RAISE EXCEPTION 'utilix has no master key' USING ERRCODE = '55000';
+    END IF;
+    LOCK TABLE utilix.data_key IN SHARE ROW EXCLUSIVE MODE;
+    UPDATE utilix.data_key k SET wrapped = utilix._rewrap_key(k.tenant_id, k.version, k.wrapped)
+     WHERE k.wrapped IS NOT NULL;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    DELETE FROM utilix.key_check;
+    INSERT INTO utilix.key_check (kcv) VALUES (mine);
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION utilix.rewrap_keys() IS
+    'operator: re-wraps every data key under the current master key and moves the key-check value to it (master-key rotation)';

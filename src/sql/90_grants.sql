@@ -63,6 +63,7 @@ GRANT EXECUTE ON FUNCTION
     utilix.decrypt_column(regclass, name),
     utilix.rotate_tenant_key(bigint),
     utilix.reencrypt(bigint, integer),
-    utilix.shred_tenant_keys(bigint)
+    utilix.shred_tenant_keys(bigint),
+    utilix.rewrap_keys()
   TO utilix_operator;
 GRANT SELECT ON utilix.encrypted_columns, utilix.data_keys TO utilix_operator;

@@ -81,10 +81,10 @@ done
 is "$(sql "SHOW log_statement")" "all" "log_statement is 'all' for new sessions"
 
 mark=$(stat -c %s "$LOG")
-PROBE="redaction-probe-$RANDOM$RANDOM"
+PROBE="redaction_probe_$RANDOM$RANDOM"
 
 # ---------------------------------------------------------------- statements carrying the token
-sqlv "SELECT '$PROBE' AS probe" >/dev/null
+sqlv "SELECT 1 AS $PROBE" >/dev/null
 
 out=$(sqlv "SET utilix.context = '$TOKEN'" "SELECT utilix.current_tenant()")
 is "$out" "$TENANT" "SET utilix.context = token works"
@@ -165,13 +165,14 @@ for mode in extended prepared; do
     like "$(cat "$wdir/pgbench-bad-$mode.out")" 'invalid tenant context token' "pgbench -M $mode with a forged token as a bind parameter is refused"
 done
 
-sqlv "SELECT '$PROBE-end' AS probe" >/dev/null
+sqlv "SELECT 2 AS ${PROBE}_end, 'literal-$PROBE' AS lit" >/dev/null
 
 # ---------------------------------------------------------------- the log
 tail -c +$((mark + 1)) "$LOG" > "$wdir/section.log"
 section=$(cat "$wdir/section.log")
-like "$section" "statement: SELECT '$PROBE' AS probe" "a harmless statement is logged in full (logging is on)"
-like "$section" "statement: SELECT '$PROBE-end' AS probe" "the last harmless statement is logged too (the log is complete)"
+like "$section" "statement: SELECT 1 AS $PROBE" "a harmless statement is logged in full (logging is on)"
+like "$section" "statement: SELECT 2 AS ${PROBE}_end, '\*\*\*' AS lit" "the last statement is logged too, its literal masked (the log is complete)"
+unlike "$section" "literal-$PROBE" "a string literal never reaches the log (utilix.redact_literals)"
 like "$section" 'statement: <redacted by utilix>' "server.log shows 'statement: <redacted by utilix>'"
 like "$section" 'execute [^:]*: <redacted by utilix>' "server.log shows 'execute ...: <redacted by utilix>' for the extended protocol"
 like "$section" 'ERROR: +relation "no_such_table" does not exist' "the error of a failing statement is still logged"
