@@ -29,7 +29,7 @@ SELECT p.oid::regprocedure AS public_function
  WHERE p.pronamespace = 'utilix'::regnamespace
    AND has_function_privilege('public', p.oid, 'EXECUTE')
  ORDER BY 1;
--- nothing in utilix is readable by PUBLIC
+-- PUBLIC reads only the views scoped to its own tenant's context
 SELECT c.oid::regclass AS public_table
   FROM pg_class c
  WHERE c.relnamespace = 'utilix'::regnamespace AND c.relkind IN ('r', 'v', 'S', 'p')

@@ -534,6 +534,7 @@ current_context_internal(bool missing_ok, bool quiet)
 		bound_ctx.flags = UTILIX_CTX_FLAG_BOUND_ROLE;
 		bound_ctx.expires_at = DT_NOEND;
 		strlcpy(bound_ctx.app_user, GetUserNameFromId(outer, false), sizeof(bound_ctx.app_user));
+		utilix_default_rights(&bound_ctx);
 		if (!tenant_is_active(bound))
 			DENY("the tenant this role is bound to is not active");
 		validated.result = &bound_ctx;
@@ -607,6 +608,7 @@ utilix_context_info(PG_FUNCTION_ARGS)
 		bound_ctx.flags = UTILIX_CTX_FLAG_BOUND_ROLE;
 		bound_ctx.expires_at = DT_NOEND;
 		strlcpy(bound_ctx.app_user, GetUserNameFromId(GetOuterUserId(), false), sizeof(bound_ctx.app_user));
+		utilix_default_rights(&bound_ctx);
 		ctx = &bound_ctx;
 	}
 	if (ctx == NULL)

@@ -227,6 +227,22 @@ utilix_aead_open(UtilixAead *aead, const uint8 *nonce,
 	return true;
 }
 
+/*
+ * scrypt (RFC 7914) for password hashes.  log2n, r and p come from the
+ * stored hash or the settings; maxmem is sized for them.
+ */
+void
+utilix_scrypt(const char *pass, size_t passlen, const uint8 *salt, size_t saltlen,
+			  int log2n, int r, int p, uint8 *out, size_t outlen)
+{
+	uint64		n = UINT64CONST(1) << log2n;
+	uint64		maxmem = (uint64) 128 * r * (n + p + 2) + 1024 * 1024;
+
+	if (EVP_PBE_scrypt(pass, passlen, salt, saltlen, n, (uint64) r, (uint64) p,
+					   maxmem, out, outlen) != 1)
+		openssl_fail("scrypt");
+}
+
 bool
 utilix_ct_equal(const void *a, const void *b, size_t len)
 {

@@ -22,6 +22,8 @@
 static emit_log_hook_type prev_emit_log_hook = NULL;
 static bool redact_literals = true;
 
+static char *mask_literals(const char *text, bool same_length);
+
 /* Words whose presence makes a statement sensitive (matched case-blind). */
 static const char *const sensitive_words[] = {
 	"utx1.",					/* any context token */
@@ -31,9 +33,17 @@ static const char *const sensitive_words[] = {
 	"_sign_token",
 	"utilix.login",
 	"password",
+	"create_user",
+	"create_tenant_admin",
 	"master_key",
 	NULL
 };
+
+bool
+utilix_redact_literals_enabled(void)
+{
+	return redact_literals;
+}
 
 bool
 utilix_text_is_sensitive(const char *text)
@@ -75,6 +85,19 @@ mask_tokens(const char *text)
 char *
 utilix_mask_literals(const char *text)
 {
+	return mask_literals(text, false);
+}
+
+/* Same length as the input: literal bytes become '*', quotes stay. */
+char *
+utilix_mask_literals_same_length(const char *text)
+{
+	return mask_literals(text, true);
+}
+
+static char *
+mask_literals(const char *text, bool same_length)
+{
 	StringInfoData buf;
 	const char *p = text;
 
@@ -96,6 +119,7 @@ utilix_mask_literals(const char *text)
 		{
 			bool		escapes = (p > text && (p[-1] == 'E' || p[-1] == 'e') &&
 								   (p - 1 == text || !isalnum((unsigned char) p[-2])));
+			const char *start = p;
 
 			p++;
 			while (*p)
@@ -111,7 +135,16 @@ utilix_mask_literals(const char *text)
 			}
 			if (*p)
 				p++;
-			appendStringInfoString(&buf, "'***'");
+			if (same_length)
+			{
+				appendStringInfoChar(&buf, '\'');
+				for (const char *q = start + 1; q < p - 1; q++)
+					appendStringInfoChar(&buf, '*');
+				if (p - start >= 2 && p[-1] == '\'')
+					appendStringInfoChar(&buf, '\'');
+			}
+			else
+				appendStringInfoString(&buf, "'***'");
 		}
 		else if (*p == '$' && (p[1] == '$' || isalpha((unsigned char) p[1]) || p[1] == '_') &&
 				 (p == text || !(isalnum((unsigned char) p[-1]) || p[-1] == '_')))
@@ -131,8 +164,19 @@ utilix_mask_literals(const char *text)
 			taglen = q - p + 1;
 			tag = pnstrdup(p, taglen);
 			end = strstr(q + 1, tag);
+			if (same_length)
+			{
+				const char *stop = end ? end : p + strlen(p);
+
+				appendBinaryStringInfo(&buf, p, taglen);
+				for (const char *c = q + 1; c < stop; c++)
+					appendStringInfoChar(&buf, (*c == '\n') ? '\n' : '*');
+				if (end)
+					appendBinaryStringInfo(&buf, end, taglen);
+			}
+			else
+				appendStringInfoString(&buf, "$$***$$");
 			pfree(tag);
-			appendStringInfoString(&buf, "$$***$$");
 			p = end ? end + taglen : p + strlen(p);
 		}
 		else
@@ -213,6 +257,10 @@ utilix_emit_log(ErrorData *edata)
 			edata->detail_log = pstrdup("(row values redacted by utilix)");
 		if (redact_literals && edata->context && strstr(edata->context, "COPY ") != NULL)
 			edata->context = mask_copy_context(edata->context);
+		if (redact_literals && edata->detail && strncmp(edata->detail, "prepare: ", 9) == 0)
+			edata->detail = utilix_mask_literals(edata->detail);
+		if (redact_literals && edata->context && strstr(edata->context, "parameters: $") != NULL)
+			edata->context = utilix_mask_literals(edata->context);
 		/* any other message: tokens are masked wherever they appear */
 		if (strcasestr(edata->message, "utx1.") != NULL)
 			edata->message = mask_tokens(edata->message);

@@ -171,11 +171,21 @@ utilix_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 {
 	bool		is_explain = IsA(pstmt->utilityStmt, ExplainStmt);
 	volatile Oid copy_owner = InvalidOid;
+	const char *volatile masked = queryString;
 	Oid			save_userid = InvalidOid;
 	int			save_sec = 0;
 
 	if (IsA(pstmt->utilityStmt, CopyStmt))
 		copy_owner = copy_from_owner((CopyStmt *) pstmt->utilityStmt);
+
+	/*
+	 * Hooks below us (pg_stat_statements keeps utility statements' text as
+	 * written) see the statement with its literals masked.  The mask keeps
+	 * every byte offset, and utility commands execute from their parse tree.
+	 */
+	if (queryString && utilix_redact_literals_enabled() && context == PROCESS_UTILITY_TOPLEVEL &&
+		(strchr(queryString, '\'') != NULL || strchr(queryString, '$') != NULL))
+		masked = utilix_mask_literals_same_length(queryString);
 	if (is_explain)
 		explain_depth++;
 	if (OidIsValid(copy_owner))
@@ -188,10 +198,10 @@ utilix_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	PG_TRY();
 	{
 		if (prev_ProcessUtility)
-			prev_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+			prev_ProcessUtility(pstmt, masked, readOnlyTree, context,
 								params, queryEnv, dest, qc);
 		else
-			standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+			standard_ProcessUtility(pstmt, masked, readOnlyTree, context,
 									params, queryEnv, dest, qc);
 	}
 	PG_FINALLY();

@@ -131,6 +131,7 @@ _PG_init(void)
 	RedactInit();
 	KeyringInit();
 	EncryptInit();
+	UsersInit();
 	MarkGUCPrefixReserved("utilix");
 	CacheRegisterRelcacheCallback(utilix_relcache_callback, (Datum) 0);
 }

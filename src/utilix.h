@@ -50,6 +50,8 @@ extern bool utilix_aead_open(UtilixAead *aead, const uint8 *nonce,
 							 const uint8 *aad, size_t aadlen,
 							 const uint8 *ct, size_t ctlen,
 							 const uint8 tag[UTILIX_TAG_LEN], uint8 *pt);
+extern void utilix_scrypt(const char *pass, size_t passlen, const uint8 *salt, size_t saltlen,
+						  int log2n, int r, int p, uint8 *out, size_t outlen);
 extern bool utilix_ct_equal(const void *a, const void *b, size_t len);
 extern void utilix_wipe(void *p, size_t len);
 extern void *utilix_alloc_secret(MemoryContext cxt, Size len);
@@ -158,9 +160,16 @@ extern const UtilixContext *utilix_context_for_read(void);
 /* tenancy.c */
 extern void TenancyInit(void);
 
+/* users.c */
+extern void UsersInit(void);
+extern bool utilix_context_has_right(const UtilixContext *ctx, const char *right);
+extern void utilix_default_rights(UtilixContext *ctx);
+
 /* redact.c */
 extern void RedactInit(void);
 extern bool utilix_text_is_sensitive(const char *text);
 extern char *utilix_mask_literals(const char *text);
+extern char *utilix_mask_literals_same_length(const char *text);
+extern bool utilix_redact_literals_enabled(void);
 
 #endif							/* UTILIX_H */

@@ -70,6 +70,29 @@ CREATE FUNCTION utilix._sign_token(tenant bigint, app_user text, ttl interval,
 COMMENT ON FUNCTION utilix._sign_token(bigint, text, interval, text[], text, integer) IS
     'internal: signs a context token; callers check the tenant first';
 
+-- Rights and clearance a context may carry: a fixed set of rights, and the
+-- labels of utilix.labels.
+CREATE FUNCTION utilix._check_rights_and_clearance(rights text[], clearance text) RETURNS void
+    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    r text;
+BEGIN
+    FOREACH r IN ARRAY COALESCE(rights, '{}') LOOP
+        IF r IS NULL OR r NOT IN ('read', 'write', 'admin', 'audit') THEN
+            RAISE EXCEPTION 'unknown right "%"', r
+                USING ERRCODE = '22023', DETAIL = 'The rights are read, write, admin and audit.';
+        END IF;
+    END LOOP;
+    IF clearance IS NOT NULL
+       AND NOT (clearance = ANY (string_to_array(replace(current_setting('utilix.labels'), ' ', ''), ','))) THEN
+        RAISE EXCEPTION 'unknown clearance "%"', clearance
+            USING ERRCODE = '22023', DETAIL = format('The levels are %s (utilix.labels).', current_setting('utilix.labels'));
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION utilix._check_rights_and_clearance(text[], text) IS 'internal: refuses unknown rights and clearance levels';
+
 CREATE FUNCTION utilix.issue_context(tenant bigint, app_user text,
                                      ttl interval DEFAULT '15 minutes',
                                      rights text[] DEFAULT '{}',
@@ -91,6 +114,10 @@ BEGIN
         RAISE EXCEPTION 'tenant % is not active', tenant
             USING ERRCODE = '55000', DETAIL = format('Its status is %s.', st);
     END IF;
+    IF rights IS NULL OR cardinality(rights) = 0 THEN
+        rights := string_to_array(nullif(replace(current_setting('utilix.default_rights'), ' ', ''), ''), ',');
+    END IF;
+    PERFORM utilix._check_rights_and_clearance(rights, clearance);
     RETURN utilix._sign_token(tenant, app_user, ttl, COALESCE(rights, '{}'), clearance, 0);
 END
 $$;

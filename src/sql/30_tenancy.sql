@@ -30,6 +30,17 @@ CREATE FUNCTION utilix._guard_tenant() RETURNS trigger
 COMMENT ON FUNCTION utilix._guard_tenant() IS
     'internal: row trigger that refuses an UPDATE moving a row to another tenant, and checks the tenant of rows copied in by COPY FROM';
 
+CREATE FUNCTION utilix._may(right_name text) RETURNS boolean
+    LANGUAGE c STABLE STRICT PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'utilix_may';
+COMMENT ON FUNCTION utilix._may(text) IS
+    'does the current context carry this right (raises 42501 without a context); used by the utilix_access policy';
+CREATE FUNCTION utilix._check_rights() RETURNS trigger
+    LANGUAGE c
+    AS 'MODULE_PATHNAME', 'utilix_check_rights';
+COMMENT ON FUNCTION utilix._check_rights() IS
+    'internal: statement trigger: writes need the write right, TRUNCATE is refused (roles under row level security)';
+
 -- The uniqueness and reference rules, as rows: one per offending object.
 CREATE FUNCTION utilix._oracle_problems(rel regclass, tenant_column name)
     RETURNS TABLE (object text, problem text, fix text)
@@ -182,8 +193,13 @@ BEGIN
     qual := format('%I OPERATOR(pg_catalog.=) utilix.current_tenant()', tenant_column);
     EXECUTE format('CREATE POLICY utilix_tenant ON %s AS RESTRICTIVE FOR ALL TO PUBLIC USING (%s) WITH CHECK (%s)',
                    rel, qual, qual);
-    EXECUTE format('CREATE POLICY utilix_access ON %s AS PERMISSIVE FOR ALL TO PUBLIC USING (true) WITH CHECK (true)',
-                   rel);
+    -- the rights model: reading needs the read right, writing the write right
+    EXECUTE format('CREATE POLICY utilix_access ON %s AS PERMISSIVE FOR ALL TO PUBLIC USING (utilix._may(%L)) WITH CHECK (utilix._may(%L))',
+                   rel, 'read', 'write');
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = rel AND tgname = 'utilix_rights') THEN
+        EXECUTE format('CREATE TRIGGER utilix_rights BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s FOR EACH STATEMENT EXECUTE FUNCTION utilix._check_rights()',
+                       rel);
+    END IF;
     IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = rel AND tgname = 'utilix_guard_tenant') THEN
         EXECUTE format('CREATE TRIGGER utilix_guard_tenant BEFORE INSERT OR UPDATE ON %s FOR EACH ROW EXECUTE FUNCTION utilix._guard_tenant(%L)',
                        rel, tenant_column);
@@ -225,6 +241,7 @@ BEGIN
     EXECUTE format('DROP POLICY IF EXISTS utilix_tenant ON %s', rel);
     EXECUTE format('DROP POLICY IF EXISTS utilix_access ON %s', rel);
     EXECUTE format('DROP TRIGGER IF EXISTS utilix_guard_tenant ON %s', rel);
+    EXECUTE format('DROP TRIGGER IF EXISTS utilix_rights ON %s', rel);
     EXECUTE format('ALTER TABLE %s NO FORCE ROW LEVEL SECURITY, DISABLE ROW LEVEL SECURITY', rel);
     DELETE FROM utilix.protected_table WHERE relid = rel;
 END
@@ -311,6 +328,19 @@ BEGIN
         END IF;
         IF NOT p.guard_trigger THEN
             oracle := false; fix := NULL; table_name := p.table_name::text; problem := 'trigger utilix_guard_tenant is missing or disabled'; RETURN NEXT;
+        END IF;
+        IF NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = p.table_name AND t.tgname = 'utilix_rights'
+                         AND t.tgenabled <> 'D') THEN
+            oracle := false; fix := NULL; table_name := p.table_name::text;
+            problem := 'trigger utilix_rights is missing or disabled'; RETURN NEXT;
+        END IF;
+        IF NOT EXISTS (SELECT 1 FROM pg_policy pol
+                        WHERE pol.polrelid = p.table_name AND pol.polname = 'utilix_access' AND pol.polpermissive
+                          AND pol.polcmd = '*' AND pol.polroles = '{0}'
+                          AND pg_get_expr(pol.polqual, pol.polrelid) = 'utilix._may(''read''::text)'
+                          AND pg_get_expr(pol.polwithcheck, pol.polrelid) = 'utilix._may(''write''::text)') THEN
+            oracle := false; fix := NULL; table_name := p.table_name::text;
+            problem := 'policy utilix_access is missing or altered'; RETURN NEXT;
         END IF;
         expected := format('(%I = utilix.current_tenant())', p.tenant_column);
         SELECT pg_get_expr(pol.polqual, pol.polrelid), pg_get_expr(pol.polwithcheck, pol.polrelid)
@@ -454,7 +484,7 @@ BEGIN
     IF current_setting('utilix.internal_ddl', true) IS DISTINCT FROM 'on' THEN
         FOR dr IN SELECT o.* FROM pg_event_trigger_dropped_objects() o
                   WHERE o.object_type IN ('policy', 'trigger')
-                    AND o.address_names[3] IN ('utilix_tenant', 'utilix_access', 'utilix_guard_tenant', 'zz_utilix_seal')
+                    AND o.address_names[3] IN ('utilix_tenant', 'utilix_access', 'utilix_guard_tenant', 'utilix_rights', 'zz_utilix_seal')
                     AND EXISTS (SELECT 1 FROM utilix.protected_table p
                                  WHERE p.schema_name = o.address_names[1] AND p.table_name = o.address_names[2])
                     AND NOT EXISTS (SELECT 1 FROM pg_event_trigger_dropped_objects() t

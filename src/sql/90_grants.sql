@@ -67,3 +67,22 @@ GRANT EXECUTE ON FUNCTION
     utilix.rewrap_keys()
   TO utilix_operator;
 GRANT SELECT ON utilix.encrypted_columns, utilix.data_keys TO utilix_operator;
+
+-- Rights checks run as the querying role.
+GRANT EXECUTE ON FUNCTION utilix._may(text), utilix._check_rights() TO PUBLIC;
+
+-- Application users: anyone may try to log in (the login service), any
+-- context may change its own password; administration checks the admin
+-- right of the context inside each function.
+GRANT EXECUTE ON FUNCTION
+    utilix.login(text, text, text, inet),
+    utilix.change_password(text, text),
+    utilix.create_user(text, text, text[], text),
+    utilix.disable_user(text), utilix.enable_user(text), utilix.drop_user(text),
+    utilix.reset_password(text, text),
+    utilix.grant_rights(text, text[]), utilix.revoke_rights(text, text[]),
+    utilix.set_clearance(text, text),
+    utilix.allow_admin_network(cidr), utilix.revoke_admin_network(cidr)
+  TO PUBLIC;
+GRANT SELECT ON utilix.users, utilix.admin_networks, utilix.auth_events TO PUBLIC;
+GRANT EXECUTE ON FUNCTION utilix.create_tenant_admin(bigint, text, text) TO utilix_operator;

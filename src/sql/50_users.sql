@@ -1,0 +1,440 @@
+-- utilix install script, part 50: application users, passwords, rights, privileged access.
+
+DO $roles$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'utilix_gateway') THEN
+        CREATE ROLE utilix_gateway NOLOGIN;
+    END IF;
+END
+$roles$;
+COMMENT ON ROLE utilix_gateway IS 'utilix: the login service behind a pool, which may pass the end user''s client address to utilix.login()';
+
+CREATE TABLE utilix.app_user (
+    tenant_id       bigint NOT NULL REFERENCES utilix.tenant (id),
+    login           text NOT NULL CHECK (login ~ '^[A-Za-z0-9][A-Za-z0-9._@-]{0,62}$'),
+    status          text NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'disabled')),
+    password_hash   text NOT NULL,
+    must_change     boolean NOT NULL DEFAULT true,
+    failed_attempts integer NOT NULL DEFAULT 0,
+    locked_until    timestamptz,
+    rights          text[] NOT NULL DEFAULT '{read}',
+    clearance       text NOT NULL DEFAULT 'public',
+    created_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    updated_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    last_login      timestamptz,
+    PRIMARY KEY (tenant_id, login)
+);
+COMMENT ON TABLE utilix.app_user IS
+    'application users of each tenant; password hashes are salted scrypt and readable by no tenant principal';
+REVOKE ALL ON utilix.app_user FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('utilix.app_user', '');
+
+CREATE TABLE utilix.admin_network (
+    tenant_id  bigint NOT NULL REFERENCES utilix.tenant (id),
+    network    cidr NOT NULL,
+    added_at   timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    added_by   text NOT NULL,
+    PRIMARY KEY (tenant_id, network)
+);
+COMMENT ON TABLE utilix.admin_network IS 'address ranges from which a tenant''s admins may log in';
+REVOKE ALL ON utilix.admin_network FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('utilix.admin_network', '');
+
+CREATE TABLE utilix.auth_event (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at          timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    tenant_id   bigint,
+    login       text,
+    event       text NOT NULL,
+    outcome     text NOT NULL,
+    client_addr inet,
+    actor       text,
+    db_role     name NOT NULL DEFAULT SESSION_USER,
+    detail      text
+);
+COMMENT ON TABLE utilix.auth_event IS
+    'every login attempt and every user administration action (UTC time from the database clock)';
+REVOKE ALL ON utilix.auth_event FROM PUBLIC;
+
+CREATE FUNCTION utilix._hash_password(password text) RETURNS text
+    LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'utilix_hash_password';
+COMMENT ON FUNCTION utilix._hash_password(text) IS 'internal: a salted scrypt hash with the current parameters';
+CREATE FUNCTION utilix._verify_password(password text, stored text) RETURNS boolean
+    LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'utilix_verify_password';
+COMMENT ON FUNCTION utilix._verify_password(text, text) IS
+    'internal: constant-time check; costs a full scrypt even without a stored hash';
+CREATE FUNCTION utilix._hash_is_current(stored text) RETURNS boolean
+    LANGUAGE c STABLE STRICT AS 'MODULE_PATHNAME', 'utilix_hash_is_current';
+COMMENT ON FUNCTION utilix._hash_is_current(text) IS 'internal: was the hash made with the current scrypt parameters';
+CREATE FUNCTION utilix._check_password(login text, password text) RETURNS void
+    LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'utilix_check_password';
+COMMENT ON FUNCTION utilix._check_password(text, text) IS 'internal: the password policy (22023 with the reason)';
+
+CREATE FUNCTION utilix._auth_event(tenant bigint, login text, event text, outcome text,
+                                   client_addr inet, detail text DEFAULT NULL) RETURNS void
+    LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $$
+    INSERT INTO utilix.auth_event (tenant_id, login, event, outcome, client_addr, actor, detail)
+    VALUES (tenant, login, event, outcome, client_addr,
+            (SELECT c.app_user FROM utilix.context_info() c), detail);
+$$;
+COMMENT ON FUNCTION utilix._auth_event(bigint, text, text, text, inet, text) IS 'internal: records a login or an admin action';
+
+-- The context of a tenant admin, or 42501.
+CREATE FUNCTION utilix._require_admin() RETURNS bigint
+    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    t bigint := utilix.current_tenant();
+BEGIN
+    IF NOT utilix._may('admin') THEN
+        RAISE EXCEPTION 'the current context has no admin right'
+            USING ERRCODE = '42501', HINT = 'Tenant user administration needs a context with the admin right.';
+    END IF;
+    RETURN t;
+END
+$$;
+COMMENT ON FUNCTION utilix._require_admin() IS 'internal: the tenant of an admin context, or 42501';
+
+CREATE FUNCTION utilix.login(tenant_name text, login text, password text,
+                             client_addr inet DEFAULT inet_client_addr())
+    RETURNS text
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    t record;
+    u record;
+    ok boolean;
+    reason text;
+    max_failures integer := current_setting('utilix.login_max_failures')::integer;
+    lockout interval := current_setting('utilix.login_lockout_minutes')::interval;
+    ttl interval := current_setting('utilix.login_ttl')::interval;
+BEGIN
+    IF tenant_name IS NULL OR login IS NULL OR password IS NULL THEN
+        RAISE EXCEPTION 'tenant, login and password must not be null' USING ERRCODE = '22004';
+    END IF;
+    IF client_addr IS DISTINCT FROM inet_client_addr()
+       AND NOT pg_has_role(session_user, 'utilix_gateway', 'MEMBER') THEN
+        PERFORM utilix._auth_event(NULL, login, 'login', 'denied', inet_client_addr(),
+                                   'client_addr passed by a role that is not a gateway');
+        RAISE EXCEPTION 'only a utilix_gateway role may pass another client address'
+            USING ERRCODE = '42501';
+    END IF;
+    SELECT * INTO t FROM utilix.tenant WHERE name = tenant_name AND status = 'active';
+    SELECT * INTO u FROM utilix.app_user a WHERE a.tenant_id = t.id AND a.login = login.login FOR UPDATE;
+    -- always one scrypt, so that unknown users and tenants cost the same
+    ok := utilix._verify_password(password, u.password_hash);
+    IF t.id IS NULL OR u.login IS NULL THEN
+        reason := 'unknown user';
+    ELSIF u.status <> 'active' THEN
+        reason := 'disabled';
+    ELSIF u.locked_until IS NOT NULL AND u.locked_until > now() THEN
+        reason := 'locked';
+    ELSIF NOT ok THEN
+        reason := 'wrong password';
+        UPDATE utilix.app_user a SET failed_attempts = a.failed_attempts + 1,
+               locked_until = CASE WHEN a.failed_attempts + 1 >= max_failures THEN now() + lockout END
+         WHERE a.tenant_id = t.id AND a.login = u.login;
+    ELSIF 'admin' = ANY (u.rights)
+          AND NOT EXISTS (SELECT 1 FROM utilix.admin_network n
+                           WHERE n.tenant_id = t.id AND client_addr <<= n.network) THEN
+        reason := 'address not allowed';
+    END IF;
+
+    IF reason IS NOT NULL THEN
+        PERFORM utilix._auth_event(t.id, login, 'login', 'denied', client_addr, reason);
+        RAISE WARNING 'login failed' USING ERRCODE = '28P01',
+            DETAIL = 'The tenant, login or password is wrong, or the user may not log in now.';
+        RETURN NULL;
+    END IF;
+
+    UPDATE utilix.app_user a SET failed_attempts = 0, locked_until = NULL, last_login = now(),
+           password_hash = CASE WHEN utilix._hash_is_current(a.password_hash) THEN a.password_hash
+                                ELSE utilix._hash_password(password) END
+     WHERE a.tenant_id = t.id AND a.login = u.login;
+    PERFORM utilix._auth_event(t.id, login, 'login', CASE WHEN u.must_change THEN 'password change required' ELSE 'ok' END,
+                               client_addr);
+    RETURN utilix._sign_token(t.id, u.login, ttl, u.rights, u.clearance,
+                              CASE WHEN u.must_change THEN 1 ELSE 0 END);
+END
+$$;
+COMMENT ON FUNCTION utilix.login(text, text, text, inet) IS
+    'checks a password and returns a context token, or NULL with a warning (28P01); counts failures and locks; admins only from their tenant''s networks';
+
+CREATE FUNCTION utilix.change_password(old_password text, new_password text) RETURNS text
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    t bigint := utilix.current_tenant();
+    me text := utilix.current_app_user();
+    u record;
+BEGIN
+    IF old_password IS NULL OR new_password IS NULL THEN
+        RAISE EXCEPTION 'passwords must not be null' USING ERRCODE = '22004';
+    END IF;
+    SELECT * INTO u FROM utilix.app_user a WHERE a.tenant_id = t AND a.login = me AND a.status = 'active' FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'the current context is not an application user' USING ERRCODE = '42501';
+    END IF;
+    IF NOT utilix._verify_password(old_password, u.password_hash) THEN
+        PERFORM utilix._auth_event(t, me, 'change password', 'denied', inet_client_addr(), 'wrong current password');
+        RAISE EXCEPTION 'the current password is wrong' USING ERRCODE = '28P01';
+    END IF;
+    PERFORM utilix._check_password(me, new_password);
+    IF utilix._verify_password(new_password, u.password_hash) THEN
+        RAISE EXCEPTION 'the new password must differ from the current one' USING ERRCODE = '22023';
+    END IF;
+    UPDATE utilix.app_user a SET password_hash = utilix._hash_password(new_password), must_change = false,
+           updated_at = now()
+     WHERE a.tenant_id = t AND a.login = me;
+    PERFORM utilix._auth_event(t, me, 'change password', 'ok', inet_client_addr());
+    RETURN utilix._sign_token(t, me, current_setting('utilix.login_ttl')::interval,
+                              u.rights, u.clearance, 0);
+END
+$$;
+COMMENT ON FUNCTION utilix.change_password(text, text) IS
+    'the current user changes its password (also with a password-change-only token); returns a full token';
+
+CREATE FUNCTION utilix.create_user(login text, initial_password text, rights text[] DEFAULT '{read}',
+                                   clearance text DEFAULT 'public') RETURNS void
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    t bigint := utilix._require_admin();
+BEGIN
+    IF login IS NULL OR initial_password IS NULL OR rights IS NULL OR clearance IS NULL THEN
+        RAISE EXCEPTION 'login, password, rights and clearance must not be null' USING ERRCODE = '22004';
+    END IF;
+    IF login !~ '^[A-Za-z0-9][A-Za-z0-9._@-]{0,62}$' THEN
+        RAISE EXCEPTION 'invalid login name' USING ERRCODE = '22023',
+            DETAIL = 'A login is 1 to 63 characters: letters, digits, ".", "_", "@" and "-", starting with a letter or digit.';
+    END IF;
+    PERFORM utilix._check_rights_and_clearance(rights, clearance);
+    PERFORM utilix._check_password(login, initial_password);
+    IF EXISTS (SELECT 1 FROM utilix.app_user a WHERE a.tenant_id = t AND a.login = create_user.login) THEN
+        RAISE EXCEPTION 'user "%" already exists', login USING ERRCODE = '23505';
+    END IF;
+    INSERT INTO utilix.app_user (tenant_id, login, password_hash, rights, clearance)
+    VALUES (t, login, utilix._hash_password(initial_password), ARRAY(SELECT DISTINCT unnest(rights) ORDER BY 1), clearance);
+    PERFORM utilix._auth_event(t, login, 'create user', 'ok', inet_client_addr(), array_to_string(rights, ','));
+END
+$$;
+COMMENT ON FUNCTION utilix.create_user(text, text, text[], text) IS
+    'tenant admin: registers a user of its own tenant; the password must be changed at first login';
+
+-- The row of a user of the admin's own tenant, locked, or 22023.
+CREATE FUNCTION utilix._own_user(t bigint, login text) RETURNS utilix.app_user
+    LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    u utilix.app_user;
+BEGIN
+    IF login IS NULL THEN
+        RAISE EXCEPTION 'login must not be null' USING ERRCODE = '22004';
+    END IF;
+    SELECT * INTO u FROM utilix.app_user a WHERE a.tenant_id = t AND a.login = _own_user.login FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'user "%" does not exist', login USING ERRCODE = '22023';
+    END IF;
+    RETURN u;
+END
+$$;
+COMMENT ON FUNCTION utilix._own_user(bigint, text) IS 'internal: a user of the given tenant, or 22023';
+
+CREATE FUNCTION utilix.disable_user(login text) RETURNS void
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    t bigint := utilix._require_admin();
+BEGIN
+    PERFORM utilix._own_user(t, login);
+    UPDATE utilix.app_user a SET status = 'disabled', updated_at = now() WHERE a.tenant_id = t AND a.login = disable_user.login;
+    PERFORM utilix._auth_event(t, login, 'disable user', 'ok', inet_client_addr());
+END
+$$;
+COMMENT ON FUNCTION utilix.disable_user(text) IS 'tenant admin: the user can no longer log in';
+
+CREATE FUNCTION utilix.enable_user(login text) RETURNS void
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    t bigint := utilix._require_admin();
+BEGIN
+    PERFORM utilix._own_user(t, login);
+    UPDATE utilix.app_user a SET status = 'active', failed_attempts = 0, locked_until = NULL, updated_at = now()
+     WHERE a.tenant_id = t AND a.login = enable_user.login;
+    PERFORM utilix._auth_event(t, login, 'enable user', 'ok', inet_client_addr());
+END
+$$;
+COMMENT ON FUNCTION utilix.enable_user(text) IS 'tenant admin: re-enables (and unlocks) a user';
+
+CREATE FUNCTION utilix.drop_user(login text) RETURNS void
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    t bigint := utilix._require_admin();
+BEGIN
+    PERFORM utilix._own_user(t, login);
+    IF login = utilix.current_app_user() THEN
+        RAISE EXCEPTION 'an admin cannot drop itself' USING ERRCODE = '55000';
+    END IF;
+    DELETE FROM utilix.app_user a WHERE a.tenant_id = t AND a.login = drop_user.login;
+    PERFORM utilix._auth_event(t, login, 'drop user', 'ok', inet_client_addr());
+END
+$$;
+COMMENT ON FUNCTION utilix.drop_user(text) IS 'tenant admin: removes a user of its tenant';
+
+CREATE FUNCTION utilix.reset_password(login text, new_initial text) RETURNS void
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    t bigint := utilix._require_admin();
+BEGIN
+    PERFORM utilix._own_user(t, login);
+    PERFORM utilix._check_password(login, new_initial);
+    UPDATE utilix.app_user a SET password_hash = utilix._hash_password(new_initial), must_change = true,
+           failed_attempts = 0, locked_until = NULL, updated_at = now()
+     WHERE a.tenant_id = t AND a.login = reset_password.login;
+    PERFORM utilix._auth_event(t, login, 'reset password', 'ok', inet_client_addr());
+END
+$$;
+COMMENT ON FUNCTION utilix.reset_password(text, text) IS
+    'tenant admin: sets a new initial password, to be changed at next login; unlocks the user';
+
+CREATE FUNCTION utilix.grant_rights(login text, rights text[]) RETURNS text[]
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    t bigint := utilix._require_admin();
+    result text[];
+BEGIN
+    PERFORM utilix._own_user(t, login);
+    IF rights IS NULL THEN
+        RAISE EXCEPTION 'rights must not be null' USING ERRCODE = '22004';
+    END IF;
+    PERFORM utilix._check_rights_and_clearance(rights, NULL);
+    UPDATE utilix.app_user a SET rights = ARRAY(SELECT DISTINCT x FROM unnest(a.rights || grant_rights.rights) x ORDER BY 1),
+           updated_at = now()
+     WHERE a.tenant_id = t AND a.login = grant_rights.login RETURNING a.rights INTO result;
+    PERFORM utilix._auth_event(t, login, 'grant rights', 'ok', inet_client_addr(), array_to_string(rights, ','));
+    RETURN result;
+END
+$$;
+COMMENT ON FUNCTION utilix.grant_rights(text, text[]) IS 'tenant admin: adds rights (effective at the user''s next token)';
+
+CREATE FUNCTION utilix.revoke_rights(login text, rights text[]) RETURNS text[]
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    t bigint := utilix._require_admin();
+    result text[];
+BEGIN
+    PERFORM utilix._own_user(t, login);
+    IF rights IS NULL THEN
+        RAISE EXCEPTION 'rights must not be null' USING ERRCODE = '22004';
+    END IF;
+    PERFORM utilix._check_rights_and_clearance(rights, NULL);
+    UPDATE utilix.app_user a SET rights = ARRAY(SELECT x FROM unnest(a.rights) x WHERE x <> ALL (revoke_rights.rights) ORDER BY 1),
+           updated_at = now()
+     WHERE a.tenant_id = t AND a.login = revoke_rights.login RETURNING a.rights INTO result;
+    PERFORM utilix._auth_event(t, login, 'revoke rights', 'ok', inet_client_addr(), array_to_string(rights, ','));
+    RETURN result;
+END
+$$;
+COMMENT ON FUNCTION utilix.revoke_rights(text, text[]) IS 'tenant admin: removes rights (effective at the user''s next token)';
+
+CREATE FUNCTION utilix.set_clearance(login text, clearance text) RETURNS void
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    t bigint := utilix._require_admin();
+BEGIN
+    PERFORM utilix._own_user(t, login);
+    IF clearance IS NULL THEN
+        RAISE EXCEPTION 'clearance must not be null' USING ERRCODE = '22004';
+    END IF;
+    PERFORM utilix._check_rights_and_clearance(NULL, clearance);
+    UPDATE utilix.app_user a SET clearance = set_clearance.clearance, updated_at = now()
+     WHERE a.tenant_id = t AND a.login = set_clearance.login;
+    PERFORM utilix._auth_event(t, login, 'set clearance', 'ok', inet_client_addr(), clearance);
+END
+$$;
+COMMENT ON FUNCTION utilix.set_clearance(text, text) IS 'tenant admin: sets a user''s clearance (a level of utilix.labels)';
+
+CREATE FUNCTION utilix.allow_admin_network(network cidr) RETURNS void
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    t bigint := utilix._require_admin();
+BEGIN
+    IF network IS NULL THEN
+        RAISE EXCEPTION 'network must not be null' USING ERRCODE = '22004';
+    END IF;
+    INSERT INTO utilix.admin_network (tenant_id, network, added_by)
+    VALUES (t, network, utilix.current_app_user()) ON CONFLICT DO NOTHING;
+    PERFORM utilix._auth_event(t, utilix.current_app_user(), 'allow admin network', 'ok', inet_client_addr(), network::text);
+END
+$$;
+COMMENT ON FUNCTION utilix.allow_admin_network(cidr) IS 'tenant admin: admins of its tenant may log in from this range';
+
+CREATE FUNCTION utilix.revoke_admin_network(network cidr) RETURNS void
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    t bigint := utilix._require_admin();
+BEGIN
+    IF network IS NULL THEN
+        RAISE EXCEPTION 'network must not be null' USING ERRCODE = '22004';
+    END IF;
+    DELETE FROM utilix.admin_network n WHERE n.tenant_id = t AND n.network = revoke_admin_network.network;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'network % is not allowed for admins', network USING ERRCODE = '22023';
+    END IF;
+    PERFORM utilix._auth_event(t, utilix.current_app_user(), 'revoke admin network', 'ok', inet_client_addr(), network::text);
+END
+$$;
+COMMENT ON FUNCTION utilix.revoke_admin_network(cidr) IS 'tenant admin: removes an address range for admin logins';
+
+CREATE FUNCTION utilix.create_tenant_admin(tenant bigint, login text, initial_password text) RETURNS void
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $$
+BEGIN
+    IF tenant IS NULL OR login IS NULL OR initial_password IS NULL THEN
+        RAISE EXCEPTION 'tenant, login and password must not be null' USING ERRCODE = '22004';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM utilix.tenant t WHERE t.id = tenant AND t.status = 'active') THEN
+        RAISE EXCEPTION 'tenant % does not exist or is not active', tenant USING ERRCODE = '22023';
+    END IF;
+    IF login !~ '^[A-Za-z0-9][A-Za-z0-9._@-]{0,62}$' THEN
+        RAISE EXCEPTION 'invalid login name' USING ERRCODE = '22023';
+    END IF;
+    PERFORM utilix._check_password(login, initial_password);
+    IF EXISTS (SELECT 1 FROM utilix.app_user a WHERE a.tenant_id = tenant AND a.login = create_tenant_admin.login) THEN
+        RAISE EXCEPTION 'user "%" already exists', login USING ERRCODE = '23505';
+    END IF;
+    INSERT INTO utilix.app_user (tenant_id, login, password_hash, rights)
+    VALUES (tenant, login, utilix._hash_password(initial_password), '{admin,audit,read,write}');
+    PERFORM utilix._auth_event(tenant, login, 'create tenant admin', 'ok', inet_client_addr(), session_user);
+END
+$$;
+COMMENT ON FUNCTION utilix.create_tenant_admin(bigint, text, text) IS
+    'operator: creates a tenant''s first admin (rights admin, audit, read, write; password change at first login)';
+
+-- Views for tenant admins: their own tenant only, and never a hash.
+CREATE VIEW utilix.users WITH (security_barrier) AS
+    SELECT a.login, a.status, a.rights, a.clearance, a.must_change, a.failed_attempts, a.locked_until,
+           a.created_at, a.updated_at, a.last_login
+      FROM utilix.app_user a
+     WHERE a.tenant_id = utilix.current_tenant() AND utilix._may('admin');
+COMMENT ON VIEW utilix.users IS 'tenant admin: the users of its tenant with rights, clearance, status and last login';
+
+CREATE VIEW utilix.admin_networks WITH (security_barrier) AS
+    SELECT n.network, n.added_at, n.added_by FROM utilix.admin_network n
+     WHERE n.tenant_id = utilix.current_tenant() AND utilix._may('admin');
+COMMENT ON VIEW utilix.admin_networks IS 'tenant admin: address ranges its admins may log in from';
+
+CREATE VIEW utilix.auth_events WITH (security_barrier) AS
+    SELECT e.at, e.login, e.event, e.outcome, e.client_addr, e.actor, e.detail FROM utilix.auth_event e
+     WHERE e.tenant_id = utilix.current_tenant() AND (utilix._may('admin') OR utilix._may('audit'));
+COMMENT ON VIEW utilix.auth_events IS 'tenant admin or auditor: logins and user administration of its tenant, newest last';
+COMMENT ON SEQUENCE utilix.auth_event_id_seq IS 'ids of auth events';

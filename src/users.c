@@ -1,0 +1,298 @@
+/*
+ * users.c
+ *		Application users inside the database: password hashes, rights.
+ *
+ * A password hash is stored as
+ *	 $scrypt$ln=<log2 N>,r=<r>,p=<p>$<salt, base64url>$<hash, base64url>
+ * so that the parameters can be raised later without invalidating old
+ * hashes.  Verification always runs scrypt, against a dummy hash when the
+ * user does not exist, so that an unknown user costs the same as a wrong
+ * password, and compares in constant time.
+ *
+ * Rights live in the context token.  utilix._may(right) is what the
+ * permissive policy of every protected table checks, and the statement
+ * trigger utilix._check_rights() turns a write without the write right into
+ * a clear 42501 (a policy alone would only hide rows).
+ */
+#include "postgres.h"
+
+#include "commands/trigger.h"
+#include "mb/pg_wchar.h"
+#include "utils/varlena.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/rel.h"
+#include "utils/rls.h"
+
+#include "utilix.h"
+
+#define SALT_LEN	16
+#define HASH_LEN	32
+
+static int	scrypt_log2n = 15;
+static int	scrypt_r = 8;
+static int	scrypt_p = 1;
+static int	min_password_length = 12;
+static int	login_max_failures = 5;
+static int	login_lockout_minutes = 15;
+static int	login_ttl = 900;
+static char *default_rights = NULL;
+
+/* Fill a context's rights from utilix.default_rights (roles bound to a tenant). */
+void
+utilix_default_rights(UtilixContext *ctx)
+{
+	char	   *copy = pstrdup(default_rights ? default_rights : "");
+	List	   *names = NIL;
+	ListCell   *lc;
+
+	ctx->nrights = 0;
+	if (SplitIdentifierString(copy, ',', &names))
+		foreach(lc, names)
+		{
+			if (ctx->nrights >= 32)
+				break;
+			strlcpy(ctx->rights[ctx->nrights++], (char *) lfirst(lc), 64);
+		}
+	list_free(names);
+	pfree(copy);
+}
+
+bool
+utilix_context_has_right(const UtilixContext *ctx, const char *right)
+{
+	if (ctx == NULL || (ctx->flags & UTILIX_CTX_FLAG_PASSWORD_CHANGE))
+		return false;
+	for (int i = 0; i < ctx->nrights; i++)
+		if (strcmp(ctx->rights[i], right) == 0)
+			return true;
+	return false;
+}
+
+static char *
+format_hash(int log2n, int r, int p, const uint8 *salt, const uint8 *hash)
+{
+	return psprintf("$scrypt$ln=%d,r=%d,p=%d$%s$%s", log2n, r, p,
+					utilix_b64url_encode(salt, SALT_LEN),
+					utilix_b64url_encode(hash, HASH_LEN));
+}
+
+/* Parse a stored hash; false when it is not one of ours. */
+static bool
+parse_hash(const char *s, int *log2n, int *r, int *p, uint8 *salt, uint8 *hash)
+{
+	char		saltb[64];
+	char		hashb[64];
+	size_t		n;
+	int			consumed = 0;
+
+	if (sscanf(s, "$scrypt$ln=%d,r=%d,p=%d$%63[A-Za-z0-9_-]$%63[A-Za-z0-9_-]%n",
+			   log2n, r, p, saltb, hashb, &consumed) != 5 || s[consumed] != '\0')
+		return false;
+	if (*log2n < 10 || *log2n > 22 || *r < 1 || *r > 32 || *p < 1 || *p > 16)
+		return false;
+	if (!utilix_b64url_decode(saltb, strlen(saltb), salt, SALT_LEN, &n) || n != SALT_LEN)
+		return false;
+	if (!utilix_b64url_decode(hashb, strlen(hashb), hash, HASH_LEN, &n) || n != HASH_LEN)
+		return false;
+	return true;
+}
+
+/* utilix._hash_password(password): a new salted scrypt hash. */
+PG_FUNCTION_INFO_V1(utilix_hash_password);
+Datum
+utilix_hash_password(PG_FUNCTION_ARGS)
+{
+	text	   *pw = PG_GETARG_TEXT_PP(0);
+	uint8		salt[SALT_LEN];
+	uint8		hash[HASH_LEN];
+	char	   *out;
+
+	utilix_random_bytes(salt, SALT_LEN);
+	utilix_scrypt(VARDATA_ANY(pw), VARSIZE_ANY_EXHDR(pw), salt, SALT_LEN,
+				  scrypt_log2n, scrypt_r, scrypt_p, hash, HASH_LEN);
+	out = format_hash(scrypt_log2n, scrypt_r, scrypt_p, salt, hash);
+	utilix_wipe(hash, sizeof(hash));
+	utilix_wipe(VARDATA_ANY(pw), VARSIZE_ANY_EXHDR(pw));
+	PG_RETURN_TEXT_P(cstring_to_text(out));
+}
+
+/*
+ * utilix._verify_password(password, stored): constant-time check.  With a
+ * NULL (unknown user) or malformed stored hash it still runs scrypt with the
+ * current parameters and answers false.
+ */
+PG_FUNCTION_INFO_V1(utilix_verify_password);
+Datum
+utilix_verify_password(PG_FUNCTION_ARGS)
+{
+	text	   *pw;
+	int			log2n = scrypt_log2n,
+				r = scrypt_r,
+				p = scrypt_p;
+	uint8		salt[SALT_LEN] = {0};
+	uint8		want[HASH_LEN] = {0};
+	uint8		got[HASH_LEN];
+	bool		known = false;
+	bool		ok;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_BOOL(false);
+	pw = PG_GETARG_TEXT_PP(0);
+	if (!PG_ARGISNULL(1))
+	{
+		char	   *stored = text_to_cstring(PG_GETARG_TEXT_PP(1));
+
+		known = parse_hash(stored, &log2n, &r, &p, salt, want);
+		if (!known)
+		{
+			log2n = scrypt_log2n;
+			r = scrypt_r;
+			p = scrypt_p;
+		}
+	}
+	utilix_scrypt(VARDATA_ANY(pw), VARSIZE_ANY_EXHDR(pw), salt, SALT_LEN,
+				  log2n, r, p, got, HASH_LEN);
+	ok = utilix_ct_equal(got, want, HASH_LEN) && known;
+	utilix_wipe(got, sizeof(got));
+	utilix_wipe(want, sizeof(want));
+	PG_RETURN_BOOL(ok);
+}
+
+/* utilix._hash_is_current(stored): were these the current parameters? */
+PG_FUNCTION_INFO_V1(utilix_hash_is_current);
+Datum
+utilix_hash_is_current(PG_FUNCTION_ARGS)
+{
+	char	   *stored = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	int			log2n,
+				r,
+				p;
+	uint8		salt[SALT_LEN];
+	uint8		hash[HASH_LEN];
+
+	PG_RETURN_BOOL(parse_hash(stored, &log2n, &r, &p, salt, hash) &&
+				   log2n == scrypt_log2n && r == scrypt_r && p == scrypt_p);
+}
+
+/*
+ * utilix._check_password(login, password): the password policy.  Raises
+ * 22023 with a reason; never echoes the password.
+ */
+PG_FUNCTION_INFO_V1(utilix_check_password);
+Datum
+utilix_check_password(PG_FUNCTION_ARGS)
+{
+	text	   *login;
+	text	   *pw;
+	char	   *l;
+	char	   *w;
+	int			len;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("login and password must not be null")));
+	login = PG_GETARG_TEXT_PP(0);
+	pw = PG_GETARG_TEXT_PP(1);
+	l = text_to_cstring(login);
+	w = text_to_cstring(pw);
+	len = pg_mbstrlen(w);
+	if (len < min_password_length)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("password is too short"),
+				 errdetail("A password has at least %d characters (utilix.min_password_length).",
+						   min_password_length)));
+	if (strlen(w) > 1024)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("password is too long"),
+				 errdetail("A password has at most 1024 bytes.")));
+	if (pg_strcasecmp(l, w) == 0 || (strlen(l) >= 4 && strcasestr(w, l) != NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("password must not contain the login name")));
+	for (const char *c = w; *c; c++)
+		if ((unsigned char) *c < 0x20 || *c == 0x7f)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("password must not contain control characters")));
+	utilix_wipe(w, strlen(w));
+	PG_RETURN_VOID();
+}
+
+/* utilix._may(right): does the current context carry this right? */
+PG_FUNCTION_INFO_V1(utilix_may);
+Datum
+utilix_may(PG_FUNCTION_ARGS)
+{
+	char	   *right = text_to_cstring(PG_GETARG_TEXT_PP(0));
+
+	PG_RETURN_BOOL(utilix_context_has_right(utilix_current_context(false), right));
+}
+
+/*
+ * utilix._check_rights(): BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE
+ * statement trigger on protected tables, for roles that row level security
+ * applies to.  TRUNCATE would remove every tenant's rows: always refused.
+ */
+PG_FUNCTION_INFO_V1(utilix_check_rights);
+Datum
+utilix_check_rights(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	Oid			relid;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_STATEMENT(td->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("utilix._check_rights() must be a statement trigger")));
+	relid = RelationGetRelid(td->tg_relation);
+	if (check_enable_rls(relid, InvalidOid, true) != RLS_ENABLED)
+		return PointerGetDatum(NULL);
+	if (TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("TRUNCATE of protected table \"%s\" is not allowed",
+						RelationGetRelationName(td->tg_relation)),
+				 errdetail("TRUNCATE ignores row level security and would remove every tenant's rows.")));
+	if (!utilix_context_has_right(utilix_current_context(false), "write"))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("the current context has no write right on table \"%s\"",
+						RelationGetRelationName(td->tg_relation)),
+				 errhint("A tenant admin grants rights with utilix.grant_rights(); they take effect at the next login.")));
+	return PointerGetDatum(NULL);
+}
+
+void
+UsersInit(void)
+{
+	DefineCustomIntVariable("utilix.scrypt_log2n",
+							"scrypt cost: log2 of N for new password hashes.",
+							NULL, &scrypt_log2n, 15, 10, 22, PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("utilix.scrypt_r",
+							"scrypt block size r for new password hashes.",
+							NULL, &scrypt_r, 8, 1, 32, PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("utilix.scrypt_p",
+							"scrypt parallelism p for new password hashes.",
+							NULL, &scrypt_p, 1, 1, 16, PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("utilix.default_rights",
+							   "Rights of a context issued without rights, and of roles bound to a tenant.",
+							   "A comma-separated list of read, write, admin, audit; empty for none.",
+							   &default_rights, "read,write", PGC_SUSET, GUC_LIST_INPUT,
+							   NULL, NULL, NULL);
+	DefineCustomIntVariable("utilix.login_max_failures",
+							"Failed logins after which a user is locked.",
+							NULL, &login_max_failures, 5, 1, 1000, PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("utilix.login_lockout_minutes",
+							"How long a user stays locked after too many failed logins.",
+							NULL, &login_lockout_minutes, 15, 1, 10080, PGC_SUSET, GUC_UNIT_MIN, NULL, NULL, NULL);
+	DefineCustomIntVariable("utilix.login_ttl",
+							"Lifetime of a token from utilix.login(), in seconds.",
+							NULL, &login_ttl, 900, 10, 86400, PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("utilix.min_password_length",
+							"Shortest password accepted, in characters.",
+							NULL, &min_password_length, 12, 8, 1024, PGC_SUSET, 0, NULL, NULL, NULL);
+}
