@@ -63,15 +63,16 @@ static struct
 /* Context synthesised for a role bound to a tenant. */
 static UtilixContext bound_ctx;
 
-/* Small caches of tenant status and role bindings. */
-#define STATUS_CACHE_SIZE 32
+/* Caches of tenant status (direct-mapped by tenant id) and role bindings. */
+#define STATUS_CACHE_SIZE 4096
 static struct
 {
-	int64		tenant;
+	int64		tenant;			/* 0: empty slot */
 	bool		active;
 }			status_cache[STATUS_CACHE_SIZE];
-static int	status_cache_n = 0;
 static uint64 status_cache_generation = 0;
+static SPIPlanPtr status_plan = NULL;
+static SPIPlanPtr binding_plan = NULL;
 
 static struct
 {
@@ -350,7 +351,7 @@ ContextInit(void)
 
 /* Run a one-parameter, one-column int8/text query as utilix internally. */
 static bool
-internal_lookup(const char *sql, Oid argtype, Datum arg, Datum *result, Oid *restype)
+internal_lookup(const char *sql, SPIPlanPtr *plan, Oid argtype, Datum arg, Datum *result, Oid *restype)
 {
 	Oid			save_userid;
 	int			save_sec;
@@ -361,7 +362,16 @@ internal_lookup(const char *sql, Oid argtype, Datum arg, Datum *result, Oid *res
 	{
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
-		if (SPI_execute_with_args(sql, 1, &argtype, &arg, NULL, true, 1) != SPI_OK_SELECT)
+		/* a saved plan: these lookups run at every cache miss */
+		if (*plan == NULL)
+		{
+			SPIPlanPtr	p = SPI_prepare(sql, 1, &argtype);
+
+			if (p == NULL || SPI_keepplan(p) != 0)
+				elog(ERROR, "utilix could not prepare an internal lookup");
+			*plan = p;
+		}
+		if (SPI_execute_plan(*plan, &arg, NULL, true, 1) != SPI_OK_SELECT)
 			elog(ERROR, "utilix internal lookup failed");
 		if (SPI_processed > 0)
 		{
@@ -394,24 +404,26 @@ tenant_is_active(int64 tenant)
 	Oid			t;
 	bool		active;
 
+	int			slot = (int) ((uint64) tenant % STATUS_CACHE_SIZE);
+
 	if (status_cache_generation != utilix_cache_generation)
 	{
-		status_cache_n = 0;
+		memset(status_cache, 0, sizeof(status_cache));
 		status_cache_generation = utilix_cache_generation;
 	}
-	for (int i = 0; i < status_cache_n; i++)
-		if (status_cache[i].tenant == tenant)
-			return status_cache[i].active;
+	if (status_cache[slot].tenant == tenant)
+		return status_cache[slot].active;
 
 	(void) utilix_catalog_relid("tenant");
 	active = internal_lookup("SELECT status OPERATOR(pg_catalog.=) 'active' FROM utilix.tenant "
 							 "WHERE id OPERATOR(pg_catalog.=) $1",
-							 INT8OID, Int64GetDatum(tenant), &d, &t) && DatumGetBool(d);
-	if (status_cache_n == STATUS_CACHE_SIZE)
-		status_cache_n = 0;
-	status_cache[status_cache_n].tenant = tenant;
-	status_cache[status_cache_n].active = active;
-	status_cache_n++;
+							 &status_plan, INT8OID, Int64GetDatum(tenant), &d, &t) && DatumGetBool(d);
+	/* the lookup may have processed invalidations: store only if still current */
+	if (status_cache_generation == utilix_cache_generation)
+	{
+		status_cache[slot].tenant = tenant;
+		status_cache[slot].active = active;
+	}
 	return active;
 }
 
@@ -439,7 +451,7 @@ role_binding(Oid roleid)
 	if (rolname != NULL &&
 		internal_lookup("SELECT tenant_id FROM utilix.role_binding "
 						"WHERE role_name OPERATOR(pg_catalog.=) $1::pg_catalog.name",
-						TEXTOID, CStringGetTextDatum(rolname), &d, &t))
+						&binding_plan, TEXTOID, CStringGetTextDatum(rolname), &d, &t))
 		tenant = DatumGetInt64(d);
 	if (binding_cache_n == lengthof(binding_cache))
 		binding_cache_n = 0;

@@ -21,6 +21,8 @@
 #include <openssl/core_names.h>
 #include <openssl/rand.h>
 
+#include <unistd.h>
+
 #include "utils/memutils.h"
 
 #include "utilix.h"
@@ -54,6 +56,31 @@ utilix_random_bytes(uint8 *buf, size_t len)
 {
 	if (len > INT_MAX || RAND_bytes(buf, (int) len) != 1)
 		openssl_fail("RAND_bytes");
+}
+
+/*
+ * A fresh 96-bit nonce from the CSPRNG.  Drawn in blocks: one RAND_bytes
+ * call per value cost more than the AES-GCM itself.  The buffer is
+ * per-backend and only ever filled after fork, so no two processes can
+ * serve the same bytes.
+ */
+#define NONCE_POOL 4096
+static uint8 nonce_pool[NONCE_POOL];
+static int	nonce_pos = NONCE_POOL;
+static pid_t nonce_pid = 0;
+
+void
+utilix_nonce(uint8 out[UTILIX_NONCE_LEN])
+{
+	if (nonce_pos + UTILIX_NONCE_LEN > NONCE_POOL || nonce_pid != getpid())
+	{
+		utilix_random_bytes(nonce_pool, NONCE_POOL);
+		nonce_pos = 0;
+		nonce_pid = getpid();
+	}
+	memcpy(out, nonce_pool + nonce_pos, UTILIX_NONCE_LEN);
+	memset(nonce_pool + nonce_pos, 0, UTILIX_NONCE_LEN);
+	nonce_pos += UTILIX_NONCE_LEN;
 }
 
 void
@@ -100,16 +127,60 @@ utilix_hkdf_sha256(const uint8 *ikm, size_t ikmlen,
 	EVP_KDF_CTX_free(kctx);
 }
 
+/*
+ * HMAC-SHA-256.  The MAC context of the last 32-byte key is kept keyed, so
+ * that verifying one token after another (always the same subkey) does not
+ * fetch the algorithm and set up the key each time.
+ */
+static EVP_MAC_CTX *hmac_ctx = NULL;
+static uint8 hmac_key[UTILIX_KEY_LEN];
+
 void
 utilix_hmac_sha256(const uint8 *key, size_t keylen,
 				   const uint8 *data, size_t len, uint8 out[UTILIX_MAC_LEN])
 {
-	unsigned int outlen = 0;
 	static const uint8 empty[1] = {0};
+	size_t		outlen = 0;
+	OSSL_PARAM	params[2];
 
-	if (keylen > INT_MAX ||
-		HMAC(EVP_sha256(), keylen ? key : empty, (int) keylen,
-			 len ? data : empty, len, out, &outlen) == NULL ||
+	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *) "SHA256", 0);
+	params[1] = OSSL_PARAM_construct_end();
+
+	if (keylen != UTILIX_KEY_LEN)
+	{
+		unsigned int ol = 0;
+
+		if (keylen > INT_MAX ||
+			HMAC(EVP_sha256(), keylen ? key : empty, (int) keylen,
+				 len ? data : empty, len, out, &ol) == NULL || ol != UTILIX_MAC_LEN)
+			openssl_fail("HMAC-SHA-256");
+		return;
+	}
+	if (hmac_ctx == NULL)
+	{
+		EVP_MAC    *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+
+		if (mac == NULL)
+			openssl_fail("EVP_MAC_fetch");
+		hmac_ctx = EVP_MAC_CTX_new(mac);
+		EVP_MAC_free(mac);
+		if (hmac_ctx == NULL)
+			openssl_fail("EVP_MAC_CTX_new");
+		memset(hmac_key, 0, sizeof(hmac_key));
+		if (EVP_MAC_init(hmac_ctx, key, keylen, params) != 1)
+			openssl_fail("HMAC key setup");
+		memcpy(hmac_key, key, keylen);
+	}
+	else if (!utilix_ct_equal(hmac_key, key, keylen))
+	{
+		if (EVP_MAC_init(hmac_ctx, key, keylen, params) != 1)
+			openssl_fail("HMAC key setup");
+		memcpy(hmac_key, key, keylen);
+	}
+	else if (EVP_MAC_init(hmac_ctx, NULL, 0, NULL) != 1)
+		openssl_fail("HMAC reset");
+	if (EVP_MAC_update(hmac_ctx, len ? data : empty, len) != 1 ||
+		EVP_MAC_final(hmac_ctx, out, &outlen, UTILIX_MAC_LEN) != 1 ||
 		outlen != UTILIX_MAC_LEN)
 		openssl_fail("HMAC-SHA-256");
 }

@@ -351,7 +351,7 @@ seal_bytes(int64 tenant, int64 column_id, bool searchable, const uint8 *pt, size
 	p = (uint8 *) VARDATA(out);
 	(void) utilix_envelope_write_header(p, tenant, column_id, key->version,
 										searchable ? bidx : NULL);
-	utilix_random_bytes(p + hlen, UTILIX_NONCE_LEN);
+	utilix_nonce(p + hlen);
 	utilix_aead_seal(key->aead, p + hlen, p, hlen, pt, len,
 					 p + hlen + UTILIX_NONCE_LEN + UTILIX_TAG_LEN,
 					 p + hlen + UTILIX_NONCE_LEN);
@@ -366,8 +366,25 @@ seal_bytes(int64 tenant, int64 column_id, bool searchable, const uint8 *pt, size
 static struct varlena *
 open_envelope(const UtilixEnvelope *env)
 {
-	UtilixTenantKey *key = utilix_tenant_key(env->tenant, env->key_version, true);
+	static int64 last_tenant = 0;
+	static uint32 last_version = 0;
+	static uint64 last_generation = 0;
+	static UtilixTenantKey *last_key = NULL;
+	UtilixTenantKey *key;
 	struct varlena *out;
+
+	/* a scan opens value after value under the same key: skip the lookup */
+	if (last_key != NULL && last_tenant == env->tenant && last_version == env->key_version &&
+		last_generation == utilix_cache_generation)
+		key = last_key;
+	else
+	{
+		key = utilix_tenant_key(env->tenant, env->key_version, true);
+		last_key = key;
+		last_tenant = env->tenant;
+		last_version = env->key_version;
+		last_generation = utilix_cache_generation;
+	}
 
 	if (key == NULL)
 		return NULL;

@@ -32,6 +32,7 @@ extern Oid utilix_catalog_relid(const char *relname);
 typedef struct UtilixAead UtilixAead;
 
 extern void utilix_random_bytes(uint8 *buf, size_t len);
+extern void utilix_nonce(uint8 out[UTILIX_NONCE_LEN]);
 extern void utilix_hkdf_sha256(const uint8 *ikm, size_t ikmlen,
 							   const uint8 *salt, size_t saltlen,
 							   const uint8 *info, size_t infolen,
