@@ -414,6 +414,7 @@ BEGIN
         RETURN;
     END IF;
     PERFORM utilix._sync_protected();
+    PERFORM utilix._sync_encrypted();
 
     -- new tables in protected schemas
     FOR cmd IN SELECT * FROM pg_event_trigger_ddl_commands()
@@ -513,9 +514,3 @@ END
 $$;
 COMMENT ON FUNCTION utilix._on_sql_drop() IS 'internal: event trigger that forgets dropped protected tables and schemas';
 
-CREATE EVENT TRIGGER utilix_ddl_end ON ddl_command_end
-    EXECUTE FUNCTION utilix._on_ddl_end();
-CREATE EVENT TRIGGER utilix_sql_drop ON sql_drop
-    EXECUTE FUNCTION utilix._on_sql_drop();
-COMMENT ON EVENT TRIGGER utilix_ddl_end IS 'utilix: protects new tables in protected schemas and new partitions; refuses DDL that weakens protection';
-COMMENT ON EVENT TRIGGER utilix_sql_drop IS 'utilix: forgets dropped protected tables and schemas';

@@ -372,6 +372,8 @@ BEGIN
     IF rel IS NULL OR col IS NULL THEN
         RAISE EXCEPTION 'table and column must not be null' USING ERRCODE = '22004';
     END IF;
+    PERFORM utilix._sync_protected();
+    PERFORM utilix._sync_encrypted();
     SELECT * INTO e FROM utilix.encrypted_column WHERE relid = rel AND column_name = col;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'column "%" of table "%" is not encrypted', col, rel::text USING ERRCODE = '22023';
@@ -439,6 +441,8 @@ BEGIN
     IF batch_size IS NULL OR batch_size < 1 THEN
         RAISE EXCEPTION 'batch_size must be positive' USING ERRCODE = '22023';
     END IF;
+    PERFORM utilix._sync_protected();
+    PERFORM utilix._sync_encrypted();
     FOR e IN SELECT c.*, t.tenant_column FROM utilix.encrypted_column c
                JOIN utilix.protected_table t USING (schema_name, table_name) LOOP
         FOR leaf IN SELECT * FROM utilix._leaves(e.relid::regclass) LOOP
@@ -459,8 +463,18 @@ BEGIN
         END LOOP;
     END LOOP;
     -- nothing older is left: retire the versions no value uses any more
+    -- (checked value by value: a version is destroyed only when unused)
+    CREATE TEMP TABLE IF NOT EXISTS utilix_versions_in_use (tenant_id bigint, version integer) ON COMMIT DROP;
+    TRUNCATE utilix_versions_in_use;
+    FOR e IN SELECT c.*, t.tenant_column FROM utilix.encrypted_column c
+               JOIN utilix.protected_table t USING (schema_name, table_name) LOOP
+        EXECUTE format('INSERT INTO utilix_versions_in_use SELECT DISTINCT x.%2$I, utilix.key_version(x.%1$I) FROM %3$s x
+                         WHERE x.%1$I IS NOT NULL AND ($1 IS NULL OR x.%2$I = $1)',
+                       e.column_name, e.tenant_column, e.relid::regclass) USING tenant;
+    END LOOP;
     UPDATE utilix.data_key k SET state = 'retired', wrapped = NULL, retired_at = now()
-     WHERE k.state = 'retiring' AND (tenant IS NULL OR k.tenant_id = tenant);
+     WHERE k.state = 'retiring' AND (tenant IS NULL OR k.tenant_id = tenant)
+       AND NOT EXISTS (SELECT 1 FROM utilix_versions_in_use u WHERE u.tenant_id = k.tenant_id AND u.version = k.version);
     RETURN total;
 END
 $$;
@@ -530,3 +544,37 @@ END
 $$;
 COMMENT ON FUNCTION utilix.rewrap_keys() IS
     'operator: re-wraps every data key under the current master key and moves the key-check value to it (master-key rotation)';
+
+-- Keep utilix.encrypted_column true across renames and restores, as
+-- utilix._sync_protected() does for protected tables: names are
+-- authoritative after a restore (relid and attnum are refreshed from
+-- them), relid and attnum after a rename (names follow them).
+CREATE FUNCTION utilix._sync_encrypted() RETURNS void
+    LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $$
+    -- restore: the names resolve to another relid or column number
+    UPDATE utilix.encrypted_column e
+       SET relid = to_regclass(format('%I.%I', e.schema_name, e.table_name))
+     WHERE to_regclass(format('%I.%I', e.schema_name, e.table_name)) IS NOT NULL
+       AND e.relid <> to_regclass(format('%I.%I', e.schema_name, e.table_name));
+    -- table rename: the old name is gone, the relid is still there
+    UPDATE utilix.encrypted_column e
+       SET schema_name = n.nspname, table_name = c.relname
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.oid = e.relid
+       AND to_regclass(format('%I.%I', e.schema_name, e.table_name)) IS NULL;
+    -- column rename: the column number still has an encrypted type, under another name
+    UPDATE utilix.encrypted_column e
+       SET column_name = a.attname
+      FROM pg_attribute a
+     WHERE a.attrelid = e.relid AND a.attnum = e.attnum AND NOT a.attisdropped
+       AND a.attname <> e.column_name
+       AND NOT EXISTS (SELECT 1 FROM pg_attribute b WHERE b.attrelid = e.relid AND b.attname = e.column_name
+                         AND NOT b.attisdropped);
+    -- restore: the column number follows the name
+    UPDATE utilix.encrypted_column e
+       SET attnum = a.attnum
+      FROM pg_attribute a
+     WHERE a.attrelid = e.relid AND a.attname = e.column_name AND NOT a.attisdropped AND a.attnum <> e.attnum;
+$$;
+COMMENT ON FUNCTION utilix._sync_encrypted() IS 'internal: follows renames and restores in utilix.encrypted_column';

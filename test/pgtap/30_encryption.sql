@@ -6,7 +6,7 @@
 -- upserts seal; encrypt_column() seals existing rows, refuses bad input and
 -- non-operators; labels against clearances; the blind index.
 BEGIN;
-SELECT plan(82);
+SELECT plan(83);
 
 -- ------------------------------------------------------------------ set-up
 CREATE ROLE e30_app NOLOGIN;
@@ -76,8 +76,9 @@ SELECT utilix.encrypt_column('e30_docs', 'body') \g /dev/null
 SELECT utilix.encrypt_column('e30_docs', 'blob') \g /dev/null
 SELECT utilix.encrypt_column('e30_docs', 'email', searchable => true) \g /dev/null
 SELECT utilix.encrypt_column('e30_docs', 'classified', 'confidential') \g /dev/null
-RESET utilix.internal_ddl;   -- protect() and encrypt_column() leave it on (bug asserted in 22_ddl_guard)
 GRANT SELECT, INSERT, UPDATE, DELETE ON e30_docs TO e30_app;
+SELECT is(current_setting('utilix.internal_ddl'), 'off',
+          'after encrypt_column() returns, utilix.internal_ddl is off again (the DDL guard is not left switched off)');
 
 SELECT is((SELECT array_agg(format_type(atttypid, atttypmod) ORDER BY attnum) FROM pg_attribute
             WHERE attrelid = 'e30_docs'::regclass AND attname IN ('name', 'body', 'blob')),
@@ -270,14 +271,12 @@ SELECT is((SELECT (utilix.is_sealed(name), utilix.is_sealed(note), name::text LI
 -- ------------------------------------------------------------------ existing rows
 CREATE TABLE e30_legacy (tenant_id bigint NOT NULL, id int NOT NULL, txt text, js jsonb, PRIMARY KEY (tenant_id, id));
 SELECT utilix.protect('e30_legacy') \g /dev/null
-RESET utilix.internal_ddl;
 INSERT INTO e30_legacy VALUES (:ta, 1, 'legacy one', '{"a": 1}'), (:ta, 2, 'legacy two', NULL), (:ta, 3, NULL, '[]'),
                               (:tb, 4, 'legacy four', '"x"'), (:tb, 5, 'legacy five', '{"b": [true]}');
 GRANT SELECT ON e30_legacy TO e30_app;
 SELECT is(utilix.encrypt_column('e30_legacy', 'txt', batch_size => 2), 4::bigint,
           'encrypt_column() on existing rows (batches of 2) returns the number of values sealed');
 SELECT is(utilix.encrypt_column('e30_legacy', 'js'), 4::bigint, 'encrypt_column() of a jsonb column returns 4 as well');
-RESET utilix.internal_ddl;
 SELECT is((SELECT count(*) FILTER (WHERE utilix.is_sealed(txt)) || '/' || count(txt) || ' ' ||
                   count(*) FILTER (WHERE utilix.is_sealed(js)) || '/' || count(js) FROM e30_legacy),
           '4/4 4/4', 'every existing non-NULL value is sealed in place');
@@ -322,7 +321,6 @@ CREATE TABLE e30_bad (tenant_id bigint NOT NULL, id int NOT NULL, n int, t text,
 CREATE INDEX e30_bad_idx ON e30_bad (idx);
 CREATE TABLE e30_unprot (tenant_id bigint NOT NULL, id int NOT NULL, t text, PRIMARY KEY (tenant_id, id));
 SELECT utilix.protect('e30_bad') \g /dev/null
-RESET utilix.internal_ddl;
 SELECT throws_ok($$SELECT utilix.encrypt_column('e30_bad', 'n')$$, '42804', NULL, 'an int column cannot be encrypted (42804)');
 SELECT throws_ok($$SELECT utilix.encrypt_column('e30_unprot', 't')$$, '55000', NULL, 'a column of an unprotected table cannot be encrypted (55000)');
 SELECT throws_ok($$SELECT utilix.encrypt_column('e30_bad', 't', 'top-secret')$$, '22023', NULL, 'an unknown label is refused (22023)');
@@ -339,7 +337,6 @@ RESET ROLE;
 SET LOCAL ROLE e30_op;
 SELECT lives_ok($$SELECT utilix.encrypt_column('e30_bad', 't')$$, 'a utilix_operator member (not a superuser) can encrypt a column');
 RESET ROLE;
-RESET utilix.internal_ddl;
 
 -- ------------------------------------------------------------------ blind index
 SELECT is((SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am am ON am.oid = c.relam
