@@ -132,6 +132,7 @@ _PG_init(void)
 	KeyringInit();
 	EncryptInit();
 	UsersInit();
+	WorkerInit();
 	MarkGUCPrefixReserved("utilix");
 	CacheRegisterRelcacheCallback(utilix_relcache_callback, (Datum) 0);
 }

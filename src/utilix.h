@@ -163,6 +163,7 @@ extern void TenancyInit(void);
 
 /* users.c */
 extern void UsersInit(void);
+extern void WorkerInit(void);
 extern bool utilix_context_has_right(const UtilixContext *ctx, const char *right);
 extern void utilix_default_rights(UtilixContext *ctx);
 

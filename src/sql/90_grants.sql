@@ -86,3 +86,16 @@ GRANT EXECUTE ON FUNCTION
   TO PUBLIC;
 GRANT SELECT ON utilix.users, utilix.admin_networks, utilix.auth_events TO PUBLIC;
 GRANT EXECUTE ON FUNCTION utilix.create_tenant_admin(bigint, text, text) TO utilix_operator;
+
+-- Retention and offboarding: operators only.
+GRANT EXECUTE ON FUNCTION
+    utilix.set_retention(regclass, interval, name), utilix.drop_retention(regclass),
+    utilix.set_tenant_retention(bigint, regclass, interval),
+    utilix.purge_preview(regclass), utilix.run_retention(regclass),
+    utilix.hold_tenant(bigint, text), utilix.release_hold(bigint),
+    utilix.terminate_tenant(bigint, interval), utilix.cancel_termination(bigint),
+    utilix.export_tenant(bigint), utilix.export_manifest(bigint),
+    utilix.purge_due_tenants(), utilix.verify_certificates()
+  TO utilix_operator;
+GRANT SELECT ON utilix.retention_policies, utilix.deletion_certificates, utilix.purge_runs,
+    utilix.purge_progress, utilix.security_events TO utilix_operator;

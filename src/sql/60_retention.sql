@@ -1,0 +1,663 @@
+-- utilix install script, part 60: retention, legal hold, tenant offboarding.
+
+ALTER TABLE utilix.tenant ADD COLUMN purge_after timestamptz, ADD COLUMN purged_at timestamptz;
+COMMENT ON COLUMN utilix.tenant.purge_after IS 'end of the grace period of a terminated tenant: its data is purged after it';
+
+CREATE TABLE utilix.retention_policy (
+    schema_name  name NOT NULL,
+    table_name   name NOT NULL,
+    time_column  name NOT NULL,
+    keep         interval NOT NULL CHECK (keep > interval '0'),
+    created_at   timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    created_by   name NOT NULL DEFAULT SESSION_USER,
+    PRIMARY KEY (schema_name, table_name)
+);
+COMMENT ON TABLE utilix.retention_policy IS 'how long the rows of a protected table live, by its time column';
+REVOKE ALL ON utilix.retention_policy FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('utilix.retention_policy', '');
+
+CREATE TABLE utilix.tenant_retention (
+    tenant_id    bigint NOT NULL REFERENCES utilix.tenant (id),
+    schema_name  name NOT NULL,
+    table_name   name NOT NULL,
+    keep         interval NOT NULL CHECK (keep > interval '0'),
+    PRIMARY KEY (tenant_id, schema_name, table_name),
+    FOREIGN KEY (schema_name, table_name) REFERENCES utilix.retention_policy ON DELETE CASCADE
+);
+COMMENT ON TABLE utilix.tenant_retention IS 'a tenant''s own retention for a table, overriding the table''s';
+REVOKE ALL ON utilix.tenant_retention FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('utilix.tenant_retention', '');
+
+CREATE TABLE utilix.legal_hold (
+    tenant_id  bigint PRIMARY KEY REFERENCES utilix.tenant (id),
+    reason     text NOT NULL,
+    held_at    timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    held_by    name NOT NULL DEFAULT SESSION_USER
+);
+COMMENT ON TABLE utilix.legal_hold IS 'tenants whose data neither retention nor offboarding may remove';
+REVOKE ALL ON utilix.legal_hold FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('utilix.legal_hold', '');
+
+CREATE TABLE utilix.lifecycle_event (
+    id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at         timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    tenant_id  bigint,
+    event      text NOT NULL,
+    detail     text,
+    db_role    name NOT NULL DEFAULT SESSION_USER
+);
+COMMENT ON TABLE utilix.lifecycle_event IS 'terminations, cancellations, holds, releases, purges and key destruction (UTC)';
+COMMENT ON SEQUENCE utilix.lifecycle_event_id_seq IS 'ids of lifecycle events';
+REVOKE ALL ON utilix.lifecycle_event FROM PUBLIC;
+
+CREATE TABLE utilix.purge_run (
+    id                 bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    kind               text NOT NULL CHECK (kind IN ('retention', 'offboarding')),
+    table_name         text,
+    tenant_id          bigint,
+    started_at         timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    finished_at        timestamptz,
+    rows_expected      bigint,
+    rows_removed       bigint NOT NULL DEFAULT 0,
+    partitions_dropped integer NOT NULL DEFAULT 0,
+    outcome            text NOT NULL DEFAULT 'running' CHECK (outcome IN ('running', 'ok', 'error', 'skipped')),
+    error              text
+);
+COMMENT ON TABLE utilix.purge_run IS 'every retention and offboarding run (kept utilix.purge_run_retention)';
+COMMENT ON SEQUENCE utilix.purge_run_id_seq IS 'ids of purge runs';
+REVOKE ALL ON utilix.purge_run FROM PUBLIC;
+
+CREATE TABLE utilix.deletion_certificate (
+    id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    tenant_id       bigint NOT NULL,
+    tenant_name     text NOT NULL,
+    terminated_at   timestamptz NOT NULL,
+    purged_at       timestamptz NOT NULL,
+    tables          jsonb NOT NULL,
+    keys_destroyed  integer NOT NULL,
+    verification    text[] NOT NULL,
+    prev_hash       bytea,
+    hash            bytea NOT NULL
+);
+COMMENT ON TABLE utilix.deletion_certificate IS
+    'one certificate per purged tenant: per-table row counts before and after, keys destroyed, verification queries, hash chained to the previous certificate';
+COMMENT ON SEQUENCE utilix.deletion_certificate_id_seq IS 'ids of deletion certificates';
+REVOKE ALL ON utilix.deletion_certificate FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('utilix.deletion_certificate', '');
+SELECT pg_catalog.pg_extension_config_dump('utilix.deletion_certificate_id_seq', '');
+
+CREATE FUNCTION utilix._lifecycle(tenant bigint, event text, detail text DEFAULT NULL) RETURNS void
+    LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $$ INSERT INTO utilix.lifecycle_event (tenant_id, event, detail) VALUES (tenant, event, detail) $$;
+COMMENT ON FUNCTION utilix._lifecycle(bigint, text, text) IS 'internal: records a lifecycle event';
+
+-- The protected table a policy may be set on, or an error.
+CREATE FUNCTION utilix._policy_table(rel regclass) RETURNS utilix.protected_table
+    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    p utilix.protected_table;
+BEGIN
+    IF rel IS NULL THEN
+        RAISE EXCEPTION 'table must not be null' USING ERRCODE = '22004';
+    END IF;
+    SELECT * INTO p FROM utilix.protected_table WHERE relid = rel;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'table "%" is not protected', rel::text
+            USING ERRCODE = '55000', HINT = 'Retention applies to protected tables; call utilix.protect() first.';
+    END IF;
+    IF (SELECT relispartition FROM pg_class WHERE oid = rel) THEN
+        RAISE EXCEPTION '"%" is a partition', rel::text USING ERRCODE = '42809',
+            HINT = 'Set retention on the partitioned table.';
+    END IF;
+    RETURN p;
+END
+$$;
+COMMENT ON FUNCTION utilix._policy_table(regclass) IS 'internal: the protected table a retention policy may name';
+
+CREATE FUNCTION utilix.set_retention(rel regclass, keep interval, time_column name) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    p utilix.protected_table := utilix._policy_table(rel);
+    typ regtype;
+BEGIN
+    IF keep IS NULL OR time_column IS NULL THEN
+        RAISE EXCEPTION 'keep and time_column must not be null' USING ERRCODE = '22004';
+    END IF;
+    IF keep <= interval '0' THEN
+        RAISE EXCEPTION 'keep must be a positive interval' USING ERRCODE = '22023';
+    END IF;
+    SELECT a.atttypid INTO typ FROM pg_attribute a
+     WHERE a.attrelid = rel AND a.attname = time_column AND a.attnum > 0 AND NOT a.attisdropped;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'column "%" of table "%" does not exist', time_column, rel::text USING ERRCODE = '42703';
+    END IF;
+    IF typ NOT IN ('timestamptz'::regtype, 'timestamp'::regtype, 'date'::regtype) THEN
+        RAISE EXCEPTION 'column "%" has type %, not a timestamp', time_column, typ
+            USING ERRCODE = '42804', HINT = 'The time column is timestamptz, timestamp or date.';
+    END IF;
+    INSERT INTO utilix.retention_policy (schema_name, table_name, time_column, keep)
+    VALUES (p.schema_name, p.table_name, time_column, keep)
+    ON CONFLICT (schema_name, table_name) DO UPDATE SET time_column = EXCLUDED.time_column, keep = EXCLUDED.keep;
+    PERFORM utilix._lifecycle(NULL, 'set retention', format('%s keep %s by %s', rel::text, keep, time_column));
+END
+$$;
+COMMENT ON FUNCTION utilix.set_retention(regclass, interval, name) IS
+    'operator: rows of the table older than keep (by time_column) are removed by the worker';
+
+CREATE FUNCTION utilix.drop_retention(rel regclass) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    p utilix.protected_table := utilix._policy_table(rel);
+BEGIN
+    DELETE FROM utilix.retention_policy r WHERE r.schema_name = p.schema_name AND r.table_name = p.table_name;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'table "%" has no retention policy', rel::text USING ERRCODE = '22023';
+    END IF;
+    PERFORM utilix._lifecycle(NULL, 'drop retention', rel::text);
+END
+$$;
+COMMENT ON FUNCTION utilix.drop_retention(regclass) IS 'operator: removes a table''s retention policy';
+
+CREATE FUNCTION utilix.set_tenant_retention(tenant bigint, rel regclass, keep interval) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    p utilix.protected_table := utilix._policy_table(rel);
+BEGIN
+    IF tenant IS NULL OR keep IS NULL THEN
+        RAISE EXCEPTION 'tenant and keep must not be null' USING ERRCODE = '22004';
+    END IF;
+    IF keep <= interval '0' THEN
+        RAISE EXCEPTION 'keep must be a positive interval' USING ERRCODE = '22023';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM utilix.tenant t WHERE t.id = tenant) THEN
+        RAISE EXCEPTION 'tenant % does not exist', tenant USING ERRCODE = '22023';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM utilix.retention_policy r WHERE r.schema_name = p.schema_name AND r.table_name = p.table_name) THEN
+        RAISE EXCEPTION 'table "%" has no retention policy', rel::text
+            USING ERRCODE = '55000', HINT = 'Call utilix.set_retention() for the table first.';
+    END IF;
+    INSERT INTO utilix.tenant_retention (tenant_id, schema_name, table_name, keep)
+    VALUES (tenant, p.schema_name, p.table_name, keep)
+    ON CONFLICT (tenant_id, schema_name, table_name) DO UPDATE SET keep = EXCLUDED.keep;
+    PERFORM utilix._lifecycle(tenant, 'set tenant retention', format('%s keep %s', rel::text, keep));
+END
+$$;
+COMMENT ON FUNCTION utilix.set_tenant_retention(bigint, regclass, interval) IS
+    'operator: a tenant''s own retention for a table, overriding the table''s policy';
+
+CREATE VIEW utilix.retention_policies AS
+    SELECT to_regclass(format('%I.%I', r.schema_name, r.table_name)) AS table_name, r.time_column, r.keep,
+           NULL::bigint AS tenant_id, r.created_at
+      FROM utilix.retention_policy r
+    UNION ALL
+    SELECT to_regclass(format('%I.%I', o.schema_name, o.table_name)), r.time_column, o.keep, o.tenant_id, NULL
+      FROM utilix.tenant_retention o JOIN utilix.retention_policy r USING (schema_name, table_name);
+COMMENT ON VIEW utilix.retention_policies IS 'operator: table policies (tenant_id NULL) and tenant overrides';
+
+-- The condition a row of a policy's table must meet to be expired.
+CREATE FUNCTION utilix._expired_sql(r utilix.retention_policy, tenant_column name, alias text) RETURNS text
+    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+    AS $$
+    SELECT format('%1$s.%2$I < pg_catalog.now() - COALESCE((SELECT o.keep FROM utilix.tenant_retention o
+                       WHERE o.tenant_id = %1$s.%3$I AND o.schema_name = %4$L AND o.table_name = %5$L), %6$L::interval)
+                   AND NOT EXISTS (SELECT 1 FROM utilix.legal_hold h WHERE h.tenant_id = %1$s.%3$I)',
+                  alias, r.time_column, tenant_column, r.schema_name, r.table_name, r.keep)
+$$;
+COMMENT ON FUNCTION utilix._expired_sql(utilix.retention_policy, name, text) IS 'internal: the expiry predicate of a policy';
+
+-- Leaves of a range-partitioned table (by the policy's time column) that hold
+-- nothing any tenant keeps and nothing held.
+CREATE FUNCTION utilix._droppable_partitions(r utilix.retention_policy) RETURNS SETOF regclass
+    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    rel regclass := to_regclass(format('%I.%I', r.schema_name, r.table_name));
+    p utilix.protected_table;
+    leaf regclass;
+    longest interval;
+    keeps boolean;
+BEGIN
+    IF rel IS NULL OR NOT EXISTS (
+        SELECT 1 FROM pg_partitioned_table pt JOIN pg_attribute a ON a.attrelid = pt.partrelid AND a.attnum = pt.partattrs[0]
+         WHERE pt.partrelid = rel AND pt.partstrat = 'r' AND a.attname = r.time_column) THEN
+        RETURN;
+    END IF;
+    SELECT * INTO p FROM utilix.protected_table WHERE relid = rel;
+    SELECT greatest(r.keep, max(o.keep)) INTO longest FROM utilix.tenant_retention o
+     WHERE o.schema_name = r.schema_name AND o.table_name = r.table_name;
+    longest := COALESCE(longest, r.keep);
+    FOR leaf IN SELECT * FROM utilix._leaves(rel) LOOP
+        EXECUTE format('SELECT EXISTS (SELECT 1 FROM %s x WHERE x.%I >= pg_catalog.now() - %L::interval
+                                       OR x.%I IN (SELECT h.tenant_id FROM utilix.legal_hold h))',
+                       leaf, r.time_column, longest, p.tenant_column) INTO keeps;
+        IF NOT keeps THEN
+            RETURN NEXT leaf;
+        END IF;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION utilix._droppable_partitions(utilix.retention_policy) IS
+    'internal: partitions of a time-partitioned table whose every row is expired and not held';
+
+CREATE FUNCTION utilix.purge_preview(rel regclass DEFAULT NULL)
+    RETURNS TABLE (table_name regclass, rows_expired bigint, partitions integer, estimated_bytes bigint)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    r utilix.retention_policy;
+    p utilix.protected_table;
+    n bigint;
+    parts integer;
+    width bigint;
+BEGIN
+    IF rel IS NOT NULL THEN
+        PERFORM utilix._policy_table(rel);
+    END IF;
+    FOR r IN SELECT q.* FROM utilix.retention_policy q
+              WHERE rel IS NULL OR to_regclass(format('%I.%I', q.schema_name, q.table_name)) = rel LOOP
+        SELECT * INTO p FROM utilix.protected_table q WHERE q.schema_name = r.schema_name AND q.table_name = r.table_name;
+        table_name := to_regclass(format('%I.%I', r.schema_name, r.table_name));
+        IF table_name IS NULL THEN
+            CONTINUE;
+        END IF;
+        EXECUTE format('SELECT count(*), COALESCE(sum(pg_column_size(t.*)), 0) FROM %s t WHERE %s',
+                       table_name, utilix._expired_sql(r, p.tenant_column, 't')) INTO n, width;
+        SELECT count(*)::integer INTO parts FROM utilix._droppable_partitions(r);
+        rows_expired := n;
+        partitions := parts;
+        estimated_bytes := width;
+        RETURN NEXT;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION utilix.purge_preview(regclass) IS
+    'operator: what a retention run would remove now (rows, whole partitions, estimated bytes), removing nothing';
+
+-- One bounded step of one policy, in the caller's transaction: drops
+-- expired partitions, then deletes up to max_batches batches of
+-- utilix.purge_batch_rows rows under a short lock_timeout.  Records the
+-- work in utilix.purge_run; returns the rows removed.
+CREATE FUNCTION utilix._retention_step(r utilix.retention_policy, max_batches integer) RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    rel regclass := to_regclass(format('%I.%I', r.schema_name, r.table_name));
+    p utilix.protected_table;
+    run utilix.purge_run;
+    leaf regclass;
+    batch integer := current_setting('utilix.purge_batch_rows')::integer;
+    n bigint;
+    done bigint := 0;
+    dropped integer := 0;
+    i integer := 0;
+    expected bigint;
+BEGIN
+    IF rel IS NULL THEN
+        RETURN 0;
+    END IF;
+    SELECT * INTO p FROM utilix.protected_table q WHERE q.schema_name = r.schema_name AND q.table_name = r.table_name;
+    SELECT * INTO run FROM utilix.purge_run x
+     WHERE x.kind = 'retention' AND x.table_name = rel::text AND x.outcome = 'running'
+     ORDER BY x.id DESC LIMIT 1 FOR UPDATE;
+    IF NOT FOUND THEN
+        EXECUTE format('SELECT count(*) FROM %s t WHERE %s', rel, utilix._expired_sql(r, p.tenant_column, 't')) INTO expected;
+        IF expected = 0 THEN
+            RETURN 0;
+        END IF;
+        INSERT INTO utilix.purge_run (kind, table_name, rows_expected) VALUES ('retention', rel::text, expected)
+            RETURNING * INTO run;
+    END IF;
+    PERFORM set_config('lock_timeout', current_setting('utilix.purge_lock_timeout'), true);
+    BEGIN
+        FOR leaf IN SELECT * FROM utilix._droppable_partitions(r) LOOP
+            EXECUTE format('SELECT count(*) FROM %s', leaf) INTO n;
+            EXECUTE format('ALTER TABLE %s DETACH PARTITION %s', rel, leaf);
+            EXECUTE format('DROP TABLE %s', leaf);
+            done := done + n;
+            dropped := dropped + 1;
+        END LOOP;
+        FOR leaf IN SELECT * FROM utilix._leaves(rel) LOOP
+            LOOP
+                EXIT WHEN i >= max_batches;
+                EXECUTE format('DELETE FROM %1$s WHERE ctid = ANY (ARRAY(SELECT t.ctid FROM %1$s t WHERE %2$s LIMIT %3$s))',
+                               leaf, utilix._expired_sql(r, p.tenant_column, 't'), batch);
+                GET DIAGNOSTICS n = ROW_COUNT;
+                i := i + 1;
+                done := done + n;
+                EXIT WHEN n < batch;
+            END LOOP;
+        END LOOP;
+    EXCEPTION WHEN lock_not_available THEN
+        -- another session holds a lock: give way, the next step retries
+        UPDATE utilix.purge_run x SET error = 'lock timeout; retried at the next run' WHERE x.id = run.id;
+        RETURN 0;
+    END;
+    UPDATE utilix.purge_run x SET rows_removed = x.rows_removed + done, partitions_dropped = x.partitions_dropped + dropped,
+           outcome = CASE WHEN i < max_batches THEN 'ok' ELSE 'running' END,
+           finished_at = CASE WHEN i < max_batches THEN clock_timestamp() END, error = NULL
+     WHERE x.id = run.id;
+    RETURN done;
+END
+$$;
+COMMENT ON FUNCTION utilix._retention_step(utilix.retention_policy, integer) IS
+    'internal: one bounded step of a retention policy, recorded in utilix.purge_run';
+
+CREATE FUNCTION utilix.run_retention(rel regclass DEFAULT NULL)
+    RETURNS TABLE (table_name text, rows_removed bigint, partitions_dropped integer)
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    r utilix.retention_policy;
+BEGIN
+    IF rel IS NOT NULL THEN
+        PERFORM utilix._policy_table(rel);
+        IF NOT EXISTS (SELECT 1 FROM utilix.retention_policy q
+                        WHERE to_regclass(format('%I.%I', q.schema_name, q.table_name)) = rel) THEN
+            RAISE EXCEPTION 'table "%" has no retention policy', rel::text USING ERRCODE = '22023';
+        END IF;
+    END IF;
+    FOR r IN SELECT * FROM utilix.retention_policy q
+              WHERE rel IS NULL OR to_regclass(format('%I.%I', q.schema_name, q.table_name)) = rel LOOP
+        PERFORM utilix._retention_step(r, 2147483647);
+        RETURN QUERY SELECT x.table_name, x.rows_removed, x.partitions_dropped FROM utilix.purge_run x
+                      WHERE x.kind = 'retention' AND x.table_name = format('%I.%I', r.schema_name, r.table_name)::regclass::text
+                        AND x.started_at >= now() ORDER BY x.id DESC LIMIT 1;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION utilix.run_retention(regclass) IS
+    'operator: applies retention now, in this transaction (the worker does the same in short transactions)';
+
+CREATE FUNCTION utilix.hold_tenant(tenant bigint, reason text) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $$
+BEGIN
+    IF tenant IS NULL OR reason IS NULL OR btrim(reason) = '' THEN
+        RAISE EXCEPTION 'tenant and a reason are required' USING ERRCODE = '22004';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM utilix.tenant t WHERE t.id = tenant AND t.status <> 'purged') THEN
+        RAISE EXCEPTION 'tenant % does not exist or was purged', tenant USING ERRCODE = '22023';
+    END IF;
+    INSERT INTO utilix.legal_hold (tenant_id, reason) VALUES (tenant, reason)
+    ON CONFLICT (tenant_id) DO UPDATE SET reason = EXCLUDED.reason;
+    PERFORM utilix._lifecycle(tenant, 'legal hold', reason);
+END
+$$;
+COMMENT ON FUNCTION utilix.hold_tenant(bigint, text) IS 'operator: retention and offboarding skip the tenant until released';
+
+CREATE FUNCTION utilix.release_hold(tenant bigint) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $$
+BEGIN
+    DELETE FROM utilix.legal_hold h WHERE h.tenant_id = tenant;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'tenant % is not on hold', tenant USING ERRCODE = '22023';
+    END IF;
+    PERFORM utilix._lifecycle(tenant, 'hold released');
+END
+$$;
+COMMENT ON FUNCTION utilix.release_hold(bigint) IS 'operator: ends a legal hold';
+
+CREATE FUNCTION utilix.terminate_tenant(tenant bigint, grace interval DEFAULT '30 days') RETURNS timestamptz
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    st text;
+    due timestamptz;
+BEGIN
+    IF tenant IS NULL OR grace IS NULL THEN
+        RAISE EXCEPTION 'tenant and grace must not be null' USING ERRCODE = '22004';
+    END IF;
+    IF grace <= interval '0' THEN
+        RAISE EXCEPTION 'grace must be a positive interval' USING ERRCODE = '22023';
+    END IF;
+    SELECT t.status INTO st FROM utilix.tenant t WHERE t.id = tenant FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'tenant % does not exist', tenant USING ERRCODE = '22023';
+    END IF;
+    IF st <> 'active' THEN
+        RAISE EXCEPTION 'tenant % is already %', tenant, st USING ERRCODE = '55000';
+    END IF;
+    due := now() + grace;
+    UPDATE utilix.tenant t SET status = 'terminated', terminated_at = now(), purge_after = due WHERE t.id = tenant;
+    PERFORM utilix._lifecycle(tenant, 'terminated', format('purge after %s', due));
+    RETURN due;
+END
+$$;
+COMMENT ON FUNCTION utilix.terminate_tenant(bigint, interval) IS
+    'operator: the tenant''s contexts stop working at once; its data stays for export until the grace period ends, then is purged';
+
+CREATE FUNCTION utilix.cancel_termination(tenant bigint) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    t record;
+BEGIN
+    SELECT * INTO t FROM utilix.tenant x WHERE x.id = tenant FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'tenant % does not exist', tenant USING ERRCODE = '22023';
+    END IF;
+    IF t.status <> 'terminated' OR EXISTS (SELECT 1 FROM utilix.data_key k WHERE k.tenant_id = tenant AND k.state = 'destroyed') THEN
+        RAISE EXCEPTION 'tenant % is not in its grace period', tenant USING ERRCODE = '55000';
+    END IF;
+    UPDATE utilix.tenant x SET status = 'active', terminated_at = NULL, purge_after = NULL WHERE x.id = tenant;
+    PERFORM utilix._lifecycle(tenant, 'termination cancelled');
+END
+$$;
+COMMENT ON FUNCTION utilix.cancel_termination(bigint) IS 'operator: reactivates a terminated tenant within its grace period';
+
+-- Every row of a tenant as JSON, encrypted columns decrypted.
+CREATE FUNCTION utilix.export_tenant(tenant bigint) RETURNS TABLE (table_name text, row_data jsonb)
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    p utilix.protected_table;
+    cols text;
+BEGIN
+    IF tenant IS NULL THEN
+        RAISE EXCEPTION 'tenant must not be null' USING ERRCODE = '22004';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM utilix.tenant t WHERE t.id = tenant AND t.status <> 'purged') THEN
+        RAISE EXCEPTION 'tenant % does not exist or was purged', tenant USING ERRCODE = '22023';
+    END IF;
+    FOR p IN SELECT q.* FROM utilix.protected_table q
+              WHERE NOT (SELECT c.relispartition FROM pg_class c WHERE c.oid = q.relid)
+              ORDER BY q.schema_name, q.table_name LOOP
+        SELECT string_agg(CASE WHEN e.column_id IS NOT NULL THEN format('utilix._plain(x.%1$I) AS %1$I', a.attname)
+                               ELSE format('x.%I', a.attname) END, ', ' ORDER BY a.attnum)
+          INTO cols
+          FROM pg_attribute a
+          LEFT JOIN utilix.encrypted_column e ON e.relid = p.relid AND e.column_name = a.attname
+         WHERE a.attrelid = p.relid AND a.attnum > 0 AND NOT a.attisdropped;
+        table_name := format('%I.%I', p.schema_name, p.table_name);
+        RETURN QUERY EXECUTE format('SELECT %L::text, to_jsonb(s) FROM (SELECT %s FROM %I.%I x WHERE x.%I = $1) s ORDER BY to_jsonb(s)::text',
+                                    table_name, cols, p.schema_name, p.table_name, p.tenant_column) USING tenant;
+    END LOOP;
+    PERFORM utilix._lifecycle(tenant, 'exported');
+END
+$$;
+COMMENT ON FUNCTION utilix.export_tenant(bigint) IS
+    'operator: every row of the tenant in every protected table as JSON (encrypted columns decrypted), for COPY to files';
+
+CREATE FUNCTION utilix.export_manifest(tenant bigint) RETURNS TABLE (table_name text, row_count bigint, sha256 text)
+    LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $$
+    SELECT e.table_name, count(*),
+           encode(pg_catalog.sha256(convert_to(string_agg(e.row_data::text || E'\n', '' ORDER BY e.row_data::text), 'UTF8')), 'hex')
+      FROM utilix.export_tenant(tenant) e GROUP BY e.table_name ORDER BY 1
+$$;
+COMMENT ON FUNCTION utilix.export_manifest(bigint) IS
+    'operator: per table, the row count and the SHA-256 of the exported rows (each row''s JSON text and a newline, in export order)';
+
+-- Purges one tenant: every protected row, its users and keys; writes the certificate.
+CREATE FUNCTION utilix._purge_tenant(tenant bigint) RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET utilix.internal_ddl = on
+    AS $$
+DECLARE
+    t record;
+    p utilix.protected_table;
+    leaf regclass;
+    before bigint;
+    after bigint;
+    tables jsonb := '{}';
+    checks text[] := '{}';
+    q text;
+    keys integer;
+    prev bytea;
+    cert_id bigint;
+    run_id bigint;
+    total bigint := 0;
+    dropped integer := 0;
+    bound text;
+BEGIN
+    SELECT * INTO t FROM utilix.tenant x WHERE x.id = tenant FOR UPDATE;
+    IF NOT FOUND OR t.status <> 'terminated' THEN
+        RAISE EXCEPTION 'tenant % is not terminated', tenant USING ERRCODE = '55000';
+    END IF;
+    IF EXISTS (SELECT 1 FROM utilix.legal_hold h WHERE h.tenant_id = tenant) THEN
+        RAISE EXCEPTION 'tenant % is on legal hold', tenant USING ERRCODE = '55000',
+            HINT = 'Release the hold with utilix.release_hold() first.';
+    END IF;
+    INSERT INTO utilix.purge_run (kind, tenant_id) VALUES ('offboarding', tenant) RETURNING id INTO run_id;
+    FOR p IN SELECT q2.* FROM utilix.protected_table q2
+              WHERE NOT (SELECT c.relispartition FROM pg_class c WHERE c.oid = q2.relid) LOOP
+        EXECUTE format('SELECT count(*) FROM %I.%I WHERE %I = $1', p.schema_name, p.table_name, p.tenant_column)
+            INTO before USING tenant;
+        -- a partition that holds exactly this tenant goes whole
+        FOR leaf IN SELECT l.* FROM utilix._leaves(p.relid::regclass) l
+                     WHERE l::oid <> p.relid LOOP
+            bound := pg_get_expr((SELECT c.relpartbound FROM pg_class c WHERE c.oid = leaf), leaf);
+            IF bound = format('FOR VALUES IN (''%s'')', tenant) THEN
+                EXECUTE format('ALTER TABLE %s DETACH PARTITION %s',
+                               (SELECT i.inhparent::regclass FROM pg_inherits i WHERE i.inhrelid = leaf), leaf);
+                EXECUTE format('DROP TABLE %s', leaf);
+                dropped := dropped + 1;
+            END IF;
+        END LOOP;
+        EXECUTE format('DELETE FROM %I.%I WHERE %I = $1', p.schema_name, p.table_name, p.tenant_column) USING tenant;
+        q := format('SELECT count(*) FROM %I.%I WHERE %I = %s', p.schema_name, p.table_name, p.tenant_column, tenant);
+        EXECUTE q INTO after;
+        IF after <> 0 THEN
+            RAISE EXCEPTION 'rows of tenant % remain in %.%', tenant, p.schema_name, p.table_name USING ERRCODE = 'XX000';
+        END IF;
+        tables := tables || jsonb_build_object(format('%I.%I', p.schema_name, p.table_name),
+                                               jsonb_build_object('before', before, 'after', after));
+        checks := checks || q;
+        total := total + before;
+    END LOOP;
+    DELETE FROM utilix.app_user a WHERE a.tenant_id = tenant;
+    DELETE FROM utilix.admin_network n WHERE n.tenant_id = tenant;
+    DELETE FROM utilix.role_binding b WHERE b.tenant_id = tenant;
+    DELETE FROM utilix.tenant_retention o WHERE o.tenant_id = tenant;
+    UPDATE utilix.data_key k SET wrapped = NULL, state = 'destroyed', destroyed_at = now()
+     WHERE k.tenant_id = tenant AND k.state <> 'destroyed';
+    SELECT count(*) INTO keys FROM utilix.data_key k WHERE k.tenant_id = tenant AND k.state = 'destroyed';
+    UPDATE utilix.tenant x SET status = 'purged', purged_at = now() WHERE x.id = tenant;
+    SELECT c.hash INTO prev FROM utilix.deletion_certificate c ORDER BY c.id DESC LIMIT 1;
+    INSERT INTO utilix.deletion_certificate (tenant_id, tenant_name, terminated_at, purged_at, tables,
+                                             keys_destroyed, verification, prev_hash, hash)
+    VALUES (tenant, t.name, t.terminated_at, now(), tables, keys, checks, prev, '\x')
+    RETURNING id INTO cert_id;
+    UPDATE utilix.deletion_certificate c
+       SET hash = utilix._certificate_hash(c) WHERE c.id = cert_id;
+    UPDATE utilix.purge_run x SET rows_removed = total, partitions_dropped = dropped, outcome = 'ok',
+           finished_at = clock_timestamp(), rows_expected = total WHERE x.id = run_id;
+    PERFORM utilix._lifecycle(tenant, 'purged', format('%s rows, %s keys destroyed, certificate %s', total, keys, cert_id));
+    RETURN cert_id;
+END
+$$;
+COMMENT ON FUNCTION utilix._purge_tenant(bigint) IS 'internal: purges a terminated tenant and certifies it';
+
+CREATE FUNCTION utilix._certificate_hash(c utilix.deletion_certificate) RETURNS bytea
+    LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp
+    AS $$
+    SELECT pg_catalog.sha256(COALESCE(c.prev_hash, '\x'::bytea) || convert_to(
+        jsonb_build_object('id', c.id, 'tenant_id', c.tenant_id, 'tenant_name', c.tenant_name,
+                           'terminated_at', c.terminated_at, 'purged_at', c.purged_at, 'tables', c.tables,
+                           'keys_destroyed', c.keys_destroyed, 'verification', to_jsonb(c.verification))::text, 'UTF8'))
+$$;
+COMMENT ON FUNCTION utilix._certificate_hash(utilix.deletion_certificate) IS
+    'the hash of a certificate: SHA-256 of the previous hash and the certificate''s canonical JSON';
+
+CREATE FUNCTION utilix.purge_due_tenants() RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    t bigint;
+    n integer := 0;
+BEGIN
+    FOR t IN SELECT x.id FROM utilix.tenant x
+              WHERE x.status = 'terminated' AND x.purge_after <= now()
+                AND NOT EXISTS (SELECT 1 FROM utilix.legal_hold h WHERE h.tenant_id = x.id)
+              ORDER BY x.purge_after LOOP
+        PERFORM utilix._purge_tenant(t);
+        n := n + 1;
+    END LOOP;
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION utilix.purge_due_tenants() IS
+    'operator: purges every terminated tenant whose grace period has ended and that is not on hold (the worker calls it)';
+
+CREATE FUNCTION utilix.verify_certificates() RETURNS TABLE (id bigint, tenant_id bigint, ok boolean)
+    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $$
+    SELECT c.id, c.tenant_id,
+           c.hash = utilix._certificate_hash(c)
+           AND c.prev_hash IS NOT DISTINCT FROM lag(c.hash) OVER (ORDER BY c.id)
+      FROM utilix.deletion_certificate c ORDER BY c.id
+$$;
+COMMENT ON FUNCTION utilix.verify_certificates() IS 'operator: checks each certificate''s hash and its link to the previous one';
+
+CREATE VIEW utilix.deletion_certificates AS
+    SELECT c.id, c.tenant_id, c.tenant_name, c.terminated_at, c.purged_at, c.tables, c.keys_destroyed,
+           c.verification, encode(c.prev_hash, 'hex') AS prev_hash, encode(c.hash, 'hex') AS hash
+      FROM utilix.deletion_certificate c;
+COMMENT ON VIEW utilix.deletion_certificates IS 'operator: deletion certificates of purged tenants';
+
+CREATE VIEW utilix.purge_runs AS
+    SELECT x.id, x.kind, x.table_name, x.tenant_id, x.started_at, x.finished_at, x.rows_expected,
+           x.rows_removed, x.partitions_dropped, x.outcome, x.error
+      FROM utilix.purge_run x;
+COMMENT ON VIEW utilix.purge_runs IS 'operator: history of retention and offboarding runs';
+
+CREATE VIEW utilix.purge_progress AS
+    SELECT x.id, x.kind, x.table_name, x.tenant_id, x.started_at, x.rows_removed AS rows_done, x.rows_expected,
+           round(100.0 * x.rows_removed / NULLIF(x.rows_expected, 0), 1) AS percent
+      FROM utilix.purge_run x WHERE x.outcome = 'running';
+COMMENT ON VIEW utilix.purge_progress IS 'operator: runs in progress, with rows done and rows expected';
+
+CREATE VIEW utilix.security_events AS
+    SELECT e.at, e.tenant_id, 'login ' || e.outcome AS kind, e.detail
+      FROM utilix.auth_event e WHERE e.outcome <> 'ok' AND e.event = 'login'
+    UNION ALL
+    SELECT l.at, l.tenant_id, l.event, l.detail FROM utilix.lifecycle_event l
+     WHERE l.event IN ('purged', 'legal hold', 'hold released', 'terminated')
+    UNION ALL
+    SELECT now(), t.id, 'purge overdue',
+           format('grace ended %s; %s', t.purge_after,
+                  CASE WHEN EXISTS (SELECT 1 FROM utilix.legal_hold h WHERE h.tenant_id = t.id) THEN 'on legal hold' ELSE 'not yet purged' END)
+      FROM utilix.tenant t WHERE t.status = 'terminated' AND t.purge_after < now();
+COMMENT ON VIEW utilix.security_events IS 'operator: denied logins, lifecycle events, and tenants past their purge deadline';
+
+-- What the worker does at each tick: a bounded step of every policy, the
+-- due offboardings, and the trimming of old run history.
+CREATE FUNCTION utilix._worker_tick() RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    r utilix.retention_policy;
+BEGIN
+    FOR r IN SELECT * FROM utilix.retention_policy LOOP
+        PERFORM utilix._retention_step(r, current_setting('utilix.purge_batches_per_run')::integer);
+    END LOOP;
+    PERFORM utilix.purge_due_tenants();
+    DELETE FROM utilix.purge_run x
+     WHERE x.outcome <> 'running' AND x.started_at < now() - make_interval(days => current_setting('utilix.purge_run_retention')::integer);
+END
+$$;
+COMMENT ON FUNCTION utilix._worker_tick() IS 'internal: one run of the background worker';

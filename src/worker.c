@@ -1,0 +1,148 @@
+/*
+ * worker.c
+ *		The utilix background worker: applies retention policies and purges
+ *		terminated tenants whose grace period has ended.
+ *
+ * It connects to the database named by utilix.database and, every
+ * utilix.purge_naptime seconds, calls utilix._worker_tick() in a
+ * transaction of its own.  The tick does a bounded amount of work (a few
+ * short batches per policy), so every transaction, and every lock, is short;
+ * an interrupted tick loses nothing, because each batch's result is
+ * recorded in the transaction that did it.  SIGHUP reloads the settings,
+ * SIGTERM ends the worker; it never errors out of the loop for bookkeeping:
+ * a failed tick is logged and retried at the next one.
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "tcop/tcopprot.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+
+#include "utilix.h"
+
+static char *worker_database = NULL;
+static int	purge_naptime = 60;
+static int	purge_batch_rows = 1000;
+static int	purge_batches_per_run = 50;
+static int	purge_lock_timeout = 100;
+static int	purge_run_retention = 400;
+
+PGDLLEXPORT void utilix_worker_main(Datum arg);
+
+static void
+run_tick(void)
+{
+	MemoryContext tick_cxt = AllocSetContextCreate(TopMemoryContext, "utilix worker tick",
+												   ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(tick_cxt);
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, "utilix: retention and offboarding");
+	PG_TRY();
+	{
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		/* nothing to do where the extension is not installed */
+		if (SPI_execute("SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'utilix'", true, 1) == SPI_OK_SELECT &&
+			SPI_processed == 1)
+			(void) SPI_execute("SELECT utilix._worker_tick()", false, 0);
+		SPI_finish();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		/* log, abort, and try again at the next tick */
+		EmitErrorReport();
+		FlushErrorState();
+		AbortCurrentTransaction();
+	}
+	PG_END_TRY();
+	pgstat_report_activity(STATE_IDLE, NULL);
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(tick_cxt);
+}
+
+void
+utilix_worker_main(Datum arg)
+{
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnection(worker_database, NULL, 0);
+	ereport(LOG, (errmsg("utilix worker started in database \"%s\"", worker_database)));
+
+	for (;;)
+	{
+		int			rc;
+
+		rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+					   (long) purge_naptime * 1000L, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		if (rc & WL_TIMEOUT || rc & WL_LATCH_SET)
+			run_tick();
+	}
+}
+
+void
+WorkerInit(void)
+{
+	BackgroundWorker worker;
+
+	DefineCustomStringVariable("utilix.database",
+							   "Database in which the utilix worker applies retention and offboarding.",
+							   "Empty disables the worker.",
+							   &worker_database, "postgres",
+							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("utilix.purge_naptime",
+							"Seconds between two runs of the utilix worker.",
+							NULL, &purge_naptime, 60, 1, 86400,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("utilix.purge_batch_rows",
+							"Rows deleted per retention batch.",
+							NULL, &purge_batch_rows, 1000, 1, 1000000,
+							PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("utilix.purge_batches_per_run",
+							"Batches per policy in one run of the worker (one transaction).",
+							NULL, &purge_batches_per_run, 50, 1, 100000,
+							PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("utilix.purge_lock_timeout",
+							"lock_timeout of retention batches; a batch that waits longer gives way and is retried.",
+							NULL, &purge_lock_timeout, 100, 1, 60000,
+							PGC_SUSET, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("utilix.purge_run_retention",
+							"Days the history in utilix.purge_run is kept.",
+							NULL, &purge_run_retention, 400, 1, 36500,
+							PGC_SUSET, 0, NULL, NULL, NULL);
+	if (!process_shared_preload_libraries_in_progress ||
+		worker_database == NULL || worker_database[0] == '\0')
+		return;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = 10;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "utilix");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "utilix_worker_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "utilix worker");
+	snprintf(worker.bgw_type, BGW_MAXLEN, "utilix worker");
+	RegisterBackgroundWorker(&worker);
+}
