@@ -36,13 +36,24 @@ static int	explain_depth = 0;
 static ExecutorStart_hook_type prev_ExecutorStart = NULL;
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 
-/* Is this relation protected by utilix (it carries utilix's policy)? */
+/*
+ * Is this relation protected by utilix?  It carries utilix's restrictive
+ * policy and its guard trigger (a policy of that name alone, which anyone
+ * can create on a table of their own, is not enough).
+ */
 static bool
 relation_is_protected(Relation rel)
 {
 	ListCell   *lc;
+	bool		has_guard = false;
 
-	if (rel->rd_rsdesc == NULL)
+	if (rel->rd_rsdesc == NULL || rel->trigdesc == NULL)
+		return false;
+	for (int i = 0; i < rel->trigdesc->numtriggers; i++)
+		if (strcmp(rel->trigdesc->triggers[i].tgname, "utilix_guard_tenant") == 0 &&
+			get_func_namespace(rel->trigdesc->triggers[i].tgfoid) == get_namespace_oid("utilix", true))
+			has_guard = true;
+	if (!has_guard)
 		return false;
 	foreach(lc, rel->rd_rsdesc->policies)
 	{
@@ -116,8 +127,12 @@ copy_from_owner(CopyStmt *stmt)
 	bool		prot;
 	Oid			userid = GetUserId();
 
+	/*
+	 * Only plain COPY FROM STDIN: a WHERE clause would run the caller's
+	 * expressions with the owner's privileges.
+	 */
 	if (!stmt->is_from || stmt->relation == NULL || stmt->filename != NULL ||
-		stmt->is_program || !utilix_preloaded)
+		stmt->is_program || stmt->whereClause != NULL || !utilix_preloaded)
 		return InvalidOid;
 	relid = RangeVarGetRelid(stmt->relation, RowExclusiveLock, true);
 	if (!OidIsValid(relid) || check_enable_rls(relid, InvalidOid, true) != RLS_ENABLED)
