@@ -322,3 +322,16 @@ utilix_invoker_is_superuser(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_BOOL(superuser_arg(GetOuterUserId()));
 }
+
+/*
+ * utilix._acting_role_is_member(role): is the role the statement runs as
+ * (after login and SET ROLE, before any SECURITY DEFINER) a member of it?
+ */
+PG_FUNCTION_INFO_V1(utilix_acting_role_is_member);
+Datum
+utilix_acting_role_is_member(PG_FUNCTION_ARGS)
+{
+	Oid			role = get_role_oid(NameStr(*PG_GETARG_NAME(0)), true);
+
+	PG_RETURN_BOOL(OidIsValid(role) && is_member_of_role(GetOuterUserId(), role));
+}

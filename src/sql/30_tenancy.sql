@@ -193,8 +193,9 @@ BEGIN
     qual := format('%I OPERATOR(pg_catalog.=) utilix.current_tenant()', tenant_column);
     EXECUTE format('CREATE POLICY utilix_tenant ON %s AS RESTRICTIVE FOR ALL TO PUBLIC USING (%s) WITH CHECK (%s)',
                    rel, qual, qual);
-    -- the rights model: reading needs the read right, writing the write right
-    EXECUTE format('CREATE POLICY utilix_access ON %s AS PERMISSIVE FOR ALL TO PUBLIC USING (utilix._may(%L)) WITH CHECK (utilix._may(%L))',
+    -- the rights model: reading needs the read right, writing the write right;
+    -- as sub-selects they are evaluated once per statement, not per row
+    EXECUTE format('CREATE POLICY utilix_access ON %s AS PERMISSIVE FOR ALL TO PUBLIC USING ((SELECT utilix._may(%L))) WITH CHECK ((SELECT utilix._may(%L)))',
                    rel, 'read', 'write');
     IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = rel AND tgname = 'utilix_rights') THEN
         EXECUTE format('CREATE TRIGGER utilix_rights BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s FOR EACH STATEMENT EXECUTE FUNCTION utilix._check_rights()',
@@ -337,8 +338,8 @@ BEGIN
         IF NOT EXISTS (SELECT 1 FROM pg_policy pol
                         WHERE pol.polrelid = p.table_name AND pol.polname = 'utilix_access' AND pol.polpermissive
                           AND pol.polcmd = '*' AND pol.polroles = '{0}'
-                          AND pg_get_expr(pol.polqual, pol.polrelid) = 'utilix._may(''read''::text)'
-                          AND pg_get_expr(pol.polwithcheck, pol.polrelid) = 'utilix._may(''write''::text)') THEN
+                          AND pg_get_expr(pol.polqual, pol.polrelid) = '( SELECT utilix._may(''read''::text) AS _may)'
+                          AND pg_get_expr(pol.polwithcheck, pol.polrelid) = '( SELECT utilix._may(''write''::text) AS _may)') THEN
             oracle := false; fix := NULL; table_name := p.table_name::text;
             problem := 'policy utilix_access is missing or altered'; RETURN NEXT;
         END IF;

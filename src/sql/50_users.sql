@@ -56,6 +56,11 @@ COMMENT ON TABLE utilix.auth_event IS
     'every login attempt and every user administration action (UTC time from the database clock)';
 REVOKE ALL ON utilix.auth_event FROM PUBLIC;
 
+CREATE FUNCTION utilix._acting_role_is_member(role name) RETURNS boolean
+    LANGUAGE c STABLE STRICT AS 'MODULE_PATHNAME', 'utilix_acting_role_is_member';
+COMMENT ON FUNCTION utilix._acting_role_is_member(name) IS
+    'internal: is the role the caller acts as (after SET ROLE, before SECURITY DEFINER) a member of this role';
+
 CREATE FUNCTION utilix._hash_password(password text) RETURNS text
     LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'utilix_hash_password';
 COMMENT ON FUNCTION utilix._hash_password(text) IS 'internal: a salted scrypt hash with the current parameters';
@@ -114,11 +119,13 @@ BEGIN
         RAISE EXCEPTION 'tenant, login and password must not be null' USING ERRCODE = '22004';
     END IF;
     IF client_addr IS DISTINCT FROM inet_client_addr()
-       AND NOT pg_has_role(session_user, 'utilix_gateway', 'MEMBER') THEN
+       AND NOT utilix._acting_role_is_member('utilix_gateway') THEN
+        -- a warning, not an error: the attempt must stay on record
         PERFORM utilix._auth_event(NULL, login, 'login', 'denied', inet_client_addr(),
                                    'client_addr passed by a role that is not a gateway');
-        RAISE EXCEPTION 'only a utilix_gateway role may pass another client address'
+        RAISE WARNING 'only a utilix_gateway role may pass another client address'
             USING ERRCODE = '42501';
+        RETURN NULL;
     END IF;
     SELECT * INTO t FROM utilix.tenant WHERE name = tenant_name AND status = 'active';
     SELECT * INTO u FROM utilix.app_user a WHERE a.tenant_id = t.id AND a.login = login.login FOR UPDATE;
@@ -177,8 +184,14 @@ BEGIN
         RAISE EXCEPTION 'the current context is not an application user' USING ERRCODE = '42501';
     END IF;
     IF NOT utilix._verify_password(old_password, u.password_hash) THEN
+        -- like a failed login: counted, recorded, and answered with NULL and a warning
+        UPDATE utilix.app_user a SET failed_attempts = a.failed_attempts + 1,
+               locked_until = CASE WHEN a.failed_attempts + 1 >= current_setting('utilix.login_max_failures')::integer
+                                   THEN now() + current_setting('utilix.login_lockout_minutes')::interval END
+         WHERE a.tenant_id = t AND a.login = me;
         PERFORM utilix._auth_event(t, me, 'change password', 'denied', inet_client_addr(), 'wrong current password');
-        RAISE EXCEPTION 'the current password is wrong' USING ERRCODE = '28P01';
+        RAISE WARNING 'the current password is wrong' USING ERRCODE = '28P01';
+        RETURN NULL;
     END IF;
     PERFORM utilix._check_password(me, new_password);
     IF utilix._verify_password(new_password, u.password_hash) THEN
@@ -193,7 +206,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION utilix.change_password(text, text) IS
-    'the current user changes its password (also with a password-change-only token); returns a full token';
+    'the current user changes its password (also with a password-change-only token); returns a full token, or NULL with a warning (28P01) for a wrong current password';
 
 CREATE FUNCTION utilix.create_user(login text, initial_password text, rights text[] DEFAULT '{read}',
                                    clearance text DEFAULT 'public') RETURNS void
