@@ -219,29 +219,36 @@ DECLARE
     p utilix.protected_table;
     leaf regclass;
     longest interval;
-    keeps boolean;
+    upper_text text;
+    held boolean;
 BEGIN
     IF rel IS NULL OR NOT EXISTS (
         SELECT 1 FROM pg_partitioned_table pt JOIN pg_attribute a ON a.attrelid = pt.partrelid AND a.attnum = pt.partattrs[0]
-         WHERE pt.partrelid = rel AND pt.partstrat = 'r' AND a.attname = r.time_column) THEN
+         WHERE pt.partrelid = rel AND pt.partstrat = 'r' AND pt.partnatts = 1 AND a.attname = r.time_column) THEN
         RETURN;
     END IF;
     SELECT * INTO p FROM utilix.protected_table WHERE relid = rel;
     SELECT greatest(r.keep, max(o.keep)) INTO longest FROM utilix.tenant_retention o
      WHERE o.schema_name = r.schema_name AND o.table_name = r.table_name;
     longest := COALESCE(longest, r.keep);
-    FOR leaf IN SELECT * FROM utilix._leaves(rel) LOOP
-        EXECUTE format('SELECT EXISTS (SELECT 1 FROM %s x WHERE x.%I >= pg_catalog.now() - %L::interval
-                                       OR x.%I IN (SELECT h.tenant_id FROM utilix.legal_hold h))',
-                       leaf, r.time_column, longest, p.tenant_column) INTO keeps;
-        IF NOT keeps THEN
+    -- direct partitions by their upper bound: wholly before the cutoff of the
+    -- longest retention any tenant has, and holding no row of a held tenant
+    FOR leaf IN SELECT i.inhrelid::regclass FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+                 WHERE i.inhparent = rel AND c.relkind = 'r' LOOP
+        upper_text := substring(pg_get_expr((SELECT c.relpartbound FROM pg_class c WHERE c.oid = leaf), leaf)
+                                FROM $re$TO \('([^']*)'\)$re$);
+        CONTINUE WHEN upper_text IS NULL;
+        CONTINUE WHEN upper_text::timestamptz > pg_catalog.now() - longest;
+        EXECUTE format('SELECT EXISTS (SELECT 1 FROM %s x WHERE x.%I IN (SELECT h.tenant_id FROM utilix.legal_hold h))',
+                       leaf, p.tenant_column) INTO held;
+        IF NOT held THEN
             RETURN NEXT leaf;
         END IF;
     END LOOP;
 END
 $$;
 COMMENT ON FUNCTION utilix._droppable_partitions(utilix.retention_policy) IS
-    'internal: partitions of a time-partitioned table whose every row is expired and not held';
+    'internal: partitions of a time-partitioned table whose upper bound is past the longest retention, holding nothing held';
 
 CREATE FUNCTION utilix.purge_preview(rel regclass DEFAULT NULL)
     RETURNS TABLE (table_name regclass, rows_expired bigint, partitions integer, estimated_bytes bigint)
@@ -279,8 +286,9 @@ COMMENT ON FUNCTION utilix.purge_preview(regclass) IS
 
 -- One bounded step of one policy, in the caller's transaction: drops
 -- expired partitions, then deletes up to max_batches batches of
--- utilix.purge_batch_rows rows under a short lock_timeout.  Records the
--- work in utilix.purge_run; returns the rows removed.
+-- utilix.purge_batch_rows rows under a short lock_timeout (the caller's
+-- own lock_timeout is restored).  Records the work in utilix.purge_run and
+-- returns that run's id (NULL when there was nothing to do).
 CREATE FUNCTION utilix._retention_step(r utilix.retention_policy, max_batches integer) RETURNS bigint
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
     AS $$
@@ -295,9 +303,10 @@ DECLARE
     dropped integer := 0;
     i integer := 0;
     expected bigint;
+    saved_timeout text := current_setting('lock_timeout');
 BEGIN
     IF rel IS NULL THEN
-        RETURN 0;
+        RETURN NULL;
     END IF;
     SELECT * INTO p FROM utilix.protected_table q WHERE q.schema_name = r.schema_name AND q.table_name = r.table_name;
     SELECT * INTO run FROM utilix.purge_run x
@@ -305,8 +314,8 @@ BEGIN
      ORDER BY x.id DESC LIMIT 1 FOR UPDATE;
     IF NOT FOUND THEN
         EXECUTE format('SELECT count(*) FROM %s t WHERE %s', rel, utilix._expired_sql(r, p.tenant_column, 't')) INTO expected;
-        IF expected = 0 THEN
-            RETURN 0;
+        IF expected = 0 AND NOT EXISTS (SELECT 1 FROM utilix._droppable_partitions(r)) THEN
+            RETURN NULL;
         END IF;
         INSERT INTO utilix.purge_run (kind, table_name, rows_expected) VALUES ('retention', rel::text, expected)
             RETURNING * INTO run;
@@ -333,14 +342,16 @@ BEGIN
         END LOOP;
     EXCEPTION WHEN lock_not_available THEN
         -- another session holds a lock: give way, the next step retries
+        PERFORM set_config('lock_timeout', saved_timeout, true);
         UPDATE utilix.purge_run x SET error = 'lock timeout; retried at the next run' WHERE x.id = run.id;
-        RETURN 0;
+        RETURN run.id;
     END;
+    PERFORM set_config('lock_timeout', saved_timeout, true);
     UPDATE utilix.purge_run x SET rows_removed = x.rows_removed + done, partitions_dropped = x.partitions_dropped + dropped,
            outcome = CASE WHEN i < max_batches THEN 'ok' ELSE 'running' END,
            finished_at = CASE WHEN i < max_batches THEN clock_timestamp() END, error = NULL
      WHERE x.id = run.id;
-    RETURN done;
+    RETURN run.id;
 END
 $$;
 COMMENT ON FUNCTION utilix._retention_step(utilix.retention_policy, integer) IS
@@ -352,6 +363,7 @@ CREATE FUNCTION utilix.run_retention(rel regclass DEFAULT NULL)
     AS $$
 DECLARE
     r utilix.retention_policy;
+    run_id bigint;
 BEGIN
     IF rel IS NOT NULL THEN
         PERFORM utilix._policy_table(rel);
@@ -362,10 +374,16 @@ BEGIN
     END IF;
     FOR r IN SELECT * FROM utilix.retention_policy q
               WHERE rel IS NULL OR to_regclass(format('%I.%I', q.schema_name, q.table_name)) = rel LOOP
-        PERFORM utilix._retention_step(r, 2147483647);
-        RETURN QUERY SELECT x.table_name, x.rows_removed, x.partitions_dropped FROM utilix.purge_run x
-                      WHERE x.kind = 'retention' AND x.table_name = format('%I.%I', r.schema_name, r.table_name)::regclass::text
-                        AND x.started_at >= now() ORDER BY x.id DESC LIMIT 1;
+        run_id := utilix._retention_step(r, 2147483647);
+        IF run_id IS NULL THEN
+            table_name := format('%I.%I', r.schema_name, r.table_name)::regclass::text;
+            rows_removed := 0;
+            partitions_dropped := 0;
+            RETURN NEXT;
+        ELSE
+            RETURN QUERY SELECT x.table_name, x.rows_removed, x.partitions_dropped FROM utilix.purge_run x
+                          WHERE x.id = run_id;
+        END IF;
     END LOOP;
 END
 $$;
@@ -393,6 +411,9 @@ CREATE FUNCTION utilix.release_hold(tenant bigint) RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
     AS $$
 BEGIN
+    IF tenant IS NULL THEN
+        RAISE EXCEPTION 'tenant must not be null' USING ERRCODE = '22004';
+    END IF;
     DELETE FROM utilix.legal_hold h WHERE h.tenant_id = tenant;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'tenant % is not on hold', tenant USING ERRCODE = '22023';
