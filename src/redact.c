@@ -23,6 +23,7 @@ static emit_log_hook_type prev_emit_log_hook = NULL;
 static bool redact_literals = true;
 
 static char *mask_literals(const char *text, bool same_length);
+static char *mask_literals_ext(const char *text, bool same_length, bool respect_identifiers);
 
 /* Words whose presence makes a statement sensitive (matched case-blind). */
 static const char *const sensitive_words[] = {
@@ -98,13 +99,24 @@ utilix_mask_literals_same_length(const char *text)
 static char *
 mask_literals(const char *text, bool same_length)
 {
+	return mask_literals_ext(text, same_length, true);
+}
+
+/*
+ * respect_identifiers: skip double-quoted identifiers (statement text);
+ * false for messages that quote whole statements in double quotes (CONTEXT
+ * lines such as: SQL statement "SELECT ...").
+ */
+static char *
+mask_literals_ext(const char *text, bool same_length, bool respect_identifiers)
+{
 	StringInfoData buf;
 	const char *p = text;
 
 	initStringInfo(&buf);
 	while (*p)
 	{
-		if (*p == '"')
+		if (*p == '"' && respect_identifiers)
 		{
 			const char *q = p + 1;
 
@@ -259,8 +271,9 @@ utilix_emit_log(ErrorData *edata)
 			edata->context = mask_copy_context(edata->context);
 		if (redact_literals && edata->detail && strncmp(edata->detail, "prepare: ", 9) == 0)
 			edata->detail = utilix_mask_literals(edata->detail);
-		if (redact_literals && edata->context && strstr(edata->context, "parameters: $") != NULL)
-			edata->context = utilix_mask_literals(edata->context);
+		/* CONTEXT lines quote the statements of functions, literals and all */
+		if (edata->context && (redact_literals || utilix_text_is_sensitive(edata->context)))
+			edata->context = mask_literals_ext(edata->context, false, false);
 		/* any other message: tokens are masked wherever they appear */
 		if (strcasestr(edata->message, "utx1.") != NULL)
 			edata->message = mask_tokens(edata->message);

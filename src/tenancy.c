@@ -3,7 +3,7 @@
  *		C parts of table protection: the trigger that keeps rows in their
  *		tenant, and the hook that keeps EXPLAIN from counting other tenants'
  *		rows.  The rest of protection (policies, checks, the event trigger)
- *		is SQL in src/sql/20_tenancy.sql.
+ *		is SQL in src/sql/30_tenancy.sql.
  */
 #include "postgres.h"
 
@@ -171,8 +171,15 @@ copy_from_owner(CopyStmt *stmt)
 			relation_close(rel, NoLock);
 			aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, get_rel_name(relid));
 		}
-		/* fail before any row is read when there is no usable context */
-		(void) utilix_current_context(false);
+		/* fail before any row is read without a usable context or the write right */
+		if (!utilix_context_has_right(utilix_current_context(false), "write"))
+		{
+			relation_close(rel, NoLock);
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("the current context has no write right on table \"%s\"",
+							get_rel_name(relid))));
+		}
 	}
 	relation_close(rel, NoLock);
 	return prot ? owner : InvalidOid;

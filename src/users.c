@@ -17,6 +17,12 @@
 #include "postgres.h"
 
 #include "commands/trigger.h"
+#include "common/hashfn.h"
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "utils/timestamp.h"
 #include "mb/pg_wchar.h"
 #include "utils/varlena.h"
 #include "utils/builtins.h"
@@ -56,6 +62,158 @@ utilix_default_rights(UtilixContext *ctx)
 		}
 	list_free(names);
 	pfree(copy);
+}
+
+/*
+ * Failed logins, also kept in shared memory.  The table's counters are
+ * transactional: a caller who tries passwords inside a savepoint and rolls
+ * it back would undo them.  These survive any rollback (not a restart), and
+ * utilix.login() honours the stricter of the two.
+ */
+#define LOGIN_SLOTS 4096
+
+typedef struct LoginSlot
+{
+	int64		tenant;			/* 0: free */
+	uint32		login_hash;
+	char		login[64];
+	int			failures;
+	TimestampTz locked_until;
+	TimestampTz last_failure;
+} LoginSlot;
+
+typedef struct LoginShared
+{
+	LWLock	   *lock;
+	LoginSlot	slots[LOGIN_SLOTS];
+} LoginShared;
+
+static LoginShared *login_shared = NULL;
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+static void
+users_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(MAXALIGN(sizeof(LoginShared)));
+	RequestNamedLWLockTranche("utilix_logins", 1);
+}
+
+static void
+users_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	login_shared = ShmemInitStruct("utilix login failures", sizeof(LoginShared), &found);
+	if (!found)
+	{
+		memset(login_shared, 0, sizeof(LoginShared));
+		login_shared->lock = &(GetNamedLWLockTranche("utilix_logins"))->lock;
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/* The slot of (tenant, login), or NULL; with create, a free or the stalest slot. */
+static LoginSlot *
+login_slot(int64 tenant, const char *login, bool create)
+{
+	uint32		h = hash_bytes((const unsigned char *) login, strlen(login)) ^ (uint32) tenant;
+	int			start = (int) (h % LOGIN_SLOTS);
+	LoginSlot  *victim = NULL;
+
+	for (int i = 0; i < 16; i++)
+	{
+		LoginSlot  *s = &login_shared->slots[(start + i) % LOGIN_SLOTS];
+
+		if (s->tenant == tenant && s->login_hash == h && strcmp(s->login, login) == 0)
+			return s;
+		if (victim == NULL || s->tenant == 0 ||
+			(victim->tenant != 0 && s->last_failure < victim->last_failure))
+			victim = s;
+	}
+	if (!create)
+		return NULL;
+	memset(victim, 0, sizeof(LoginSlot));
+	victim->tenant = tenant;
+	victim->login_hash = h;
+	strlcpy(victim->login, login, sizeof(victim->login));
+	return victim;
+}
+
+/* utilix._login_failed(tenant, login, max_failures, lockout): counts a failure; returns the count. */
+PG_FUNCTION_INFO_V1(utilix_login_failed);
+Datum
+utilix_login_failed(PG_FUNCTION_ARGS)
+{
+	int64		tenant = PG_GETARG_INT64(0);
+	char	   *login = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	int			max_failures = PG_GETARG_INT32(2);
+	Interval   *lockout = PG_GETARG_INTERVAL_P(3);
+	TimestampTz now = GetCurrentTimestamp();
+	LoginSlot  *s;
+	int			n;
+
+	utilix_require_preload();
+	LWLockAcquire(login_shared->lock, LW_EXCLUSIVE);
+	s = login_slot(tenant, login, true);
+	if (s->locked_until != 0 && s->locked_until <= now)
+	{
+		/* a lockout that has run out starts the count afresh */
+		s->failures = 0;
+		s->locked_until = 0;
+	}
+	n = ++s->failures;
+	s->last_failure = now;
+	if (n >= max_failures)
+		s->locked_until = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
+																	 TimestampTzGetDatum(now),
+																	 IntervalPGetDatum(lockout)));
+	LWLockRelease(login_shared->lock);
+	PG_RETURN_INT32(n);
+}
+
+/* utilix._login_locked_until(tenant, login): the shared-memory lockout, or NULL. */
+PG_FUNCTION_INFO_V1(utilix_login_locked_until);
+Datum
+utilix_login_locked_until(PG_FUNCTION_ARGS)
+{
+	int64		tenant = PG_GETARG_INT64(0);
+	char	   *login = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	LoginSlot  *s;
+	TimestampTz until = 0;
+
+	utilix_require_preload();
+	LWLockAcquire(login_shared->lock, LW_SHARED);
+	s = login_slot(tenant, login, false);
+	if (s != NULL)
+		until = s->locked_until;
+	LWLockRelease(login_shared->lock);
+	if (until == 0)
+		PG_RETURN_NULL();
+	PG_RETURN_TIMESTAMPTZ(until);
+}
+
+/* utilix._login_reset(tenant, login): a successful login, an unlock or a reset. */
+PG_FUNCTION_INFO_V1(utilix_login_reset);
+Datum
+utilix_login_reset(PG_FUNCTION_ARGS)
+{
+	int64		tenant = PG_GETARG_INT64(0);
+	char	   *login = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	LoginSlot  *s;
+
+	utilix_require_preload();
+	LWLockAcquire(login_shared->lock, LW_EXCLUSIVE);
+	s = login_slot(tenant, login, false);
+	if (s != NULL)
+		memset(s, 0, sizeof(LoginSlot));
+	LWLockRelease(login_shared->lock);
+	PG_RETURN_VOID();
 }
 
 bool
@@ -113,7 +271,7 @@ utilix_hash_password(PG_FUNCTION_ARGS)
 				  scrypt_log2n, scrypt_r, scrypt_p, hash, HASH_LEN);
 	out = format_hash(scrypt_log2n, scrypt_r, scrypt_p, salt, hash);
 	utilix_wipe(hash, sizeof(hash));
-	utilix_wipe(VARDATA_ANY(pw), VARSIZE_ANY_EXHDR(pw));
+	/* the argument may point into a shared buffer: it is never written to */
 	PG_RETURN_TEXT_P(cstring_to_text(out));
 }
 
@@ -159,7 +317,7 @@ utilix_verify_password(PG_FUNCTION_ARGS)
 	PG_RETURN_BOOL(ok);
 }
 
-/* utilix._hash_is_current(stored): were these the current parameters? */
+/* utilix._hash_is_current(stored): is it at least as costly as the current parameters? */
 PG_FUNCTION_INFO_V1(utilix_hash_is_current);
 Datum
 utilix_hash_is_current(PG_FUNCTION_ARGS)
@@ -171,8 +329,9 @@ utilix_hash_is_current(PG_FUNCTION_ARGS)
 	uint8		salt[SALT_LEN];
 	uint8		hash[HASH_LEN];
 
+	/* a hash at least as costly as the current parameters is kept as it is */
 	PG_RETURN_BOOL(parse_hash(stored, &log2n, &r, &p, salt, hash) &&
-				   log2n == scrypt_log2n && r == scrypt_r && p == scrypt_p);
+				   ((double) (1 << log2n)) * r * p >= ((double) (1 << scrypt_log2n)) * scrypt_r * scrypt_p);
 }
 
 /*
@@ -213,11 +372,15 @@ utilix_check_password(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("password must not contain the login name")));
-	for (const char *c = w; *c; c++)
-		if ((unsigned char) *c < 0x20 || *c == 0x7f)
+	for (const unsigned char *c = (const unsigned char *) w; *c; c++)
+	{
+		/* C0, DEL, and (UTF-8 encoded) C1 control characters */
+		if (*c < 0x20 || *c == 0x7f ||
+			(GetDatabaseEncoding() == PG_UTF8 && c[0] == 0xC2 && c[1] >= 0x80 && c[1] <= 0x9F))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("password must not contain control characters")));
+	}
 	utilix_wipe(w, strlen(w));
 	PG_RETURN_VOID();
 }
@@ -230,6 +393,26 @@ utilix_may(PG_FUNCTION_ARGS)
 	char	   *right = text_to_cstring(PG_GETARG_TEXT_PP(0));
 
 	PG_RETURN_BOOL(utilix_context_has_right(utilix_current_context(false), right));
+}
+
+/*
+ * utilix.tenant_if_may(right): the current tenant when the context carries
+ * the right, else NULL.  The rights policy compares the tenant column with
+ * it, so that, like the tenant policy, it is an index condition evaluated
+ * once per scan, and stays parallel safe.
+ */
+PG_FUNCTION_INFO_V1(utilix_tenant_if_may);
+Datum
+utilix_tenant_if_may(PG_FUNCTION_ARGS)
+{
+	const UtilixContext *ctx = utilix_current_context(false);
+	text	   *right = PG_GETARG_TEXT_PP(0);
+	char		buf[64];
+
+	text_to_cstring_buffer(right, buf, sizeof(buf));
+	if (!utilix_context_has_right(ctx, buf))
+		PG_RETURN_NULL();
+	PG_RETURN_INT64(ctx->tenant);
 }
 
 /*
@@ -269,6 +452,13 @@ utilix_check_rights(PG_FUNCTION_ARGS)
 void
 UsersInit(void)
 {
+	if (process_shared_preload_libraries_in_progress)
+	{
+		prev_shmem_request_hook = shmem_request_hook;
+		shmem_request_hook = users_shmem_request;
+		prev_shmem_startup_hook = shmem_startup_hook;
+		shmem_startup_hook = users_shmem_startup;
+	}
 	DefineCustomIntVariable("utilix.scrypt_log2n",
 							"scrypt cost: log2 of N for new password hashes.",
 							NULL, &scrypt_log2n, 15, 10, 22, PGC_SUSET, 0, NULL, NULL, NULL);

@@ -3,10 +3,13 @@
  *		Declarations shared by the C files of utilix.
  *
  * Each concern lives in its own file: crypto.c (the only file that includes
- * OpenSSL), keys.c (master key and subkeys), codec.c (text encodings),
- * context.c (signed tenant context), tenancy.c (protection helpers and
- * hooks), redact.c (log redaction).  utilix.c holds _PG_init and the few
- * helpers every file needs.
+ * OpenSSL), cryptofuncs.c (SQL access to it), keys.c (master key and
+ * subkeys), codec.c (text encodings), context.c (signed tenant context),
+ * tenancy.c (protection helpers and hooks), envelope.c (ciphertext format),
+ * keyring.c (tenant data keys), encrypt.c (encrypted types and the seal
+ * trigger), users.c (passwords and rights), worker.c (retention worker),
+ * redact.c (log redaction).  utilix.c holds _PG_init and the few helpers
+ * every file needs.
  */
 #ifndef UTILIX_H
 #define UTILIX_H

@@ -177,6 +177,12 @@ BEGIN
         RAISE EXCEPTION 'role "%" is a utilix operator or issuer and cannot be bound to a tenant', r.rolname
             USING ERRCODE = '42501';
     END IF;
+    IF EXISTS (SELECT 1 FROM pg_class c JOIN utilix.protected_table p ON p.relid = c.oid WHERE c.relowner = role)
+       OR EXISTS (SELECT 1 FROM pg_class c JOIN utilix.protected_table p ON p.relid = c.oid
+                   WHERE pg_has_role(role, c.relowner, 'MEMBER')) THEN
+        RAISE EXCEPTION 'role "%" owns a protected table and cannot be bound to a tenant', r.rolname
+            USING ERRCODE = '42501', DETAIL = 'A tenant principal never owns a protected table.';
+    END IF;
     IF NOT EXISTS (SELECT 1 FROM utilix.tenant t WHERE t.id = bind_role.tenant AND t.status = 'active') THEN
         RAISE EXCEPTION 'tenant % does not exist or is not active', tenant USING ERRCODE = '22023';
     END IF;

@@ -35,6 +35,11 @@ CREATE FUNCTION utilix._may(right_name text) RETURNS boolean
     AS 'MODULE_PATHNAME', 'utilix_may';
 COMMENT ON FUNCTION utilix._may(text) IS
     'does the current context carry this right (raises 42501 without a context); used by the utilix_access policy';
+CREATE FUNCTION utilix.tenant_if_may(right_name text) RETURNS bigint
+    LANGUAGE c STABLE STRICT PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'utilix_tenant_if_may';
+COMMENT ON FUNCTION utilix.tenant_if_may(text) IS
+    'the current tenant when the context carries this right, else NULL (raises 42501 without a context); the utilix_access policy compares the tenant column with it';
 CREATE FUNCTION utilix._check_rights() RETURNS trigger
     LANGUAGE c
     AS 'MODULE_PATHNAME', 'utilix_check_rights';
@@ -194,9 +199,10 @@ BEGIN
     EXECUTE format('CREATE POLICY utilix_tenant ON %s AS RESTRICTIVE FOR ALL TO PUBLIC USING (%s) WITH CHECK (%s)',
                    rel, qual, qual);
     -- the rights model: reading needs the read right, writing the write right;
-    -- as sub-selects they are evaluated once per statement, not per row
-    EXECUTE format('CREATE POLICY utilix_access ON %s AS PERMISSIVE FOR ALL TO PUBLIC USING ((SELECT utilix._may(%L))) WITH CHECK ((SELECT utilix._may(%L)))',
-                   rel, 'read', 'write');
+    -- written as a comparison of the tenant column, it is an index condition
+    -- evaluated once per scan (and no sub-select keeps parallel query away)
+    EXECUTE format('CREATE POLICY utilix_access ON %s AS PERMISSIVE FOR ALL TO PUBLIC USING (%I OPERATOR(pg_catalog.=) utilix.tenant_if_may(%L)) WITH CHECK (%I OPERATOR(pg_catalog.=) utilix.tenant_if_may(%L))',
+                   rel, tenant_column, 'read', tenant_column, 'write');
     IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = rel AND tgname = 'utilix_rights') THEN
         EXECUTE format('CREATE TRIGGER utilix_rights BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s FOR EACH STATEMENT EXECUTE FUNCTION utilix._check_rights()',
                        rel);
@@ -338,10 +344,20 @@ BEGIN
         IF NOT EXISTS (SELECT 1 FROM pg_policy pol
                         WHERE pol.polrelid = p.table_name AND pol.polname = 'utilix_access' AND pol.polpermissive
                           AND pol.polcmd = '*' AND pol.polroles = '{0}'
-                          AND pg_get_expr(pol.polqual, pol.polrelid) = '( SELECT utilix._may(''read''::text) AS _may)'
-                          AND pg_get_expr(pol.polwithcheck, pol.polrelid) = '( SELECT utilix._may(''write''::text) AS _may)') THEN
+                          AND pg_get_expr(pol.polqual, pol.polrelid) = format('(%I = utilix.tenant_if_may(''read''::text))', p.tenant_column)
+                          AND pg_get_expr(pol.polwithcheck, pol.polrelid) = format('(%I = utilix.tenant_if_may(''write''::text))', p.tenant_column)) THEN
             oracle := false; fix := NULL; table_name := p.table_name::text;
             problem := 'policy utilix_access is missing or altered'; RETURN NEXT;
+        END IF;
+        -- another permissive policy would widen the rights model; a rule could copy rows away
+        IF EXISTS (SELECT 1 FROM pg_policy pol
+                    WHERE pol.polrelid = p.table_name AND pol.polpermissive AND pol.polname <> 'utilix_access') THEN
+            oracle := false; fix := NULL; table_name := p.table_name::text;
+            problem := 'a permissive policy other than utilix_access was added (make it AS RESTRICTIVE)'; RETURN NEXT;
+        END IF;
+        IF EXISTS (SELECT 1 FROM pg_rewrite rw WHERE rw.ev_class = p.table_name AND rw.rulename <> '_RETURN') THEN
+            oracle := false; fix := NULL; table_name := p.table_name::text;
+            problem := 'a rule was added (rules could copy tenants'' rows elsewhere)'; RETURN NEXT;
         END IF;
         expected := format('(%I = utilix.current_tenant())', p.tenant_column);
         SELECT pg_get_expr(pol.polqual, pol.polrelid), pg_get_expr(pol.polwithcheck, pol.polrelid)
@@ -381,17 +397,27 @@ COMMENT ON FUNCTION utilix._integrity_problems(oid[]) IS 'internal: protected ta
 -- authoritative; a relid is refreshed when its name resolves elsewhere, and
 -- names follow the relid when the old name no longer exists (a rename).
 CREATE FUNCTION utilix._sync_protected() RETURNS void
-    LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
     AS $$
+DECLARE
+    rn record;
+BEGIN
+    -- restore: the names resolve to another relid
     UPDATE utilix.protected_table p
        SET relid = to_regclass(format('%I.%I', p.schema_name, p.table_name))
      WHERE to_regclass(format('%I.%I', p.schema_name, p.table_name)) IS NOT NULL
        AND p.relid <> to_regclass(format('%I.%I', p.schema_name, p.table_name));
-    UPDATE utilix.protected_table p
-       SET schema_name = n.nspname, table_name = c.relname
-      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-     WHERE c.oid = p.relid
-       AND to_regclass(format('%I.%I', p.schema_name, p.table_name)) IS NULL;
+    -- rename: the old name is gone, the relid is there; what names the table follows
+    FOR rn IN SELECT p.schema_name AS old_s, p.table_name AS old_t, n.nspname AS new_s, c.relname AS new_t
+                FROM utilix.protected_table p
+                JOIN pg_class c ON c.oid = p.relid JOIN pg_namespace n ON n.oid = c.relnamespace
+               WHERE to_regclass(format('%I.%I', p.schema_name, p.table_name)) IS NULL LOOP
+        UPDATE utilix.retention_policy r SET schema_name = rn.new_s, table_name = rn.new_t
+         WHERE r.schema_name = rn.old_s AND r.table_name = rn.old_t;
+        UPDATE utilix.protected_table p SET schema_name = rn.new_s, table_name = rn.new_t
+         WHERE p.schema_name = rn.old_s AND p.table_name = rn.old_t;
+    END LOOP;
+END
 $$;
 COMMENT ON FUNCTION utilix._sync_protected() IS 'internal: follows renames and restores in utilix.protected_table';
 
@@ -447,6 +473,7 @@ BEGIN
                  WHEN 'policy' THEN (SELECT pol.polrelid FROM pg_policy pol WHERE pol.oid = c.objid)
                  WHEN 'trigger' THEN (SELECT t.tgrelid FROM pg_trigger t WHERE t.oid = c.objid)
                  WHEN 'table constraint' THEN (SELECT k.conrelid FROM pg_constraint k WHERE k.oid = c.objid)
+                 WHEN 'rule' THEN (SELECT rw.ev_class FROM pg_rewrite rw WHERE rw.oid = c.objid)
                END AS r
           FROM pg_event_trigger_ddl_commands() c) s
      WHERE r IS NOT NULL;

@@ -466,6 +466,11 @@ BEGIN
     -- (checked value by value: a version is destroyed only when unused)
     CREATE TEMP TABLE IF NOT EXISTS utilix_versions_in_use (tenant_id bigint, version integer) ON COMMIT DROP;
     TRUNCATE utilix_versions_in_use;
+    -- wait for writers that may still be sealing under an old version, so
+    -- that their rows are seen before a version is retired
+    FOR e IN SELECT c.* FROM utilix.encrypted_column c LOOP
+        EXECUTE format('LOCK TABLE %s IN SHARE MODE', e.relid::regclass);
+    END LOOP;
     FOR e IN SELECT c.*, t.tenant_column FROM utilix.encrypted_column c
                JOIN utilix.protected_table t USING (schema_name, table_name) LOOP
         EXECUTE format('INSERT INTO utilix_versions_in_use SELECT DISTINCT x.%2$I, utilix.key_version(x.%1$I) FROM %3$s x

@@ -55,11 +55,23 @@ CREATE TABLE utilix.auth_event (
 COMMENT ON TABLE utilix.auth_event IS
     'every login attempt and every user administration action (UTC time from the database clock)';
 REVOKE ALL ON utilix.auth_event FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('utilix.auth_event', '');
 
 CREATE FUNCTION utilix._acting_role_is_member(role name) RETURNS boolean
     LANGUAGE c STABLE STRICT AS 'MODULE_PATHNAME', 'utilix_acting_role_is_member';
 COMMENT ON FUNCTION utilix._acting_role_is_member(name) IS
     'internal: is the role the caller acts as (after SET ROLE, before SECURITY DEFINER) a member of this role';
+
+CREATE FUNCTION utilix._login_failed(tenant bigint, login text, max_failures integer, lockout interval) RETURNS integer
+    LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'utilix_login_failed';
+COMMENT ON FUNCTION utilix._login_failed(bigint, text, integer, interval) IS
+    'internal: counts a failed login in shared memory, where no rollback undoes it';
+CREATE FUNCTION utilix._login_locked_until(tenant bigint, login text) RETURNS timestamptz
+    LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'utilix_login_locked_until';
+COMMENT ON FUNCTION utilix._login_locked_until(bigint, text) IS 'internal: the shared-memory lockout of a user, or NULL';
+CREATE FUNCTION utilix._login_reset(tenant bigint, login text) RETURNS void
+    LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'utilix_login_reset';
+COMMENT ON FUNCTION utilix._login_reset(bigint, text) IS 'internal: clears the shared-memory failure count of a user';
 
 CREATE FUNCTION utilix._hash_password(password text) RETURNS text
     LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'utilix_hash_password';
@@ -135,12 +147,17 @@ BEGIN
         reason := 'unknown user';
     ELSIF u.status <> 'active' THEN
         reason := 'disabled';
-    ELSIF u.locked_until IS NOT NULL AND u.locked_until > now() THEN
+    ELSIF (u.locked_until IS NOT NULL AND u.locked_until > now())
+          OR utilix._login_locked_until(t.id, u.login) > now() THEN
         reason := 'locked';
     ELSIF NOT ok THEN
         reason := 'wrong password';
-        UPDATE utilix.app_user a SET failed_attempts = a.failed_attempts + 1,
-               locked_until = CASE WHEN a.failed_attempts + 1 >= max_failures THEN now() + lockout END
+        PERFORM utilix._login_failed(t.id, u.login, max_failures, lockout);
+        -- a lockout that has run out starts the count afresh
+        UPDATE utilix.app_user a
+           SET failed_attempts = CASE WHEN a.locked_until IS NOT NULL THEN 1 ELSE a.failed_attempts + 1 END,
+               locked_until = CASE WHEN (CASE WHEN a.locked_until IS NOT NULL THEN 1 ELSE a.failed_attempts + 1 END) >= max_failures
+                                   THEN now() + lockout END
          WHERE a.tenant_id = t.id AND a.login = u.login;
     ELSIF 'admin' = ANY (u.rights)
           AND NOT EXISTS (SELECT 1 FROM utilix.admin_network n
@@ -155,6 +172,7 @@ BEGIN
         RETURN NULL;
     END IF;
 
+    PERFORM utilix._login_reset(t.id, u.login);
     UPDATE utilix.app_user a SET failed_attempts = 0, locked_until = NULL, last_login = now(),
            password_hash = CASE WHEN utilix._hash_is_current(a.password_hash) THEN a.password_hash
                                 ELSE utilix._hash_password(password) END
@@ -198,7 +216,7 @@ BEGIN
         RAISE EXCEPTION 'the new password must differ from the current one' USING ERRCODE = '22023';
     END IF;
     UPDATE utilix.app_user a SET password_hash = utilix._hash_password(new_password), must_change = false,
-           updated_at = now()
+           failed_attempts = 0, locked_until = NULL, updated_at = now()
      WHERE a.tenant_id = t AND a.login = me;
     PERFORM utilix._auth_event(t, me, 'change password', 'ok', inet_client_addr());
     RETURN utilix._sign_token(t, me, current_setting('utilix.login_ttl')::interval,
@@ -276,6 +294,7 @@ BEGIN
     PERFORM utilix._own_user(t, login);
     UPDATE utilix.app_user a SET status = 'active', failed_attempts = 0, locked_until = NULL, updated_at = now()
      WHERE a.tenant_id = t AND a.login = enable_user.login;
+    PERFORM utilix._login_reset(t, login);
     PERFORM utilix._auth_event(t, login, 'enable user', 'ok', inet_client_addr());
 END
 $$;
@@ -308,6 +327,7 @@ BEGIN
     UPDATE utilix.app_user a SET password_hash = utilix._hash_password(new_initial), must_change = true,
            failed_attempts = 0, locked_until = NULL, updated_at = now()
      WHERE a.tenant_id = t AND a.login = reset_password.login;
+    PERFORM utilix._login_reset(t, login);
     PERFORM utilix._auth_event(t, login, 'reset password', 'ok', inet_client_addr());
 END
 $$;
@@ -432,6 +452,24 @@ END
 $$;
 COMMENT ON FUNCTION utilix.create_tenant_admin(bigint, text, text) IS
     'operator: creates a tenant''s first admin (rights admin, audit, read, write; password change at first login)';
+
+CREATE FUNCTION utilix.allow_tenant_admin_network(tenant bigint, network cidr) RETURNS void
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $$
+BEGIN
+    IF tenant IS NULL OR network IS NULL THEN
+        RAISE EXCEPTION 'tenant and network must not be null' USING ERRCODE = '22004';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM utilix.tenant t WHERE t.id = tenant AND t.status = 'active') THEN
+        RAISE EXCEPTION 'tenant % does not exist or is not active', tenant USING ERRCODE = '22023';
+    END IF;
+    INSERT INTO utilix.admin_network (tenant_id, network, added_by)
+    VALUES (tenant, network, 'operator ' || session_user) ON CONFLICT DO NOTHING;
+    PERFORM utilix._auth_event(tenant, NULL, 'allow admin network', 'ok', inet_client_addr(), network::text);
+END
+$$;
+COMMENT ON FUNCTION utilix.allow_tenant_admin_network(bigint, cidr) IS
+    'operator: the first address range a new tenant''s admins may log in from (later ones the tenant admin adds)';
 
 -- Views for tenant admins: their own tenant only, and never a hash.
 CREATE VIEW utilix.users WITH (security_barrier) AS

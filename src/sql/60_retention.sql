@@ -22,7 +22,7 @@ CREATE TABLE utilix.tenant_retention (
     table_name   name NOT NULL,
     keep         interval NOT NULL CHECK (keep > interval '0'),
     PRIMARY KEY (tenant_id, schema_name, table_name),
-    FOREIGN KEY (schema_name, table_name) REFERENCES utilix.retention_policy ON DELETE CASCADE
+    FOREIGN KEY (schema_name, table_name) REFERENCES utilix.retention_policy ON DELETE CASCADE ON UPDATE CASCADE
 );
 COMMENT ON TABLE utilix.tenant_retention IS 'a tenant''s own retention for a table, overriding the table''s';
 REVOKE ALL ON utilix.tenant_retention FROM PUBLIC;
@@ -49,6 +49,7 @@ CREATE TABLE utilix.lifecycle_event (
 COMMENT ON TABLE utilix.lifecycle_event IS 'terminations, cancellations, holds, releases, purges and key destruction (UTC)';
 COMMENT ON SEQUENCE utilix.lifecycle_event_id_seq IS 'ids of lifecycle events';
 REVOKE ALL ON utilix.lifecycle_event FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('utilix.lifecycle_event', '');
 
 CREATE TABLE utilix.purge_run (
     id                 bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -66,6 +67,7 @@ CREATE TABLE utilix.purge_run (
 COMMENT ON TABLE utilix.purge_run IS 'every retention and offboarding run (kept utilix.purge_run_retention)';
 COMMENT ON SEQUENCE utilix.purge_run_id_seq IS 'ids of purge runs';
 REVOKE ALL ON utilix.purge_run FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('utilix.purge_run', '');
 
 CREATE TABLE utilix.deletion_certificate (
     id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -458,6 +460,9 @@ CREATE FUNCTION utilix.cancel_termination(tenant bigint) RETURNS void
 DECLARE
     t record;
 BEGIN
+    IF tenant IS NULL THEN
+        RAISE EXCEPTION 'tenant must not be null' USING ERRCODE = '22004';
+    END IF;
     SELECT * INTO t FROM utilix.tenant x WHERE x.id = tenant FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'tenant % does not exist', tenant USING ERRCODE = '22023';
@@ -482,8 +487,14 @@ BEGIN
     IF tenant IS NULL THEN
         RAISE EXCEPTION 'tenant must not be null' USING ERRCODE = '22004';
     END IF;
-    IF NOT EXISTS (SELECT 1 FROM utilix.tenant t WHERE t.id = tenant AND t.status <> 'purged') THEN
-        RAISE EXCEPTION 'tenant % does not exist or was purged', tenant USING ERRCODE = '22023';
+    IF NOT EXISTS (SELECT 1 FROM utilix.tenant t WHERE t.id = tenant) THEN
+        RAISE EXCEPTION 'tenant % does not exist', tenant USING ERRCODE = '22023';
+    END IF;
+    -- operators decrypt a tenant's data only to hand it over at the end
+    IF NOT EXISTS (SELECT 1 FROM utilix.tenant t WHERE t.id = tenant AND t.status = 'terminated') THEN
+        RAISE EXCEPTION 'tenant % is not terminated', tenant
+            USING ERRCODE = '55000',
+                  HINT = 'Operators export a tenant''s data after utilix.terminate_tenant(); an active tenant reads its own data with its context.';
     END IF;
     FOR p IN SELECT q.* FROM utilix.protected_table q
               WHERE NOT (SELECT c.relispartition FROM pg_class c WHERE c.oid = q.relid)
@@ -502,7 +513,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION utilix.export_tenant(bigint) IS
-    'operator: every row of the tenant in every protected table as JSON (encrypted columns decrypted), for COPY to files';
+    'operator: every row of a terminated tenant in every protected table as JSON (encrypted columns decrypted), for COPY to files';
 
 CREATE FUNCTION utilix.export_manifest(tenant bigint) RETURNS TABLE (table_name text, row_count bigint, sha256 text)
     LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
@@ -534,6 +545,9 @@ DECLARE
     total bigint := 0;
     dropped integer := 0;
     bound text;
+    pending oid[];
+    rid oid;
+    progress boolean;
 BEGIN
     SELECT * INTO t FROM utilix.tenant x WHERE x.id = tenant FOR UPDATE;
     IF NOT FOUND OR t.status <> 'terminated' THEN
@@ -544,31 +558,56 @@ BEGIN
             HINT = 'Release the hold with utilix.release_hold() first.';
     END IF;
     INSERT INTO utilix.purge_run (kind, tenant_id) VALUES ('offboarding', tenant) RETURNING id INTO run_id;
+    -- counts before anything is removed
     FOR p IN SELECT q2.* FROM utilix.protected_table q2
               WHERE NOT (SELECT c.relispartition FROM pg_class c WHERE c.oid = q2.relid) LOOP
         EXECUTE format('SELECT count(*) FROM %I.%I WHERE %I = $1', p.schema_name, p.table_name, p.tenant_column)
             INTO before USING tenant;
-        -- a partition that holds exactly this tenant goes whole
-        FOR leaf IN SELECT l.* FROM utilix._leaves(p.relid::regclass) l
-                     WHERE l::oid <> p.relid LOOP
-            bound := pg_get_expr((SELECT c.relpartbound FROM pg_class c WHERE c.oid = leaf), leaf);
-            IF bound = format('FOR VALUES IN (''%s'')', tenant) THEN
-                EXECUTE format('ALTER TABLE %s DETACH PARTITION %s',
-                               (SELECT i.inhparent::regclass FROM pg_inherits i WHERE i.inhrelid = leaf), leaf);
-                EXECUTE format('DROP TABLE %s', leaf);
-                dropped := dropped + 1;
-            END IF;
+        tables := tables || jsonb_build_object(format('%I.%I', p.schema_name, p.table_name),
+                                               jsonb_build_object('before', before));
+        total := total + before;
+    END LOOP;
+    -- remove: tables referenced by others may have to wait for them, so go
+    -- round until every table is empty or a round makes no progress
+    pending := ARRAY(SELECT q2.relid FROM utilix.protected_table q2
+                      WHERE NOT (SELECT c.relispartition FROM pg_class c WHERE c.oid = q2.relid));
+    LOOP
+        EXIT WHEN cardinality(pending) = 0;
+        progress := false;
+        FOREACH rid IN ARRAY pending LOOP
+            SELECT * INTO p FROM utilix.protected_table q2 WHERE q2.relid = rid;
+            BEGIN
+                -- a partition that holds exactly this tenant goes whole
+                FOR leaf IN SELECT l.* FROM utilix._leaves(p.relid::regclass) l WHERE l::oid <> p.relid LOOP
+                    bound := pg_get_expr((SELECT c.relpartbound FROM pg_class c WHERE c.oid = leaf), leaf);
+                    IF bound = format('FOR VALUES IN (''%s'')', tenant) THEN
+                        EXECUTE format('ALTER TABLE %s DETACH PARTITION %s',
+                                       (SELECT i.inhparent::regclass FROM pg_inherits i WHERE i.inhrelid = leaf), leaf);
+                        EXECUTE format('DROP TABLE %s', leaf);
+                        dropped := dropped + 1;
+                    END IF;
+                END LOOP;
+                EXECUTE format('DELETE FROM %I.%I WHERE %I = $1', p.schema_name, p.table_name, p.tenant_column) USING tenant;
+                pending := array_remove(pending, rid);
+                progress := true;
+            EXCEPTION WHEN foreign_key_violation THEN
+                NULL;   -- rows of another table still reference these: next round
+            END;
         END LOOP;
-        EXECUTE format('DELETE FROM %I.%I WHERE %I = $1', p.schema_name, p.table_name, p.tenant_column) USING tenant;
+        IF NOT progress THEN
+            RAISE EXCEPTION 'tenant % cannot be purged: foreign keys between its tables form a cycle', tenant
+                USING ERRCODE = '23503';
+        END IF;
+    END LOOP;
+    FOR p IN SELECT q2.* FROM utilix.protected_table q2
+              WHERE NOT (SELECT c.relispartition FROM pg_class c WHERE c.oid = q2.relid) LOOP
         q := format('SELECT count(*) FROM %I.%I WHERE %I = %s', p.schema_name, p.table_name, p.tenant_column, tenant);
         EXECUTE q INTO after;
         IF after <> 0 THEN
             RAISE EXCEPTION 'rows of tenant % remain in %.%', tenant, p.schema_name, p.table_name USING ERRCODE = 'XX000';
         END IF;
-        tables := tables || jsonb_build_object(format('%I.%I', p.schema_name, p.table_name),
-                                               jsonb_build_object('before', before, 'after', after));
+        tables := jsonb_set(tables, ARRAY[format('%I.%I', p.schema_name, p.table_name), 'after'], to_jsonb(after));
         checks := checks || q;
-        total := total + before;
     END LOOP;
     DELETE FROM utilix.app_user a WHERE a.tenant_id = tenant;
     DELETE FROM utilix.admin_network n WHERE n.tenant_id = tenant;
@@ -598,11 +637,13 @@ CREATE FUNCTION utilix._certificate_hash(c utilix.deletion_certificate) RETURNS 
     AS $$
     SELECT pg_catalog.sha256(COALESCE(c.prev_hash, '\x'::bytea) || convert_to(
         jsonb_build_object('id', c.id, 'tenant_id', c.tenant_id, 'tenant_name', c.tenant_name,
-                           'terminated_at', c.terminated_at, 'purged_at', c.purged_at, 'tables', c.tables,
+                           'terminated_at', to_char(c.terminated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+                           'purged_at', to_char(c.purged_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+                           'tables', c.tables,
                            'keys_destroyed', c.keys_destroyed, 'verification', to_jsonb(c.verification))::text, 'UTF8'))
 $$;
 COMMENT ON FUNCTION utilix._certificate_hash(utilix.deletion_certificate) IS
-    'the hash of a certificate: SHA-256 of the previous hash and the certificate''s canonical JSON';
+    'the hash of a certificate: SHA-256 of the previous hash and the certificate''s canonical JSON (times in UTC, so any session verifies alike)';
 
 CREATE FUNCTION utilix.purge_due_tenants() RETURNS integer
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
@@ -672,11 +713,29 @@ CREATE FUNCTION utilix._worker_tick() RETURNS void
     AS $$
 DECLARE
     r utilix.retention_policy;
+    t bigint;
 BEGIN
+    -- each piece of work in a subtransaction of its own: one failure is
+    -- recorded and leaves the rest to go on
     FOR r IN SELECT * FROM utilix.retention_policy LOOP
-        PERFORM utilix._retention_step(r, current_setting('utilix.purge_batches_per_run')::integer);
+        BEGIN
+            PERFORM utilix._retention_step(r, current_setting('utilix.purge_batches_per_run')::integer);
+        EXCEPTION WHEN OTHERS THEN
+            INSERT INTO utilix.purge_run (kind, table_name, outcome, finished_at, error)
+            VALUES ('retention', format('%I.%I', r.schema_name, r.table_name), 'error', clock_timestamp(), SQLERRM);
+        END;
     END LOOP;
-    PERFORM utilix.purge_due_tenants();
+    FOR t IN SELECT x.id FROM utilix.tenant x
+              WHERE x.status = 'terminated' AND x.purge_after <= now()
+                AND NOT EXISTS (SELECT 1 FROM utilix.legal_hold h WHERE h.tenant_id = x.id)
+              ORDER BY x.purge_after LOOP
+        BEGIN
+            PERFORM utilix._purge_tenant(t);
+        EXCEPTION WHEN OTHERS THEN
+            INSERT INTO utilix.purge_run (kind, tenant_id, outcome, finished_at, error)
+            VALUES ('offboarding', t, 'error', clock_timestamp(), SQLERRM);
+        END;
+    END LOOP;
     DELETE FROM utilix.purge_run x
      WHERE x.outcome <> 'running' AND x.started_at < now() - make_interval(days => current_setting('utilix.purge_run_retention')::integer);
 END

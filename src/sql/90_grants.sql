@@ -69,7 +69,7 @@ GRANT EXECUTE ON FUNCTION
 GRANT SELECT ON utilix.encrypted_columns, utilix.data_keys TO utilix_operator;
 
 -- Rights checks run as the querying role.
-GRANT EXECUTE ON FUNCTION utilix._may(text), utilix._check_rights() TO PUBLIC;
+GRANT EXECUTE ON FUNCTION utilix._may(text), utilix.tenant_if_may(text), utilix._check_rights() TO PUBLIC;
 
 -- Application users: anyone may try to log in (the login service), any
 -- context may change its own password; administration checks the admin
@@ -85,7 +85,8 @@ GRANT EXECUTE ON FUNCTION
     utilix.allow_admin_network(cidr), utilix.revoke_admin_network(cidr)
   TO PUBLIC;
 GRANT SELECT ON utilix.users, utilix.admin_networks, utilix.auth_events TO PUBLIC;
-GRANT EXECUTE ON FUNCTION utilix.create_tenant_admin(bigint, text, text) TO utilix_operator;
+GRANT EXECUTE ON FUNCTION utilix.create_tenant_admin(bigint, text, text), utilix.allow_tenant_admin_network(bigint, cidr)
+  TO utilix_operator;
 
 -- Retention and offboarding: operators only.
 GRANT EXECUTE ON FUNCTION

@@ -2,7 +2,7 @@
 -- protection by DDL; utilix.protected_tables follows renames and drops;
 -- only operators protect and unprotect.
 BEGIN;
-SELECT plan(48);
+SELECT plan(49);
 
 -- ------------------------------------------------------------------ set-up
 CREATE ROLE g22_owner NOLOGIN;
@@ -83,8 +83,11 @@ SELECT throws_ok('DROP TRIGGER utilix_guard_tenant ON g22_t', '42501', NULL, 'ow
 SELECT throws_ok('ALTER TABLE g22_t RENAME COLUMN tenant_id TO tid', '42501', NULL,
                  'owner: renaming the tenant column (named by the policy check and the guard trigger) is refused');
 SELECT lives_ok('ALTER TABLE g22_t ADD COLUMN note text', 'control: harmless DDL by the owner is allowed');
-SELECT lives_ok('CREATE POLICY g22_everything ON g22_t AS PERMISSIVE FOR ALL TO PUBLIC USING (true) WITH CHECK (true)',
-                'control: the owner may add a permissive policy (the restrictive tenant policy still applies)');
+SELECT throws_ok('CREATE POLICY g22_everything ON g22_t AS PERMISSIVE FOR ALL TO PUBLIC USING (true) WITH CHECK (true)',
+                 '42501', NULL,
+                 'owner: a second permissive policy (which would widen the rights model) is refused');
+SELECT lives_ok('CREATE POLICY g22_narrow ON g22_t AS RESTRICTIVE FOR ALL TO PUBLIC USING (true) WITH CHECK (true)',
+                'control: the owner may add a restrictive policy (it can only narrow)');
 RESET ROLE;
 SELECT is(pg_temp.flags('g22_t'), '(t,t,t,t)', 'after all refused attempts g22_t keeps every safeguard');
 SELECT is((SELECT row(permissive, roles, cmd, qual, with_check)::text FROM pg_policies
