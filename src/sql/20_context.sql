@@ -62,6 +62,31 @@ END
 $$;
 COMMENT ON FUNCTION utilix.create_tenant(text, text) IS 'operator: registers a tenant and returns its id';
 
+-- The status of a tenant named by an operator function's argument:
+-- 22004 for NULL, 22023 for an unknown tenant.  Locks the row when asked.
+CREATE FUNCTION utilix._tenant_status(tenant bigint, lock_row boolean DEFAULT false) RETURNS text
+    LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    st text;
+BEGIN
+    IF tenant IS NULL THEN
+        RAISE EXCEPTION 'tenant must not be null' USING ERRCODE = '22004';
+    END IF;
+    IF lock_row THEN
+        SELECT t.status INTO st FROM utilix.tenant t WHERE t.id = tenant FOR UPDATE;
+    ELSE
+        SELECT t.status INTO st FROM utilix.tenant t WHERE t.id = tenant;
+    END IF;
+    IF st IS NULL THEN
+        RAISE EXCEPTION 'tenant % does not exist', tenant USING ERRCODE = '22023';
+    END IF;
+    RETURN st;
+END
+$$;
+COMMENT ON FUNCTION utilix._tenant_status(bigint, boolean) IS
+    'internal: a tenant''s status; 22004 for NULL, 22023 for an unknown tenant';
+
 CREATE FUNCTION utilix._sign_token(tenant bigint, app_user text, ttl interval,
                                    rights text[], clearance text, flags integer)
     RETURNS text

@@ -407,13 +407,7 @@ CREATE FUNCTION utilix.rotate_tenant_key(tenant bigint) RETURNS integer
 DECLARE
     v integer;
 BEGIN
-    IF tenant IS NULL THEN
-        RAISE EXCEPTION 'tenant must not be null' USING ERRCODE = '22004';
-    END IF;
-    IF NOT EXISTS (SELECT 1 FROM utilix.tenant t WHERE t.id = tenant) THEN
-        RAISE EXCEPTION 'tenant % does not exist', tenant USING ERRCODE = '22023';
-    END IF;
-    IF NOT EXISTS (SELECT 1 FROM utilix.tenant t WHERE t.id = tenant AND t.status = 'active') THEN
+    IF utilix._tenant_status(tenant) <> 'active' THEN
         RAISE EXCEPTION 'tenant % is not active', tenant USING ERRCODE = '55000';
     END IF;
     PERFORM utilix._ensure_tenant_keys(tenant);
@@ -490,17 +484,9 @@ CREATE FUNCTION utilix.shred_tenant_keys(tenant bigint) RETURNS integer
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
     AS $$
 DECLARE
-    st text;
     n integer;
 BEGIN
-    IF tenant IS NULL THEN
-        RAISE EXCEPTION 'tenant must not be null' USING ERRCODE = '22004';
-    END IF;
-    SELECT t.status INTO st FROM utilix.tenant t WHERE t.id = tenant;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'tenant % does not exist', tenant USING ERRCODE = '22023';
-    END IF;
-    IF st = 'active' THEN
+    IF utilix._tenant_status(tenant) = 'active' THEN
         RAISE EXCEPTION 'tenant % is active', tenant
             USING ERRCODE = '55000', HINT = 'Only a terminated tenant''s keys can be destroyed.';
     END IF;

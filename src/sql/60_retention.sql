@@ -432,16 +432,13 @@ DECLARE
     st text;
     due timestamptz;
 BEGIN
-    IF tenant IS NULL OR grace IS NULL THEN
-        RAISE EXCEPTION 'tenant and grace must not be null' USING ERRCODE = '22004';
+    IF grace IS NULL THEN
+        RAISE EXCEPTION 'grace must not be null' USING ERRCODE = '22004';
     END IF;
     IF grace <= interval '0' THEN
         RAISE EXCEPTION 'grace must be a positive interval' USING ERRCODE = '22023';
     END IF;
-    SELECT t.status INTO st FROM utilix.tenant t WHERE t.id = tenant FOR UPDATE;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'tenant % does not exist', tenant USING ERRCODE = '22023';
-    END IF;
+    st := utilix._tenant_status(tenant, true);
     IF st <> 'active' THEN
         RAISE EXCEPTION 'tenant % is already %', tenant, st USING ERRCODE = '55000';
     END IF;
@@ -457,17 +454,8 @@ COMMENT ON FUNCTION utilix.terminate_tenant(bigint, interval) IS
 CREATE FUNCTION utilix.cancel_termination(tenant bigint) RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
     AS $$
-DECLARE
-    t record;
 BEGIN
-    IF tenant IS NULL THEN
-        RAISE EXCEPTION 'tenant must not be null' USING ERRCODE = '22004';
-    END IF;
-    SELECT * INTO t FROM utilix.tenant x WHERE x.id = tenant FOR UPDATE;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'tenant % does not exist', tenant USING ERRCODE = '22023';
-    END IF;
-    IF t.status <> 'terminated' OR EXISTS (SELECT 1 FROM utilix.data_key k WHERE k.tenant_id = tenant AND k.state = 'destroyed') THEN
+    IF utilix._tenant_status(tenant, true) <> 'terminated' OR EXISTS (SELECT 1 FROM utilix.data_key k WHERE k.tenant_id = tenant AND k.state = 'destroyed') THEN
         RAISE EXCEPTION 'tenant % is not in its grace period', tenant USING ERRCODE = '55000';
     END IF;
     UPDATE utilix.tenant x SET status = 'active', terminated_at = NULL, purge_after = NULL WHERE x.id = tenant;
@@ -484,14 +472,8 @@ DECLARE
     p utilix.protected_table;
     cols text;
 BEGIN
-    IF tenant IS NULL THEN
-        RAISE EXCEPTION 'tenant must not be null' USING ERRCODE = '22004';
-    END IF;
-    IF NOT EXISTS (SELECT 1 FROM utilix.tenant t WHERE t.id = tenant) THEN
-        RAISE EXCEPTION 'tenant % does not exist', tenant USING ERRCODE = '22023';
-    END IF;
     -- operators decrypt a tenant's data only to hand it over at the end
-    IF NOT EXISTS (SELECT 1 FROM utilix.tenant t WHERE t.id = tenant AND t.status = 'terminated') THEN
+    IF utilix._tenant_status(tenant) <> 'terminated' THEN
         RAISE EXCEPTION 'tenant % is not terminated', tenant
             USING ERRCODE = '55000',
                   HINT = 'Operators export a tenant''s data after utilix.terminate_tenant(); an active tenant reads its own data with its context.';
