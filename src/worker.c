@@ -36,6 +36,7 @@ static int	purge_batch_rows = 1000;
 static int	purge_batches_per_run = 50;
 static int	purge_lock_timeout = 100;
 static int	purge_run_retention = 400;
+static int	purge_time_budget = 100;
 
 PGDLLEXPORT void utilix_worker_main(Datum arg);
 
@@ -124,6 +125,10 @@ WorkerInit(void)
 							"Batches per policy in one run of the worker (one transaction).",
 							NULL, &purge_batches_per_run, 50, 1, 100000,
 							PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("utilix.purge_time_budget",
+							"Time the worker spends on one policy in one transaction; locks are held no longer.",
+							NULL, &purge_time_budget, 100, 1, 600000,
+							PGC_SUSET, GUC_UNIT_MS, NULL, NULL, NULL);
 	DefineCustomIntVariable("utilix.purge_lock_timeout",
 							"lock_timeout of retention batches; a batch that waits longer gives way and is retried.",
 							NULL, &purge_lock_timeout, 100, 1, 60000,

@@ -62,8 +62,12 @@ CREATE TABLE utilix.purge_run (
     rows_removed       bigint NOT NULL DEFAULT 0,
     partitions_dropped integer NOT NULL DEFAULT 0,
     outcome            text NOT NULL DEFAULT 'running' CHECK (outcome IN ('running', 'ok', 'error', 'skipped')),
-    error              text
+    error              text,
+    resume_leaf        oid,
+    resume_ctid        tid
 );
+COMMENT ON COLUMN utilix.purge_run.resume_ctid IS
+    'where a retention run spanning several worker ticks goes on: batches walk each table in physical order';
 COMMENT ON TABLE utilix.purge_run IS 'every retention and offboarding run (kept utilix.purge_run_retention)';
 COMMENT ON SEQUENCE utilix.purge_run_id_seq IS 'ids of purge runs';
 REVOKE ALL ON utilix.purge_run FROM PUBLIC;
@@ -200,14 +204,29 @@ CREATE VIEW utilix.retention_policies AS
       FROM utilix.tenant_retention o JOIN utilix.retention_policy r USING (schema_name, table_name);
 COMMENT ON VIEW utilix.retention_policies IS 'operator: table policies (tenant_id NULL) and tenant overrides';
 
--- The condition a row of a policy's table must meet to be expired.
+-- The condition a row of a policy's table must meet to be expired, with the
+-- cutoffs as constants: one range condition for the table's own period
+-- (usable by an index on the time column) and one per tenant override;
+-- held tenants are left out of all of them.
 CREATE FUNCTION utilix._expired_sql(r utilix.retention_policy, tenant_column name, alias text) RETURNS text
-    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
     AS $$
-    SELECT format('%1$s.%2$I < pg_catalog.now() - COALESCE((SELECT o.keep FROM utilix.tenant_retention o
-                       WHERE o.tenant_id = %1$s.%3$I AND o.schema_name = %4$L AND o.table_name = %5$L), %6$L::interval)
-                   AND NOT EXISTS (SELECT 1 FROM utilix.legal_hold h WHERE h.tenant_id = %1$s.%3$I)',
-                  alias, r.time_column, tenant_column, r.schema_name, r.table_name, r.keep)
+DECLARE
+    held bigint[] := ARRAY(SELECT h.tenant_id FROM utilix.legal_hold h ORDER BY 1);
+    o record;
+    special bigint[] := held;
+    pred text := '';
+BEGIN
+    FOR o IN SELECT x.tenant_id, x.keep FROM utilix.tenant_retention x
+              WHERE x.schema_name = r.schema_name AND x.table_name = r.table_name
+                AND x.tenant_id <> ALL (held) ORDER BY 1 LOOP
+        pred := pred || format(' OR (%1$s.%2$I = %3$s AND %1$s.%4$I < %5$L)',
+                               alias, tenant_column, o.tenant_id, r.time_column, pg_catalog.now() - o.keep);
+        special := special || o.tenant_id;
+    END LOOP;
+    RETURN format('((%1$s.%2$I < %3$L AND %1$s.%4$I <> ALL (%5$L::bigint[]))%6$s)',
+                  alias, r.time_column, pg_catalog.now() - r.keep, tenant_column, special, pred);
+END
 $$;
 COMMENT ON FUNCTION utilix._expired_sql(utilix.retention_policy, name, text) IS 'internal: the expiry predicate of a policy';
 
@@ -291,36 +310,53 @@ COMMENT ON FUNCTION utilix.purge_preview(regclass) IS
 -- utilix.purge_batch_rows rows under a short lock_timeout (the caller's
 -- own lock_timeout is restored).  Records the work in utilix.purge_run and
 -- returns that run's id (NULL when there was nothing to do).
-CREATE FUNCTION utilix._retention_step(r utilix.retention_policy, max_batches integer) RETURNS bigint
+CREATE FUNCTION utilix._retention_step(r utilix.retention_policy, max_batches integer,
+                                       time_budget interval DEFAULT NULL) RETURNS bigint
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    SET enable_indexscan = off SET enable_bitmapscan = off
     AS $$
 DECLARE
     rel regclass := to_regclass(format('%I.%I', r.schema_name, r.table_name));
     p utilix.protected_table;
     run utilix.purge_run;
     leaf regclass;
+    pred text;
     batch integer := current_setting('utilix.purge_batch_rows')::integer;
     n bigint;
+    last_ctid tid;
+    from_ctid tid;
     done bigint := 0;
     dropped integer := 0;
     i integer := 0;
+    finished boolean := true;
     expected bigint;
+    plan jsonb;
+    started timestamptz := clock_timestamp();
     saved_timeout text := current_setting('lock_timeout');
 BEGIN
     IF rel IS NULL THEN
         RETURN NULL;
     END IF;
     SELECT * INTO p FROM utilix.protected_table q WHERE q.schema_name = r.schema_name AND q.table_name = r.table_name;
+    pred := utilix._expired_sql(r, p.tenant_column, 't');
     SELECT * INTO run FROM utilix.purge_run x
      WHERE x.kind = 'retention' AND x.table_name = rel::text AND x.outcome = 'running'
      ORDER BY x.id DESC LIMIT 1 FOR UPDATE;
     IF NOT FOUND THEN
-        EXECUTE format('SELECT count(*) FROM %s t WHERE %s', rel, utilix._expired_sql(r, p.tenant_column, 't')) INTO expected;
-        IF expected = 0 AND NOT EXISTS (SELECT 1 FROM utilix._droppable_partitions(r)) THEN
+        EXECUTE format('SELECT EXISTS (SELECT 1 FROM %s t WHERE %s)', rel, pred) INTO finished;
+        IF NOT finished AND NOT EXISTS (SELECT 1 FROM utilix._droppable_partitions(r)) THEN
             RETURN NULL;
+        END IF;
+        -- exact for a small run; for a large one the planner's estimate,
+        -- since counting would cost a scan of its own
+        EXECUTE format('EXPLAIN (FORMAT JSON) SELECT 1 FROM %s t WHERE %s', rel, pred) INTO plan;
+        expected := (plan -> 0 -> 'Plan' ->> 'Plan Rows')::numeric::bigint;
+        IF expected < 100000 THEN
+            EXECUTE format('SELECT count(*) FROM %s t WHERE %s', rel, pred) INTO expected;
         END IF;
         INSERT INTO utilix.purge_run (kind, table_name, rows_expected) VALUES ('retention', rel::text, expected)
             RETURNING * INTO run;
+        finished := true;
     END IF;
     PERFORM set_config('lock_timeout', current_setting('utilix.purge_lock_timeout'), true);
     BEGIN
@@ -331,16 +367,27 @@ BEGIN
             done := done + n;
             dropped := dropped + 1;
         END LOOP;
-        FOR leaf IN SELECT * FROM utilix._leaves(rel) LOOP
+        -- each leaf in physical order, from where the run stopped last time
+        FOR leaf IN SELECT l FROM utilix._leaves(rel) l
+                     WHERE run.resume_leaf IS NULL OR l::oid >= run.resume_leaf ORDER BY l::oid LOOP
+            from_ctid := CASE WHEN leaf::oid = run.resume_leaf THEN run.resume_ctid ELSE '(0,0)'::tid END;
             LOOP
-                EXIT WHEN i >= max_batches;
-                EXECUTE format('DELETE FROM %1$s WHERE ctid = ANY (ARRAY(SELECT t.ctid FROM %1$s t WHERE %2$s LIMIT %3$s))',
-                               leaf, utilix._expired_sql(r, p.tenant_column, 't'), batch);
-                GET DIAGNOSTICS n = ROW_COUNT;
+                IF i >= max_batches OR (time_budget IS NOT NULL AND clock_timestamp() - started > time_budget) THEN
+                    finished := false;
+                    run.resume_leaf := leaf::oid;
+                    run.resume_ctid := from_ctid;
+                    EXIT;
+                END IF;
+                EXECUTE format('WITH d AS (DELETE FROM %1$s WHERE ctid = ANY (ARRAY(
+                                    SELECT t.ctid FROM %1$s t WHERE t.ctid > $1 AND %2$s LIMIT %3$s)) RETURNING ctid)
+                                SELECT count(*), max(ctid) FROM d', leaf, pred, batch)
+                    INTO n, last_ctid USING from_ctid;
                 i := i + 1;
                 done := done + n;
                 EXIT WHEN n < batch;
+                from_ctid := last_ctid;
             END LOOP;
+            EXIT WHEN NOT finished;
         END LOOP;
     EXCEPTION WHEN lock_not_available THEN
         -- another session holds a lock: give way, the next step retries
@@ -350,13 +397,15 @@ BEGIN
     END;
     PERFORM set_config('lock_timeout', saved_timeout, true);
     UPDATE utilix.purge_run x SET rows_removed = x.rows_removed + done, partitions_dropped = x.partitions_dropped + dropped,
-           outcome = CASE WHEN i < max_batches THEN 'ok' ELSE 'running' END,
-           finished_at = CASE WHEN i < max_batches THEN clock_timestamp() END, error = NULL
+           outcome = CASE WHEN finished THEN 'ok' ELSE 'running' END,
+           finished_at = CASE WHEN finished THEN clock_timestamp() END, error = NULL,
+           resume_leaf = CASE WHEN finished THEN NULL ELSE run.resume_leaf END,
+           resume_ctid = CASE WHEN finished THEN NULL ELSE run.resume_ctid END
      WHERE x.id = run.id;
     RETURN run.id;
 END
 $$;
-COMMENT ON FUNCTION utilix._retention_step(utilix.retention_policy, integer) IS
+COMMENT ON FUNCTION utilix._retention_step(utilix.retention_policy, integer, interval) IS
     'internal: one bounded step of a retention policy, recorded in utilix.purge_run';
 
 CREATE FUNCTION utilix.run_retention(rel regclass DEFAULT NULL)
@@ -701,7 +750,8 @@ BEGIN
     -- recorded and leaves the rest to go on
     FOR r IN SELECT * FROM utilix.retention_policy LOOP
         BEGIN
-            PERFORM utilix._retention_step(r, current_setting('utilix.purge_batches_per_run')::integer);
+            PERFORM utilix._retention_step(r, current_setting('utilix.purge_batches_per_run')::integer,
+                                           current_setting('utilix.purge_time_budget')::interval);
         EXCEPTION WHEN OTHERS THEN
             INSERT INTO utilix.purge_run (kind, table_name, outcome, finished_at, error)
             VALUES ('retention', format('%I.%I', r.schema_name, r.table_name), 'error', clock_timestamp(), SQLERRM);

@@ -81,7 +81,7 @@ BEGIN
     LOOP
         k := k + 1;
         t0 := clock_timestamp();
-        run := utilix._retention_step(r, batches);
+        run := utilix._retention_step(r, batches, current_setting('utilix.purge_time_budget')::interval);
         SELECT x.rows_removed INTO done FROM utilix.purge_run x WHERE x.id = run;
         INSERT INTO bench.purge_step VALUES (label, k, t0, clock_timestamp(), done);
         COMMIT;

@@ -113,6 +113,7 @@ is "$errors_before_kill" "0" "no worker run failed so far (no ERROR in the serve
 expired=300000
 q "ALTER SYSTEM SET utilix.purge_batch_rows = 1000" >/dev/null
 q "ALTER SYSTEM SET utilix.purge_batches_per_run = 5" >/dev/null
+q "ALTER SYSTEM SET utilix.purge_time_budget = '60s'" >/dev/null
 q "SELECT pg_reload_conf()" >/dev/null
 sleep 1.5
 q "
@@ -130,8 +131,9 @@ got=$(wait_for 30 "SELECT rows_done >= 10000 FROM utilix.purge_progress WHERE ta
 is "$got" "t" "purge_progress shows the big run in progress"
 steps=$(q "SELECT rows_done, rows_expected FROM utilix.purge_progress WHERE table_name = 'public.wk_big'")
 diag "progress before the kill: $steps (done|expected)"
-is "$(q "SELECT rows_done % 5000, rows_expected FROM utilix.purge_progress WHERE table_name = 'public.wk_big'")" "0|$expired" \
-   "each worker run removes purge_batch_rows x purge_batches_per_run = 5,000 rows (the reloaded settings apply)"
+# rows_expected of a large run is the planner's estimate (exact below 100,000 rows)
+is "$(q "SELECT rows_done % 5000, abs(rows_expected - $expired) < $expired / 10 FROM utilix.purge_progress WHERE table_name = 'public.wk_big'")" "0|t" \
+   "each worker run removes purge_batch_rows x purge_batches_per_run = 5,000 rows (the reloaded settings apply); the expected count is within 10%"
 seen=$(psql -X -q -A -t -d wk <<'SQL'
 CREATE FUNCTION pg_temp.busy_worker() RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
@@ -167,8 +169,8 @@ got=$(wait_for 200 "SELECT count(*) FROM utilix.purge_run WHERE table_name = 'pu
 is "$got" "0" "the run finishes after the restart"
 is "$(q "SELECT sum(rows_removed) FROM utilix.purge_run WHERE kind = 'retention' AND table_name = 'public.wk_big'")" "$expired" \
    "the rows removed across runs add up to exactly the $expired expired rows (nothing lost, nothing counted twice)"
-is "$(q "SELECT count(*), max(rows_expected), max(outcome) FROM utilix.purge_run WHERE kind = 'retention' AND table_name = 'public.wk_big'")" \
-   "1|$expired|ok" "the interrupted run was resumed (one run, outcome ok), not started over"
+is "$(q "SELECT count(*), max(outcome) FROM utilix.purge_run WHERE kind = 'retention' AND table_name = 'public.wk_big'")" \
+   "1|ok" "the interrupted run was resumed (one run, outcome ok), not started over"
 is "$(q "SELECT count(*), count(*) FILTER (WHERE payload = 'fresh') FROM wk_big")" "1000|1000" "exactly the 1,000 fresh rows are left"
 
 # ------------------------------------------------------------------ a purge that fails
