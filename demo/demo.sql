@@ -407,4 +407,41 @@ SELECT login, event, outcome, client_addr, actor, detail FROM utilix.auth_events
 COMMIT;
 
 \echo
+\echo '=== 24. Retention: readings are kept one year; whole monthly partitions go'
+\connect - ops
+SELECT utilix.set_retention('metering.reading', '1 year', 'read_at');
+SELECT * FROM utilix.retention_policies;
+-- what a run would remove, removing nothing
+SELECT * FROM utilix.purge_preview('metering.reading');
+-- the worker does this every utilix.purge_naptime seconds, in short transactions
+SELECT * FROM utilix.run_retention('metering.reading');
+SELECT kind, table_name, rows_removed, partitions_dropped, outcome FROM utilix.purge_runs;
+
+\echo
+\echo '=== 25. Offboarding: a fourth tenant ends its contract, is exported, purged and certified'
+\connect - ops
+SELECT utilix.create_tenant('hooli', 'JP') AS hooli \gset
+\connect - login_service
+SELECT utilix.issue_context(:hooli, 'gavin@hooli', '10 minutes', '{read,write}') AS hooli_tok \gset
+\connect - meter_app
+BEGIN;
+SELECT utilix.set_context(:'hooli_tok');
+INSERT INTO metering.site (site_id, name) VALUES (1, 'Palo Alto campus');
+INSERT INTO metering.customer (customer_id, name, email) VALUES (1, 'Gavin Belson', 'gavin@hooli.example');
+COMMIT;
+\connect - ops
+-- DEMO ONLY: a grace period of one second instead of 30 days
+SELECT utilix.terminate_tenant(:hooli, grace => '1 second') IS NOT NULL AS terminated;
+-- the copy handed over to the customer: one JSON document per row, encrypted columns decrypted
+SELECT table_name, row_data FROM utilix.export_tenant(:hooli) ORDER BY 1;
+SELECT * FROM utilix.export_manifest(:hooli);
+SELECT pg_sleep(1.1);
+-- the worker calls this; here the operator does, to show it
+SELECT utilix.purge_due_tenants() AS tenants_purged;
+SELECT tenant_name, tables, keys_destroyed, verification, left(hash, 16) || '...' AS hash
+  FROM utilix.deletion_certificates;
+SELECT * FROM utilix.verify_certificates();
+SELECT id, name, status FROM utilix.tenants ORDER BY id;
+
+\echo
 \echo '=== Done.'
