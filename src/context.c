@@ -7,7 +7,7 @@
  * where the MAC, under the token subkey of the master key, covers the
  * prefix and the payload.  The payload is binary and length-prefixed:
  *
- *	 version(1) tenant(8) issued_at(8) expires_at(8) token_id(16) flags(1)
+ *	 version(1) tenant(8) issued_at(8) expires_at(8) token_id(16) realm(16) flags(1)
  *	 user_len(1) user  clearance_len(1) clearance  nrights(1)
  *	 { right_len(1) right } ...
  *
@@ -16,7 +16,8 @@
  * future; the parsed token becomes the setting's "extra", so it is parsed
  * once, and PostgreSQL's own GUC machinery restores it on SET LOCAL,
  * savepoint rollback, RESET and in parallel workers.  Expiry, the tenant's
- * status and role bindings are checked again at use, once per statement.
+ * status, the database (realm) the token was issued in and role bindings
+ * are checked again at use, once per statement.
  */
 #include "postgres.h"
 
@@ -143,7 +144,7 @@ parse_payload(const uint8 *p, size_t len, UtilixContext *out)
 #define NEED(k) do { if (len - pos < (size_t) (k)) return false; } while (0)
 
 	memset(out, 0, sizeof(UtilixContext));
-	NEED(1 + 8 + 8 + 8 + 16 + 1);
+	NEED(1 + 8 + 8 + 8 + 16 + 16 + 1);
 	if (p[pos++] != PAYLOAD_VERSION)
 		return false;
 	out->tenant = get_int64(p + pos);
@@ -153,6 +154,8 @@ parse_payload(const uint8 *p, size_t len, UtilixContext *out)
 	out->expires_at = get_int64(p + pos);
 	pos += 8;
 	memcpy(out->token_id, p + pos, 16);
+	pos += 16;
+	memcpy(out->realm, p + pos, 16);
 	pos += 16;
 	out->flags = p[pos++];
 	if (out->tenant <= 0 || out->expires_at <= out->issued_at)
@@ -461,6 +464,62 @@ role_binding(Oid roleid)
 	return tenant;
 }
 
+/*
+ * This database's realm: 16 random bytes stored when the extension was
+ * created.  A token carries the realm it was issued in, so that a token of
+ * tenant 1 of one database is not taken for tenant 1 of another database
+ * that shares the master key.
+ */
+static uint8 realm_cache[16];
+static uint64 realm_generation = 0;
+static SPIPlanPtr realm_plan = NULL;
+
+static const uint8 *
+database_realm(void)
+{
+	Oid			save_userid;
+	int			save_sec;
+
+	if (realm_generation == utilix_cache_generation)
+		return realm_cache;
+	if (!OidIsValid(utilix_catalog_relid("realm")))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("utilix is not installed in this database")));
+	utilix_begin_internal(&save_userid, &save_sec);
+	PG_TRY();
+	{
+		bool		isnull = true;
+		Datum		d = (Datum) 0;
+
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		if (realm_plan == NULL)
+		{
+			SPIPlanPtr	plan = SPI_prepare("SELECT id FROM utilix.realm LIMIT 1", 0, NULL);
+
+			if (plan == NULL || SPI_keepplan(plan) != 0)
+				elog(ERROR, "utilix could not prepare the realm lookup");
+			realm_plan = plan;
+		}
+		if (SPI_execute_plan(realm_plan, NULL, NULL, true, 1) == SPI_OK_SELECT && SPI_processed == 1)
+			d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		if (isnull || VARSIZE_ANY_EXHDR(DatumGetByteaPP(d)) != 16)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("utilix.realm holds no realm of 16 bytes")));
+		memcpy(realm_cache, VARDATA_ANY(DatumGetByteaPP(d)), 16);
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		utilix_end_internal(save_userid, save_sec);
+	}
+	PG_END_TRY();
+	realm_generation = utilix_cache_generation;
+	return realm_cache;
+}
+
 static int64
 current_binding(void)
 {
@@ -555,6 +614,8 @@ current_context_internal(bool missing_ok, bool quiet)
 	{
 		if (current_ctx->expires_at <= stmt)
 			DENY("tenant context token has expired");
+		if (memcmp(current_ctx->realm, database_realm(), 16) != 0)
+			DENY("tenant context token was issued in another database");
 		if (bound != 0 && bound != current_ctx->tenant)
 			DENY("tenant context token names another tenant than this role is bound to");
 		if (!tenant_is_active(current_ctx->tenant))
@@ -632,6 +693,8 @@ utilix_context_info(PG_FUNCTION_ARGS)
 	}
 	if (ctx->expires_at <= GetCurrentStatementStartTimestamp())
 		status = "expired";
+	else if (!(ctx->flags & UTILIX_CTX_FLAG_BOUND_ROLE) && memcmp(ctx->realm, database_realm(), 16) != 0)
+		status = "issued in another database";
 	else if (bound != 0 && bound != ctx->tenant)
 		status = "conflicts with role binding";
 	else if (!tenant_is_active(ctx->tenant))
@@ -759,6 +822,8 @@ utilix_sign_token(PG_FUNCTION_ARGS)
 	put_int64(payload + pos, exp);
 	pos += 8;
 	utilix_random_bytes(payload + pos, 16);
+	pos += 16;
+	memcpy(payload + pos, database_realm(), 16);
 	pos += 16;
 	payload[pos++] = PG_ARGISNULL(5) ? 0 : (uint8) (PG_GETARG_INT32(5) & 0x7F);
 	payload[pos++] = (uint8) ulen;

@@ -133,7 +133,7 @@ utilix_hkdf_sha256(const uint8 *ikm, size_t ikmlen,
  * fetch the algorithm and set up the key each time.
  */
 static EVP_MAC_CTX *hmac_ctx = NULL;
-static uint8 hmac_key[UTILIX_KEY_LEN];
+static uint8 hmac_key_id[32];	/* SHA-256 of the key the context holds, not the key */
 
 void
 utilix_hmac_sha256(const uint8 *key, size_t keylen,
@@ -142,6 +142,7 @@ utilix_hmac_sha256(const uint8 *key, size_t keylen,
 	static const uint8 empty[1] = {0};
 	size_t		outlen = 0;
 	OSSL_PARAM	params[2];
+	uint8		key_id[32];
 
 	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *) "SHA256", 0);
 	params[1] = OSSL_PARAM_construct_end();
@@ -156,6 +157,7 @@ utilix_hmac_sha256(const uint8 *key, size_t keylen,
 			openssl_fail("HMAC-SHA-256");
 		return;
 	}
+	utilix_sha256(key, keylen, key_id);
 	if (hmac_ctx == NULL)
 	{
 		EVP_MAC    *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
@@ -166,16 +168,15 @@ utilix_hmac_sha256(const uint8 *key, size_t keylen,
 		EVP_MAC_free(mac);
 		if (hmac_ctx == NULL)
 			openssl_fail("EVP_MAC_CTX_new");
-		memset(hmac_key, 0, sizeof(hmac_key));
 		if (EVP_MAC_init(hmac_ctx, key, keylen, params) != 1)
 			openssl_fail("HMAC key setup");
-		memcpy(hmac_key, key, keylen);
+		memcpy(hmac_key_id, key_id, sizeof(key_id));
 	}
-	else if (!utilix_ct_equal(hmac_key, key, keylen))
+	else if (!utilix_ct_equal(hmac_key_id, key_id, sizeof(key_id)))
 	{
 		if (EVP_MAC_init(hmac_ctx, key, keylen, params) != 1)
 			openssl_fail("HMAC key setup");
-		memcpy(hmac_key, key, keylen);
+		memcpy(hmac_key_id, key_id, sizeof(key_id));
 	}
 	else if (EVP_MAC_init(hmac_ctx, NULL, 0, NULL) != 1)
 		openssl_fail("HMAC reset");

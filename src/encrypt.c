@@ -261,9 +261,11 @@ get_rel_meta(Relation rel)
 	{
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
-		if (SPI_execute_with_args("SELECT e.column_name::text, e.column_id, e.searchable, p.tenant_column::text "
-								  "FROM utilix.encrypted_column e "
-								  "JOIN utilix.protected_table p USING (schema_name, table_name) "
+		if (SPI_execute_with_args("SELECT e.column_name::pg_catalog.text, e.column_id, e.searchable, "
+								  "p.tenant_column::pg_catalog.text "
+								  "FROM utilix.encrypted_column e JOIN utilix.protected_table p "
+								  "ON e.schema_name OPERATOR(pg_catalog.=) p.schema_name "
+								  "AND e.table_name OPERATOR(pg_catalog.=) p.table_name "
 								  "WHERE e.schema_name OPERATOR(pg_catalog.=) $1 "
 								  "AND e.table_name OPERATOR(pg_catalog.=) $2",
 								  2, types, values, NULL, true, 0) != SPI_OK_SELECT)
@@ -275,8 +277,11 @@ get_rel_meta(Relation rel)
 			bool		isnull;
 			char	   *colname = SPI_getvalue(tup, sdesc, 1);
 			char	   *tenantcol = SPI_getvalue(tup, sdesc, 4);
-			int			attnum = SPI_fnumber(desc, colname);
+			int			attnum;
 
+			if (colname == NULL || tenantcol == NULL)
+				continue;
+			attnum = SPI_fnumber(desc, colname);
 			if (attnum <= 0)
 				continue;
 			m->attnums[m->ncols] = attnum;
@@ -370,8 +375,17 @@ seal_bytes(int64 tenant, int64 column_id, bool searchable, const uint8 *pt, size
  * Returns NULL when the tenant's key version no longer exists (shredded).
  * Raises 22000-family errors for values that do not authenticate.
  */
+static struct varlena *open_envelope_ext(const UtilixEnvelope *env, bool quiet);
+
 static struct varlena *
 open_envelope(const UtilixEnvelope *env)
+{
+	return open_envelope_ext(env, false);
+}
+
+/* quiet: a value that does not authenticate gives NULL instead of an error */
+static struct varlena *
+open_envelope_ext(const UtilixEnvelope *env, bool quiet)
 {
 	static int64 last_tenant = 0;
 	static uint32 last_version = 0;
@@ -401,6 +415,8 @@ open_envelope(const UtilixEnvelope *env)
 						  env->ct, env->ct_len, env->tag, (uint8 *) VARDATA(out)))
 	{
 		pfree(out);
+		if (quiet)
+			return NULL;
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("encrypted value does not authenticate"),
@@ -419,17 +435,20 @@ parse_or_fail(const uint8 *data, size_t len, UtilixEnvelope *env)
 				 errmsg("encrypted value is malformed")));
 }
 
-/* May the current context read this value in plaintext? */
+/*
+ * May the current context read values of this tenant and column in
+ * plaintext (or probe them through the blind index)?  Its tenant, the read
+ * right, and a clearance at or above the column's label.
+ */
 static bool
-may_read(const UtilixEnvelope *env)
+may_read_column(const UtilixContext *ctx, int64 tenant, int64 column_id)
 {
-	const UtilixContext *ctx = utilix_context_for_read();
 	const ColumnMeta *meta;
 
-	if (ctx == NULL || ctx->tenant != env->tenant ||
-		(ctx->flags & UTILIX_CTX_FLAG_PASSWORD_CHANGE))
+	if (ctx == NULL || ctx->tenant != tenant ||
+		!utilix_context_has_right(ctx, "read"))
 		return false;
-	meta = get_column_meta(env->column_id);
+	meta = get_column_meta(column_id);
 	if (meta == NULL)
 		return false;
 	if (meta->label_level >= 0 || meta->label_level == -2)
@@ -440,6 +459,12 @@ may_read(const UtilixEnvelope *env)
 			return false;
 	}
 	return true;
+}
+
+static bool
+may_read(const UtilixEnvelope *env)
+{
+	return may_read_column(utilix_context_for_read(), env->tenant, env->column_id);
 }
 
 /*
@@ -486,16 +511,39 @@ encrypted_in(char *str, PlainKind kind)
 		memcpy(VARDATA(out), sealed, slen);
 		return PointerGetDatum(out);
 	}
-	switch (kind)
+	if (kind == KIND_TEXT)
+		return PointerGetDatum(cstring_to_text(str));
+
+	/*
+	 * bytea's and jsonb's own errors quote the input (the plaintext) in their
+	 * detail and context: replace them with one that does not.
+	 */
 	{
-		case KIND_TEXT:
-			return PointerGetDatum(cstring_to_text(str));
-		case KIND_BYTEA:
-			return DirectFunctionCall1(byteain, CStringGetDatum(str));
-		case KIND_JSONB:
-			return DirectFunctionCall1(jsonb_in, CStringGetDatum(str));
+		MemoryContext cxt = CurrentMemoryContext;
+		volatile Datum result = (Datum) 0;
+		volatile bool failed = false;
+
+		PG_TRY();
+		{
+			if (kind == KIND_BYTEA)
+				result = DirectFunctionCall1(byteain, CStringGetDatum(str));
+			else
+				result = DirectFunctionCall1(jsonb_in, CStringGetDatum(str));
+		}
+		PG_CATCH();
+		{
+			MemoryContextSwitchTo(cxt);
+			FlushErrorState();
+			failed = true;
+		}
+		PG_END_TRY();
+		if (failed)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+					 errmsg("invalid input syntax for an encrypted %s value",
+							kind == KIND_BYTEA ? "bytea" : "jsonb")));
+		return result;
 	}
-	return (Datum) 0;
 }
 
 static char *
@@ -571,7 +619,7 @@ utilix_enc_eq_plain(PG_FUNCTION_ARGS)
 	{
 		if (!utilix_envelope_parse(data, len, &env) || !may_read(&env))
 			PG_RETURN_BOOL(false);
-		plain = open_envelope(&env);
+		plain = open_envelope_ext(&env, true);
 		if (plain == NULL)
 			PG_RETURN_BOOL(false);
 	}
@@ -650,8 +698,12 @@ utilix_blind_probe(PG_FUNCTION_ARGS)
 	bytea	   *out = palloc(VARHDRSZ + UTILIX_PROBE_LEN);
 	int64		tenant = 0;
 
-	/* without a usable context the probe names no tenant and matches nothing */
-	if (ctx != NULL)
+	/*
+	 * Without a usable context, or one that may not read the column, the
+	 * probe names no tenant and matches nothing: a probe answers the same
+	 * question as decrypting would.
+	 */
+	if (ctx != NULL && may_read_column(ctx, ctx->tenant, column_id))
 	{
 		tenant = ctx->tenant;
 		utilix_blind_index(tenant, column_id, (const uint8 *) VARDATA_ANY(p),

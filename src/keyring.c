@@ -360,15 +360,18 @@ utilix_tenant_key(int64 tenant, uint32 version, bool missing_ok)
 		bool		present = load_key(tenant, version, key);
 
 		/* loading may not change the catalogs, so the cache is still ours */
+		UtilixAead *aead = NULL;
+
+		/* build the keyed context before the entry exists: never half an entry */
+		if (present && version != 0)
+			aead = aead_and_wipe(key);
 		e = hash_search(get_cache(), &k, HASH_ENTER, &found);
 		e->present = present;
 		e->tk.tenant = tenant;
 		e->tk.version = version;
-		e->tk.aead = NULL;
+		e->tk.aead = aead;
 		if (present && version == 0)
 			memcpy(e->blind_root, key, UTILIX_KEY_LEN);
-		else if (present)
-			e->tk.aead = aead_and_wipe(key);
 		utilix_wipe(key, sizeof(key));
 	}
 	if (!e->present)

@@ -15,6 +15,7 @@
 #include "executor/executor.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "nodes/makefuncs.h"
 #include "nodes/parsenodes.h"
 #include "parser/parsetree.h"
 #include "rewrite/rowsecurity.h"
@@ -140,6 +141,24 @@ copy_from_owner(CopyStmt *stmt)
 	rel = relation_open(relid, NoLock);
 	prot = relation_is_protected(rel);
 	owner = rel->rd_rel->relowner;
+
+	/*
+	 * Any policy of the owner's beside utilix's two would be skipped without
+	 * row level security: then COPY is left to PostgreSQL, which refuses it.
+	 */
+	if (prot && rel->rd_rsdesc != NULL)
+	{
+		ListCell   *lc;
+
+		foreach(lc, rel->rd_rsdesc->policies)
+		{
+			RowSecurityPolicy *pol = (RowSecurityPolicy *) lfirst(lc);
+
+			if (strcmp(pol->policy_name, UTILIX_TENANT_POLICY) != 0 &&
+				strcmp(pol->policy_name, "utilix_access") != 0)
+				prot = false;
+		}
+	}
 	if (prot)
 	{
 		AclMode		needed = ACL_INSERT;
@@ -194,11 +213,30 @@ utilix_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	bool		is_explain = IsA(pstmt->utilityStmt, ExplainStmt);
 	volatile Oid copy_owner = InvalidOid;
 	const char *volatile masked = queryString;
+	PlannedStmt *volatile run_pstmt = pstmt;
 	Oid			save_userid = InvalidOid;
 	int			save_sec = 0;
 
 	if (IsA(pstmt->utilityStmt, CopyStmt))
+	{
 		copy_owner = copy_from_owner((CopyStmt *) pstmt->utilityStmt);
+		if (OidIsValid(copy_owner))
+		{
+			/*
+			 * Name the table by the relation checked above, schema and all,
+			 * so that DoCopy cannot resolve the name to another table.
+			 */
+			PlannedStmt *copy_pstmt = makeNode(PlannedStmt);
+			CopyStmt   *copy = copyObject((CopyStmt *) pstmt->utilityStmt);
+			Oid			relid = RangeVarGetRelid(copy->relation, NoLock, false);
+
+			memcpy(copy_pstmt, pstmt, sizeof(PlannedStmt));
+			copy->relation = makeRangeVar(get_namespace_name(get_rel_namespace(relid)),
+										  get_rel_name(relid), copy->relation->location);
+			copy_pstmt->utilityStmt = (Node *) copy;
+			run_pstmt = copy_pstmt;
+		}
+	}
 
 	/*
 	 * Hooks below us (pg_stat_statements keeps utility statements' text as
@@ -220,10 +258,10 @@ utilix_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	PG_TRY();
 	{
 		if (prev_ProcessUtility)
-			prev_ProcessUtility(pstmt, masked, readOnlyTree, context,
+			prev_ProcessUtility(run_pstmt, masked, readOnlyTree, context,
 								params, queryEnv, dest, qc);
 		else
-			standard_ProcessUtility(pstmt, masked, readOnlyTree, context,
+			standard_ProcessUtility(run_pstmt, masked, readOnlyTree, context,
 									params, queryEnv, dest, qc);
 	}
 	PG_FINALLY();

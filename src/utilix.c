@@ -12,6 +12,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_authid.h"
 #include "miscadmin.h"
+#include "access/xact.h"
 #include "utils/guc.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
@@ -95,21 +96,47 @@ utilix_require_preload(void)
  * restricted security context, and mark them internal so that hooks leave
  * them alone.  Always paired with utilix_end_internal() in PG_FINALLY.
  */
+/*
+ * The search_path of internal queries is pinned to pg_catalog, pg_temp
+ * (pg_temp named last, so that a temporary type or operator of the caller's
+ * can never stand in for a catalog one), as a SECURITY DEFINER function's
+ * would be.  In a parallel worker settings cannot change; the internal
+ * queries name every object with its schema anyway.
+ */
+#define MAX_INTERNAL_DEPTH 16
+static int	internal_guc_levels[MAX_INTERNAL_DEPTH];
+
 void
 utilix_begin_internal(Oid *save_userid, int *save_sec)
 {
+	int			level = 0;
+
 	GetUserIdAndSecContext(save_userid, save_sec);
+	if (!IsInParallelMode())
+	{
+		level = NewGUCNestLevel();
+		(void) set_config_option("search_path", "pg_catalog, pg_temp",
+								 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+								 true, 0, false);
+	}
 	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
 						   *save_sec | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
+	if (internal_depth < MAX_INTERNAL_DEPTH)
+		internal_guc_levels[internal_depth] = level;
 	internal_depth++;
 }
 
 void
 utilix_end_internal(Oid save_userid, int save_sec)
 {
+	int			level;
+
 	internal_depth--;
+	level = internal_depth < MAX_INTERNAL_DEPTH ? internal_guc_levels[internal_depth] : 0;
 	SetUserIdAndSecContext(save_userid, save_sec);
+	if (level > 0)
+		AtEOXact_GUC(true, level);
 }
 
 bool

@@ -145,6 +145,7 @@ typedef struct UtilixContext
 	TimestampTz issued_at;
 	TimestampTz expires_at;
 	uint8		token_id[16];
+	uint8		realm[16];		/* the database the token was issued in */
 	uint8		flags;
 	char		app_user[256];
 	char		clearance[64];

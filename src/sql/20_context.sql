@@ -21,6 +21,16 @@ SELECT pg_catalog.pg_extension_config_dump('utilix.tenant', '');
 SELECT pg_catalog.pg_extension_config_dump('utilix.tenant_id_seq', '');
 COMMENT ON SEQUENCE utilix.tenant_id_seq IS 'tenant ids';
 
+CREATE TABLE utilix.realm (
+    id  bytea NOT NULL CHECK (pg_catalog.length(id) = 16)
+);
+COMMENT ON TABLE utilix.realm IS
+    'random identity of this database''s utilix: tokens carry it, so a token works only in the database that issued it (not dumped: a restored copy gets a realm of its own)';
+REVOKE ALL ON utilix.realm FROM PUBLIC;
+INSERT INTO utilix.realm (id) VALUES (utilix.crypto_random(16));
+CREATE TRIGGER realm_invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON utilix.realm
+    FOR EACH STATEMENT EXECUTE FUNCTION utilix._invalidate_cache();
+
 CREATE TABLE utilix.role_binding (
     role_name  name PRIMARY KEY,
     tenant_id  bigint NOT NULL REFERENCES utilix.tenant (id),

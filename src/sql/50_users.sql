@@ -201,7 +201,14 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'the current context is not an application user' USING ERRCODE = '42501';
     END IF;
+    IF (u.locked_until IS NOT NULL AND u.locked_until > now()) OR utilix._login_locked_until(t, me) > now() THEN
+        PERFORM utilix._auth_event(t, me, 'change password', 'denied', inet_client_addr(), 'locked');
+        RAISE WARNING 'the user is locked' USING ERRCODE = '28P01';
+        RETURN NULL;
+    END IF;
     IF NOT utilix._verify_password(old_password, u.password_hash) THEN
+        PERFORM utilix._login_failed(t, me, current_setting('utilix.login_max_failures')::integer,
+                                     current_setting('utilix.login_lockout_minutes')::interval);
         -- like a failed login: counted, recorded, and answered with NULL and a warning
         UPDATE utilix.app_user a SET failed_attempts = a.failed_attempts + 1,
                locked_until = CASE WHEN a.failed_attempts + 1 >= current_setting('utilix.login_max_failures')::integer
@@ -218,6 +225,7 @@ BEGIN
     UPDATE utilix.app_user a SET password_hash = utilix._hash_password(new_password), must_change = false,
            failed_attempts = 0, locked_until = NULL, updated_at = now()
      WHERE a.tenant_id = t AND a.login = me;
+    PERFORM utilix._login_reset(t, me);
     PERFORM utilix._auth_event(t, me, 'change password', 'ok', inet_client_addr());
     RETURN utilix._sign_token(t, me, current_setting('utilix.login_ttl')::interval,
                               u.rights, u.clearance, 0);
