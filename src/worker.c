@@ -32,7 +32,7 @@
 
 static char *worker_database = NULL;
 static int	purge_naptime = 60;
-static int	purge_batch_rows = 1000;
+static int	purge_batch_rows = 5000;
 static int	purge_batches_per_run = 50;
 static int	purge_lock_timeout = 100;
 static int	purge_run_retention = 400;
@@ -119,7 +119,7 @@ WorkerInit(void)
 							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
 	DefineCustomIntVariable("utilix.purge_batch_rows",
 							"Rows deleted per retention batch.",
-							NULL, &purge_batch_rows, 1000, 1, 1000000,
+							NULL, &purge_batch_rows, 5000, 1, 1000000,
 							PGC_SUSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("utilix.purge_batches_per_run",
 							"Batches per policy in one run of the worker (one transaction).",

@@ -333,6 +333,9 @@ DECLARE
     plan jsonb;
     started timestamptz := clock_timestamp();
     saved_timeout text := current_setting('lock_timeout');
+    nblocks bigint;
+    window_end tid;
+    window_pages integer := 1024;
 BEGIN
     IF rel IS NULL THEN
         RETURN NULL;
@@ -367,10 +370,12 @@ BEGIN
             done := done + n;
             dropped := dropped + 1;
         END LOOP;
-        -- each leaf in physical order, from where the run stopped last time
+        -- each leaf in physical order, from where the run stopped last time,
+        -- a window of pages at a time, so that no batch scans for long
         FOR leaf IN SELECT l FROM utilix._leaves(rel) l
                      WHERE run.resume_leaf IS NULL OR l::oid >= run.resume_leaf ORDER BY l::oid LOOP
             from_ctid := CASE WHEN leaf::oid = run.resume_leaf THEN run.resume_ctid ELSE '(0,0)'::tid END;
+            nblocks := pg_relation_size(leaf) / current_setting('block_size')::integer;
             LOOP
                 IF i >= max_batches OR (time_budget IS NOT NULL AND clock_timestamp() - started > time_budget) THEN
                     finished := false;
@@ -378,14 +383,21 @@ BEGIN
                     run.resume_ctid := from_ctid;
                     EXIT;
                 END IF;
+                window_end := format('(%s,0)', (from_ctid::text::point)[0]::bigint + window_pages)::tid;
                 EXECUTE format('WITH d AS (DELETE FROM %1$s WHERE ctid = ANY (ARRAY(
-                                    SELECT t.ctid FROM %1$s t WHERE t.ctid > $1 AND %2$s LIMIT %3$s)) RETURNING ctid)
+                                    SELECT t.ctid FROM %1$s t WHERE t.ctid > $1 AND t.ctid < $2 AND %2$s LIMIT %3$s)) RETURNING ctid)
                                 SELECT count(*), max(ctid) FROM d', leaf, pred, batch)
-                    INTO n, last_ctid USING from_ctid;
+                    INTO n, last_ctid USING from_ctid, window_end;
                 i := i + 1;
                 done := done + n;
-                EXIT WHEN n < batch;
-                from_ctid := last_ctid;
+                IF n = batch THEN
+                    from_ctid := last_ctid;             -- more in this window
+                ELSIF (window_end::text::point)[0] >= nblocks THEN
+                    EXIT;                               -- the leaf is done
+                ELSE
+                    from_ctid := format('(%s,0)', (window_end::text::point)[0]::bigint - 1)::tid;
+                    from_ctid := format('(%s,%s)', (from_ctid::text::point)[0]::bigint, 65535)::tid;
+                END IF;
             END LOOP;
             EXIT WHEN NOT finished;
         END LOOP;
