@@ -25,6 +25,7 @@
 #include "access/parallel.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "common/hashfn.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -261,6 +262,49 @@ utilix_token_parse(const char *token, UtilixContext *out, const char **why)
 
 /* ---------- the setting ---------- */
 
+/*
+ * Tokens verified lately, by their full text: a pooled connection sets the
+ * same few tokens again and again, and a token that verified once verifies
+ * again (the subkey does not change while the server runs).  Expiry is still
+ * checked every time.
+ */
+#define VERIFIED_SLOTS 256
+static struct
+{
+	char	   *text;			/* malloc'd; NULL: empty slot */
+	UtilixContext ctx;
+}			verified[VERIFIED_SLOTS];
+
+static bool
+verified_lookup(const char *token, UtilixContext *out)
+{
+	uint32		h = hash_bytes((const unsigned char *) token, strlen(token)) % VERIFIED_SLOTS;
+
+	if (verified[h].text != NULL && strcmp(verified[h].text, token) == 0)
+	{
+		memcpy(out, &verified[h].ctx, sizeof(UtilixContext));
+		return true;
+	}
+	return false;
+}
+
+static void
+verified_remember(const char *token, const UtilixContext *ctx)
+{
+	uint32		h = hash_bytes((const unsigned char *) token, strlen(token)) % VERIFIED_SLOTS;
+	char	   *copy = strdup(token);
+
+	if (copy == NULL)
+		return;
+	if (verified[h].text != NULL)
+	{
+		utilix_wipe(verified[h].text, strlen(verified[h].text));
+		free(verified[h].text);
+	}
+	verified[h].text = copy;
+	memcpy(&verified[h].ctx, ctx, sizeof(UtilixContext));
+}
+
 static bool
 check_context(char **newval, void **extra, GucSource source)
 {
@@ -287,14 +331,18 @@ check_context(char **newval, void **extra, GucSource source)
 		GUC_check_errhint("Set utilix.master_key_file or utilix.master_key_command in postgresql.conf and restart the server.");
 		return false;
 	}
-	if (!utilix_token_parse(*newval, &ctx, &why))
+	if (!verified_lookup(*newval, &ctx))
 	{
-		GUC_check_errcode(ERRCODE_INSUFFICIENT_PRIVILEGE);
-		GUC_check_errmsg("invalid tenant context token");
-		GUC_check_errdetail("%s", why);
-		GUC_check_errhint("Obtain a token from utilix.login() or utilix.issue_context().");
-		utilix_wipe(&ctx, sizeof(ctx));
-		return false;
+		if (!utilix_token_parse(*newval, &ctx, &why))
+		{
+			GUC_check_errcode(ERRCODE_INSUFFICIENT_PRIVILEGE);
+			GUC_check_errmsg("invalid tenant context token");
+			GUC_check_errdetail("%s", why);
+			GUC_check_errhint("Obtain a token from utilix.login() or utilix.issue_context().");
+			utilix_wipe(&ctx, sizeof(ctx));
+			return false;
+		}
+		verified_remember(*newval, &ctx);
 	}
 	/*
 	 * A parallel worker restores the leader's value: expiry is checked at use
