@@ -120,6 +120,27 @@ label_level(const char *label)
 	return found;
 }
 
+/*
+ * The level of a context's clearance, remembered: a scan asks for it once
+ * per labelled value, and parsing utilix.labels each time would be a
+ * per-row cost.  A new list of labels bumps the cache generation.
+ */
+static int
+clearance_level(const char *clearance)
+{
+	static char last[64];
+	static int	last_level = -2;
+	static uint64 last_generation = 0;
+
+	if (last_generation != utilix_cache_generation || strcmp(last, clearance) != 0)
+	{
+		last_level = label_level(clearance);
+		strlcpy(last, clearance, sizeof(last));
+		last_generation = utilix_cache_generation;
+	}
+	return last_level;
+}
+
 static bool
 check_labels(char **newval, void **extra, GucSource source)
 {
@@ -453,7 +474,7 @@ may_read_column(const UtilixContext *ctx, int64 tenant, int64 column_id)
 		return false;
 	if (meta->label_level >= 0 || meta->label_level == -2)
 	{
-		int			clearance = label_level(ctx->clearance);
+		int			clearance = clearance_level(ctx->clearance);
 
 		if (meta->label_level == -2 || clearance < meta->label_level)
 			return false;
