@@ -598,6 +598,19 @@ no_context_error(const char *msg)
  */
 static const UtilixContext *current_context_internal(bool missing_ok, bool quiet);
 
+/*
+ * The context as set, without the per-statement checks: for the access log,
+ * which must name the claimed tenant and user even of a statement that the
+ * checks refused, and must never raise an error itself.
+ */
+const UtilixContext *
+utilix_context_unchecked(void)
+{
+	if (validated.result != NULL && validated.ctx == current_ctx)
+		return validated.result;
+	return current_ctx;
+}
+
 const UtilixContext *
 utilix_current_context(bool missing_ok)
 {

@@ -160,6 +160,7 @@ _PG_init(void)
 	EncryptInit();
 	UsersInit();
 	WorkerInit();
+	AccessLogInit();
 	MarkGUCPrefixReserved("utilix");
 	CacheRegisterRelcacheCallback(utilix_relcache_callback, (Datum) 0);
 }

@@ -161,6 +161,7 @@ extern bool utilix_token_parse(const char *token, UtilixContext *out,
 							   const char **why);
 extern const UtilixContext *utilix_current_context(bool missing_ok);
 extern const UtilixContext *utilix_context_for_read(void);
+extern const UtilixContext *utilix_context_unchecked(void);
 
 /* tenancy.c */
 extern void TenancyInit(void);
@@ -170,6 +171,10 @@ extern void UsersInit(void);
 extern void WorkerInit(void);
 extern bool utilix_context_has_right(const UtilixContext *ctx, const char *right);
 extern void utilix_default_rights(UtilixContext *ctx);
+
+/* accesslog.c */
+extern void AccessLogInit(void);
+extern void utilix_access_log_launch_writers(void);
 
 /* redact.c */
 extern void RedactInit(void);

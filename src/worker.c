@@ -85,21 +85,32 @@ utilix_worker_main(Datum arg)
 	BackgroundWorkerInitializeConnection(worker_database, NULL, 0);
 	ereport(LOG, (errmsg("utilix worker started in database \"%s\"", worker_database)));
 
-	for (;;)
+	/*
+	 * Wake every second: start access log writers that nobody else would
+	 * (records left from before a restart); run the retention tick every
+	 * utilix.purge_naptime.
+	 */
 	{
-		int			rc;
+		TimestampTz last_tick = GetCurrentTimestamp();
 
-		rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-					   (long) purge_naptime * 1000L, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
-		if (ConfigReloadPending)
+		for (;;)
 		{
-			ConfigReloadPending = false;
-			ProcessConfigFile(PGC_SIGHUP);
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 1000L, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+			CHECK_FOR_INTERRUPTS();
+			if (ConfigReloadPending)
+			{
+				ConfigReloadPending = false;
+				ProcessConfigFile(PGC_SIGHUP);
+			}
+			utilix_access_log_launch_writers();
+			if (TimestampDifferenceExceeds(last_tick, GetCurrentTimestamp(), purge_naptime * 1000))
+			{
+				run_tick();
+				last_tick = GetCurrentTimestamp();
+			}
 		}
-		if (rc & WL_TIMEOUT || rc & WL_LATCH_SET)
-			run_tick();
 	}
 }
 

@@ -34,3 +34,13 @@ CREATE FUNCTION utilix._invalidate_cache() RETURNS trigger
     AS 'MODULE_PATHNAME', 'utilix_invalidate_cache';
 COMMENT ON FUNCTION utilix._invalidate_cache() IS
     'internal: statement trigger that invalidates per-backend caches of utilix catalogs';
+
+-- The access log's entry point for events recorded by utilix's own
+-- functions (logins, administration, keys, purges).  Defined first so that
+-- every later part can call it; the record leaves the transaction at once.
+CREATE FUNCTION utilix._log_event(kind text, tenant bigint, outcome text, detail text DEFAULT NULL,
+                                  app_user text DEFAULT NULL) RETURNS boolean
+    LANGUAGE c VOLATILE
+    AS 'MODULE_PATHNAME', 'utilix_log_event';
+COMMENT ON FUNCTION utilix._log_event(text, bigint, text, text, text) IS
+    'internal: queues an access log record of kind login, admin, key or purge (kept through rollback)';

@@ -531,6 +531,17 @@ BEGIN
             END IF;
         END LOOP;
     END IF;
+    -- days of the access log leave only through its retention
+    IF EXISTS (SELECT 1 FROM pg_event_trigger_dropped_objects() o
+                WHERE o.object_type = 'table' AND o.schema_name = 'utilix'
+                  AND o.object_name ~ '^access_log_[0-9]{8}$')
+       AND NOT EXISTS (SELECT 1 FROM pg_event_trigger_dropped_objects() o
+                        WHERE o.object_type = 'partitioned table' AND o.schema_name = 'utilix'
+                          AND o.object_name = 'access_log')
+       AND NOT utilix._access_log_dropping(NULL) THEN
+        RAISE EXCEPTION 'days of the access log are dropped only by its retention'
+            USING ERRCODE = '42501', HINT = 'See utilix.access_log_retention.';
+    END IF;
     DELETE FROM utilix.protected_table p
      USING pg_event_trigger_dropped_objects() d
      WHERE d.classid = 'pg_class'::regclass AND d.objid = p.relid AND d.objsubid = 0

@@ -416,6 +416,7 @@ BEGIN
     UPDATE utilix.data_key k SET state = 'retiring'
      WHERE k.tenant_id = tenant AND k.version > 0 AND k.state = 'active';
     INSERT INTO utilix.data_key (tenant_id, version, wrapped) VALUES (tenant, v, utilix._wrap_new_key(tenant, v));
+    PERFORM utilix._log_event('key', tenant, 'ok', format('data key rotated to version %s', v));
     RETURN v;
 END
 $$;
@@ -493,6 +494,7 @@ BEGIN
     UPDATE utilix.data_key k SET wrapped = NULL, state = 'destroyed', destroyed_at = now()
      WHERE k.tenant_id = tenant AND k.state <> 'destroyed';
     GET DIAGNOSTICS n = ROW_COUNT;
+    PERFORM utilix._log_event('key', tenant, 'ok', format('data keys shredded (%s versions)', n));
     RETURN n;
 END
 $$;
@@ -530,6 +532,7 @@ BEGIN
     GET DIAGNOSTICS n = ROW_COUNT;
     DELETE FROM utilix.key_check;
     INSERT INTO utilix.key_check (kcv) VALUES (mine);
+    PERFORM utilix._log_event('key', NULL, 'ok', format('%s data keys rewrapped under the current master key', n));
     RETURN n;
 END
 $$;

@@ -94,6 +94,11 @@ CREATE FUNCTION utilix._auth_event(tenant bigint, login text, event text, outcom
     INSERT INTO utilix.auth_event (tenant_id, login, event, outcome, client_addr, actor, detail)
     VALUES (tenant, login, event, outcome, client_addr,
             (SELECT c.app_user FROM utilix.context_info() c), detail);
+    -- the access log keeps it even if this transaction rolls back
+    SELECT utilix._log_event(CASE WHEN event IN ('login', 'change password') THEN 'login' ELSE 'admin' END,
+                             tenant, CASE WHEN outcome = 'denied' THEN 'denied' ELSE 'ok' END,
+                             event || CASE WHEN detail IS NULL THEN '' ELSE ': ' || detail END,
+                             login);
 $$;
 COMMENT ON FUNCTION utilix._auth_event(bigint, text, text, text, inet, text) IS 'internal: records a login or an admin action';
 

@@ -94,7 +94,11 @@ SELECT pg_catalog.pg_extension_config_dump('utilix.deletion_certificate_id_seq',
 
 CREATE FUNCTION utilix._lifecycle(tenant bigint, event text, detail text DEFAULT NULL) RETURNS void
     LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-    AS $$ INSERT INTO utilix.lifecycle_event (tenant_id, event, detail) VALUES (tenant, event, detail) $$;
+    AS $$
+    INSERT INTO utilix.lifecycle_event (tenant_id, event, detail) VALUES (tenant, event, detail);
+    SELECT utilix._log_event(CASE WHEN event = 'purged' THEN 'purge' ELSE 'admin' END, tenant, 'ok',
+                             event || CASE WHEN detail IS NULL THEN '' ELSE ': ' || detail END);
+$$;
 COMMENT ON FUNCTION utilix._lifecycle(bigint, text, text) IS 'internal: records a lifecycle event';
 
 -- The protected table a policy may be set on, or an error.

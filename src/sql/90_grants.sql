@@ -100,3 +100,23 @@ GRANT EXECUTE ON FUNCTION
   TO utilix_operator;
 GRANT SELECT ON utilix.retention_policies, utilix.deletion_certificates, utilix.purge_runs,
     utilix.purge_progress, utilix.security_events TO utilix_operator;
+
+-- Access history: the log is readable through row level security (the
+-- right audit: own tenant; operators: all); verifying and exporting check
+-- the same inside.  Queue counters, spill transfer and table settings are
+-- for operators.
+GRANT SELECT ON utilix.access_log, utilix.access_history TO PUBLIC;
+GRANT EXECUTE ON FUNCTION
+    utilix.verify_access_log(bigint, timestamptz),
+    utilix.export_access_log(bigint, timestamptz, timestamptz),
+    utilix.access_log_canonical(utilix.access_log),
+    utilix.access_log_flush(integer)
+  TO PUBLIC;
+GRANT EXECUTE ON FUNCTION
+    utilix.set_access_log(regclass, text),
+    utilix.access_log_spill(),
+    utilix.load_access_log_spill(bytea),
+    utilix.run_access_log_maintenance(),
+    utilix._access_log_status()
+  TO utilix_operator;
+GRANT SELECT ON utilix.access_log_status, utilix.access_log_chain, utilix.access_log_anchor TO utilix_operator;

@@ -1,0 +1,2878 @@
+/*
+ * accesslog.c
+ *		The access history: who read and changed which protected table, when,
+ *		with what outcome.
+ *
+ * Capture.  Executor and utility hooks note every protected table a
+ * statement touches, at any depth (functions and triggers count toward the
+ * statement that called them).  Rows read are counted by row instrumentation
+ * kept only on the scans of protected tables; rows inserted, updated and
+ * deleted are the difference of the transaction's own table statistics
+ * before and after the statement, so COPY, triggers and MERGE are exact.
+ * When the outermost hook returns, or catches an error, one record per
+ * statement goes into a queue in shared memory: the record is out of the
+ * transaction, so a rollback or an error keeps it.
+ *
+ * Writing.  One writer per database (a dynamic background worker, started
+ * on demand and leaving when idle, so that DROP DATABASE is never held up
+ * for long) takes the records of its database in order, chains them per
+ * tenant with SHA-256 and inserts them into utilix.access_log in one
+ * transaction per batch.  On a hot standby the writer appends them to a
+ * spill file instead, which an operator loads on the primary.
+ *
+ * Nothing is dropped silently.  A full queue waits or spills
+ * (utilix.access_log_overflow); when the postmaster reinitialises shared
+ * memory after a crash, or shuts down, it first writes every complete
+ * queued record to the spill directory, and the writer loads it later;
+ * loads are idempotent (each record carries a unique id).  What could not
+ * be kept is counted in utilix.access_log_status.
+ *
+ * No hook here raises an error of its own: a record that cannot be queued
+ * is spilled, and one that cannot be spilled is counted as lost.
+ */
+#include "postgres.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "access/parallel.h"
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_inherits.h"
+#include "commands/dbcommands.h"
+#include "common/hashfn.h"
+#include "executor/executor.h"
+#include "executor/instrument.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "common/ip.h"
+#include "utils/backend_status.h"
+#include "miscadmin.h"
+#include "nodes/nodeFuncs.h"
+#include "parser/parsetree.h"
+#include "pgstat.h"
+#include "port/pg_crc32c.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/condition_variable.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "storage/proc.h"
+#include "storage/procarray.h"
+#include "storage/shmem.h"
+#include "tcop/tcopprot.h"
+#include "tcop/utility.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/guc.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/typcache.h"
+#include "mb/pg_wchar.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/queryjumble.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "utilix.h"
+
+/* ---- the record ---- */
+
+#define ALOG_MAX_TABLES		8
+#define ALOG_NAME_LEN		132		/* "schema.table", both quoted if needed */
+#define ALOG_USER_LEN		128
+#define ALOG_ROLE_LEN		NAMEDATALEN
+#define ALOG_ADDR_LEN		64
+#define ALOG_APP_LEN		64
+#define ALOG_DETAIL_LEN		256
+#define ALOG_QUERY_LEN		1024
+
+typedef enum AlogKind
+{
+	ALOG_SELECT = 0, ALOG_INSERT, ALOG_UPDATE, ALOG_DELETE, ALOG_MERGE,
+	ALOG_COPY, ALOG_TRUNCATE, ALOG_DDL, ALOG_LOGIN, ALOG_ADMIN, ALOG_KEY,
+	ALOG_PURGE, ALOG_NKINDS
+} AlogKind;
+
+static const char *const kind_names[ALOG_NKINDS] = {
+	"select", "insert", "update", "delete", "merge", "copy", "truncate",
+	"ddl", "login", "admin", "key", "purge"
+};
+
+typedef enum AlogOutcome
+{
+	ALOG_OK = 0, ALOG_ERROR, ALOG_DENIED
+} AlogOutcome;
+
+static const char *const outcome_names[] = {"ok", "error", "denied"};
+
+typedef struct AlogTable
+{
+	char		name[ALOG_NAME_LEN];
+	int64		nread;
+	int64		ninserted;
+	int64		nupdated;
+	int64		ndeleted;
+} AlogTable;
+
+typedef struct AlogRecord
+{
+	uint64		epoch;			/* with seq: the record's unique id */
+	uint64		seq;
+	Oid			dboid;
+	int32		pid;
+	TimestampTz at;
+	int64		tenant;
+	bool		has_tenant;
+	uint8		kind;
+	uint8		outcome;
+	uint8		ntables;
+	int32		sqlerrcode;
+	int32		client_port;
+	int64		queryid;
+	char		app_user[ALOG_USER_LEN];
+	char		session_role[ALOG_ROLE_LEN];
+	char		current_role[ALOG_ROLE_LEN];
+	char		client_addr[ALOG_ADDR_LEN];
+	char		application_name[ALOG_APP_LEN];
+	char		detail[ALOG_DETAIL_LEN];
+	char		query[ALOG_QUERY_LEN];
+	AlogTable	tables[ALOG_MAX_TABLES];
+	pg_crc32c	crc;			/* over everything above */
+} AlogRecord;
+
+#define ALOG_CRC_LEN offsetof(AlogRecord, crc)
+
+/* ---- shared memory ---- */
+
+typedef enum SlotState
+{
+	SLOT_FREE = 0, SLOT_READY, SLOT_TAKEN
+} SlotState;
+
+typedef struct AlogSlot
+{
+	volatile uint8 state;
+	AlogRecord	rec;
+} AlogSlot;
+
+#define ALOG_MAX_WRITERS 32
+
+typedef enum WriterState
+{
+	WRITER_NONE = 0, WRITER_STARTING, WRITER_RUNNING
+} WriterState;
+
+typedef struct AlogWriter
+{
+	Oid			dboid;
+	int			state;
+	pid_t		pid;
+	Latch	   *latch;
+	TimestampTz launched_at;
+	uint64		committed_upto; /* every record of this db with seq <= this is kept */
+	uint64		written;
+	TimestampTz last_write;
+} AlogWriter;
+
+typedef struct AlogShared
+{
+	LWLock	   *lock;
+	ConditionVariable space_cv; /* a slot was freed */
+	ConditionVariable done_cv;	/* a batch was committed */
+	uint64		epoch;
+	uint64		next_seq;
+	int			nslots;
+	int			nfree;
+	pg_atomic_uint64 queued;
+	pg_atomic_uint64 written;
+	pg_atomic_uint64 spilled;
+	pg_atomic_uint64 loaded;
+	pg_atomic_uint64 lost;
+	pg_atomic_uint64 waits;
+	AlogWriter	writers[ALOG_MAX_WRITERS];
+	/* then: int free_stack[nslots]; AlogSlot slots[nslots] */
+} AlogShared;
+
+static AlogShared *alog = NULL;
+static int *alog_free_stack = NULL;
+static AlogSlot *alog_slots = NULL;
+
+/* ---- settings ---- */
+
+enum
+{
+	ALOG_MODE_OFF = 0, ALOG_MODE_WRITES, ALOG_MODE_ALL, ALOG_MODE_DEFAULT
+};
+
+static const struct config_enum_entry mode_options[] = {
+	{"off", ALOG_MODE_OFF, false},
+	{"writes", ALOG_MODE_WRITES, false},
+	{"all", ALOG_MODE_ALL, false},
+	{NULL, 0, false}
+};
+
+enum
+{
+	OVERFLOW_SPILL = 0, OVERFLOW_WAIT
+};
+
+static const struct config_enum_entry overflow_options[] = {
+	{"spill", OVERFLOW_SPILL, false},
+	{"wait", OVERFLOW_WAIT, false},
+	{NULL, 0, false}
+};
+
+static int	alog_mode = ALOG_MODE_ALL;
+static int	alog_queue_size = 4096;
+static int	alog_overflow = OVERFLOW_SPILL;
+static int	alog_wait_timeout = 5000;
+static bool alog_sync = false;
+static bool alog_query_text = false;
+static int	alog_retention = 400;
+static int	alog_batch = 1000;
+static int	alog_writer_delay = 10;
+static int	alog_writer_idle = 2000;
+
+#define ALOG_SPILL_DIR	"pg_utilix_access_log"
+#define ALOG_SPILL_MAGIC "UTXALOG1"
+
+typedef struct SpillHeader
+{
+	char		magic[8];
+	uint32		record_size;
+	uint32		version;
+} SpillHeader;
+
+/* ---- per-backend state ---- */
+
+typedef struct PendingTable
+{
+	Oid			relid;
+	int			mode;			/* the table's own setting, or ALOG_MODE_DEFAULT */
+	char		name[ALOG_NAME_LEN];
+	int64		base_ins;
+	int64		base_upd;
+	int64		base_del;
+	int64		nread;
+} PendingTable;
+
+#define MAX_PENDING_TABLES 64
+
+static struct
+{
+	bool		active;
+	bool		writes;			/* something was (or would have been) changed */
+	int			kind;
+	TimestampTz at;
+	int64		queryid;
+	int			ntables;
+	PendingTable tables[MAX_PENDING_TABLES];
+	char		query[ALOG_QUERY_LEN];
+}			pending;
+
+static int	hook_depth = 0;
+static int	top_kind = -1;
+static bool in_alog_worker = false;
+static uint64 my_last_seq = 0;
+static bool my_sync_wait = false;
+
+/* protected tables of this database: relid -> mode, name */
+typedef struct ProtEntry
+{
+	Oid			relid;
+	int			mode;
+	char		name[ALOG_NAME_LEN];
+} ProtEntry;
+
+static HTAB *prot_map = NULL;
+static uint64 prot_generation = 0;
+static bool prot_loading = false;
+static int	prot_count = 0;
+
+static ExecutorStart_hook_type prev_ExecutorStart = NULL;
+static ExecutorRun_hook_type prev_ExecutorRun = NULL;
+static ExecutorFinish_hook_type prev_ExecutorFinish = NULL;
+static ExecutorEnd_hook_type prev_ExecutorEnd = NULL;
+static ProcessUtility_hook_type prev_ProcessUtility = NULL;
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+PGDLLEXPORT void utilix_alog_writer_main(Datum arg);
+
+static void alog_flush(int outcome, int sqlerrcode);
+static bool spill_records(Oid dboid, const AlogRecord *recs, int n, bool do_fsync);
+
+/* =====================================================================
+ * Shared memory
+ * ===================================================================== */
+
+static Size
+alog_shmem_size(void)
+{
+	Size		size = MAXALIGN(sizeof(AlogShared));
+
+	size = add_size(size, MAXALIGN(mul_size(sizeof(int), alog_queue_size)));
+	size = add_size(size, mul_size(sizeof(AlogSlot), alog_queue_size));
+	return size;
+}
+
+static void
+alog_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(alog_shmem_size());
+	RequestNamedLWLockTranche("utilix_access_log", 1);
+}
+
+static bool
+record_crc_ok(const AlogRecord *rec)
+{
+	pg_crc32c	crc;
+
+	INIT_CRC32C(crc);
+	COMP_CRC32C(crc, rec, ALOG_CRC_LEN);
+	FIN_CRC32C(crc);
+	return EQ_CRC32C(crc, rec->crc);
+}
+
+static void
+record_set_crc(AlogRecord *rec)
+{
+	INIT_CRC32C(rec->crc);
+	COMP_CRC32C(rec->crc, rec, ALOG_CRC_LEN);
+	FIN_CRC32C(rec->crc);
+}
+
+/*
+ * In the postmaster, before shared memory goes away (shutdown of any kind,
+ * or the reinitialisation after a backend crashed): every complete record
+ * still queued is written to the spill directory of its database.  A slot
+ * that a crashed backend left half written fails its checksum and is
+ * counted (in the log: the counters themselves are about to go).
+ */
+static void
+alog_shmem_exit(int code, Datum arg)
+{
+	int			kept = 0;
+	int			broken = 0;
+
+	if (alog == NULL || alog_slots == NULL)
+		return;
+	for (int w = 0; w < ALOG_MAX_WRITERS + 1; w++)
+	{
+		/* one pass per database that has queued records */
+		Oid			db = InvalidOid;
+		AlogRecord *batch;
+		int			n = 0;
+
+		for (int i = 0; i < alog->nslots; i++)
+		{
+			AlogSlot   *s = &alog_slots[i];
+
+			if (s->state == SLOT_FREE)
+				continue;
+			if (!record_crc_ok(&s->rec))
+			{
+				broken++;
+				s->state = SLOT_FREE;
+				continue;
+			}
+			if (!OidIsValid(db))
+				db = s->rec.dboid;
+		}
+		if (!OidIsValid(db))
+			break;
+		batch = malloc(sizeof(AlogRecord) * alog->nslots);
+		if (batch == NULL)
+			break;
+		for (int i = 0; i < alog->nslots; i++)
+		{
+			AlogSlot   *s = &alog_slots[i];
+
+			if (s->state != SLOT_FREE && s->rec.dboid == db)
+			{
+				memcpy(&batch[n++], &s->rec, sizeof(AlogRecord));
+				s->state = SLOT_FREE;
+			}
+		}
+		if (spill_records(db, batch, n, true))
+			kept += n;
+		else
+			broken += n;
+		free(batch);
+	}
+	if (kept > 0 || broken > 0)
+		ereport(LOG,
+				(errmsg("utilix: %d queued access log records written to the spill directory, %d could not be kept",
+						kept, broken)));
+	alog = NULL;
+	alog_slots = NULL;
+}
+
+static void
+alog_shmem_startup(void)
+{
+	bool		found;
+	char	   *base;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	base = ShmemInitStruct("utilix access log", alog_shmem_size(), &found);
+	alog = (AlogShared *) base;
+	alog_free_stack = (int *) (base + MAXALIGN(sizeof(AlogShared)));
+	alog_slots = (AlogSlot *) (base + MAXALIGN(sizeof(AlogShared)) +
+							   MAXALIGN(mul_size(sizeof(int), alog_queue_size)));
+	if (!found)
+	{
+		memset(alog, 0, sizeof(AlogShared));
+		alog->lock = &(GetNamedLWLockTranche("utilix_access_log"))->lock;
+		ConditionVariableInit(&alog->space_cv);
+		ConditionVariableInit(&alog->done_cv);
+		if (!pg_strong_random(&alog->epoch, sizeof(alog->epoch)))
+			alog->epoch = (uint64) GetCurrentTimestamp() ^ ((uint64) MyProcPid << 32);
+		alog->next_seq = 1;
+		alog->nslots = alog_queue_size;
+		alog->nfree = alog_queue_size;
+		for (int i = 0; i < alog_queue_size; i++)
+		{
+			alog_free_stack[i] = alog_queue_size - 1 - i;
+			alog_slots[i].state = SLOT_FREE;
+		}
+		pg_atomic_init_u64(&alog->queued, 0);
+		pg_atomic_init_u64(&alog->written, 0);
+		pg_atomic_init_u64(&alog->spilled, 0);
+		pg_atomic_init_u64(&alog->loaded, 0);
+		pg_atomic_init_u64(&alog->lost, 0);
+		pg_atomic_init_u64(&alog->waits, 0);
+	}
+	LWLockRelease(AddinShmemInitLock);
+	if (!IsUnderPostmaster)
+		on_shmem_exit(alog_shmem_exit, (Datum) 0);
+}
+
+/* =====================================================================
+ * Spill files: <data directory>/pg_utilix_access_log/<database oid>/
+ * ===================================================================== */
+
+static void
+spill_dir(Oid dboid, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/%u", ALOG_SPILL_DIR, dboid);
+}
+
+/*
+ * Append records to the spill file of a database.  Plain POSIX calls, so
+ * that the postmaster can use it too; never raises an error.  A loader
+ * renames a file before reading it and takes the same lock, so an append
+ * either lands before the rename (and is read) or finds the file gone and
+ * starts a new one.
+ */
+static bool
+spill_records(Oid dboid, const AlogRecord *recs, int n, bool do_fsync)
+{
+	char		dir[MAXPGPATH];
+	char		path[MAXPGPATH];
+	int			attempt;
+
+	if (n <= 0)
+		return true;
+	spill_dir(dboid, dir, sizeof(dir));
+	(void) mkdir(ALOG_SPILL_DIR, S_IRWXU);
+	(void) mkdir(dir, S_IRWXU);
+	snprintf(path, sizeof(path), "%s/%d.spill", dir, (int) getpid());
+	for (attempt = 0; attempt < 3; attempt++)
+	{
+		int			fd = open(path, O_WRONLY | O_CREAT | O_APPEND, S_IRUSR | S_IWUSR);
+		struct stat st;
+		bool		ok = true;
+
+		if (fd < 0)
+			return false;
+		if (flock(fd, LOCK_EX) != 0 || fstat(fd, &st) != 0)
+		{
+			close(fd);
+			return false;
+		}
+		if (st.st_nlink == 0)
+		{
+			/* a loader took this file after we opened it: start another */
+			close(fd);
+			continue;
+		}
+		if (st.st_size == 0)
+		{
+			SpillHeader h;
+
+			memset(&h, 0, sizeof(h));
+			memcpy(h.magic, ALOG_SPILL_MAGIC, 8);
+			h.record_size = sizeof(AlogRecord);
+			h.version = 1;
+			ok = (write(fd, &h, sizeof(h)) == sizeof(h));
+		}
+		for (int i = 0; ok && i < n; i++)
+			ok = (write(fd, &recs[i], sizeof(AlogRecord)) == sizeof(AlogRecord));
+		if (ok && do_fsync)
+			ok = (fsync(fd) == 0);
+		close(fd);
+		if (ok && alog != NULL)
+			pg_atomic_fetch_add_u64(&alog->spilled, n);
+		return ok;
+	}
+	return false;
+}
+
+/* =====================================================================
+ * Writers: one per database, started on demand
+ * ===================================================================== */
+
+static AlogWriter *
+writer_for(Oid dboid, bool create)
+{
+	AlogWriter *free_w = NULL;
+
+	for (int i = 0; i < ALOG_MAX_WRITERS; i++)
+	{
+		AlogWriter *w = &alog->writers[i];
+
+		if (w->dboid == dboid && OidIsValid(dboid))
+			return w;
+		if (!OidIsValid(w->dboid) && free_w == NULL)
+			free_w = w;
+	}
+	if (create && free_w != NULL)
+	{
+		memset(free_w, 0, sizeof(AlogWriter));
+		free_w->dboid = dboid;
+	}
+	return create ? free_w : NULL;
+}
+
+/*
+ * Make sure the writer of a database runs.  Called with the lock held
+ * exclusively; registering a worker takes no lock of ours.  A writer that
+ * was asked for but did not come up within ten seconds is asked for again.
+ */
+static void
+ensure_writer_locked(Oid dboid)
+{
+	AlogWriter *w = writer_for(dboid, true);
+	BackgroundWorker worker;
+	BackgroundWorkerHandle *handle;
+	TimestampTz now;
+
+	if (w == NULL)
+		return;
+	if (w->state == WRITER_RUNNING)
+	{
+		if (w->latch)
+			SetLatch(w->latch);
+		return;
+	}
+	now = GetCurrentTimestamp();
+	if (w->state == WRITER_STARTING &&
+		!TimestampDifferenceExceeds(w->launched_at, now, 10000))
+		return;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_ConsistentState;
+	worker.bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "utilix");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "utilix_alog_writer_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "utilix access log writer for database %u", dboid);
+	snprintf(worker.bgw_type, BGW_MAXLEN, "utilix access log writer");
+	worker.bgw_main_arg = ObjectIdGetDatum(dboid);
+	worker.bgw_notify_pid = 0;
+	w->state = WRITER_STARTING;
+	w->launched_at = now;
+	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
+		w->launched_at = now - 9 * USECS_PER_SEC;	/* no slot: retry in a second */
+}
+
+/*
+ * For the main utilix worker, every second: start the writers of databases
+ * that have queued records or spill files but no writer (after a restart,
+ * nobody else would).
+ */
+void
+utilix_access_log_launch_writers(void)
+{
+	DIR		   *d;
+	struct dirent *de;
+	Oid			want[ALOG_MAX_WRITERS];
+	int			nwant = 0;
+
+	if (alog == NULL)
+		return;
+	LWLockAcquire(alog->lock, LW_SHARED);
+	for (int i = 0; i < alog->nslots && nwant < ALOG_MAX_WRITERS; i++)
+	{
+		AlogSlot   *s = &alog_slots[i];
+		bool		seen = false;
+
+		if (s->state != SLOT_READY)
+			continue;
+		for (int j = 0; j < nwant; j++)
+			seen |= (want[j] == s->rec.dboid);
+		if (!seen)
+			want[nwant++] = s->rec.dboid;
+	}
+	LWLockRelease(alog->lock);
+
+	d = opendir(ALOG_SPILL_DIR);
+	if (d != NULL)
+	{
+		while ((de = readdir(d)) != NULL && nwant < ALOG_MAX_WRITERS)
+		{
+			char		sub[MAXPGPATH];
+			DIR		   *d2;
+			struct dirent *f;
+			Oid			db = (Oid) strtoul(de->d_name, NULL, 10);
+			bool		has = false;
+
+			if (!OidIsValid(db))
+				continue;
+			snprintf(sub, sizeof(sub), "%s/%s", ALOG_SPILL_DIR, de->d_name);
+			d2 = opendir(sub);
+			if (d2 == NULL)
+				continue;
+			while ((f = readdir(d2)) != NULL)
+				if (strstr(f->d_name, ".spill") != NULL || strstr(f->d_name, ".loading") != NULL)
+					has = true;
+			closedir(d2);
+			if (has)
+				want[nwant++] = db;
+		}
+		closedir(d);
+	}
+	if (nwant == 0)
+		return;
+	LWLockAcquire(alog->lock, LW_EXCLUSIVE);
+	for (int j = 0; j < nwant; j++)
+		ensure_writer_locked(want[j]);
+	LWLockRelease(alog->lock);
+}
+
+/* =====================================================================
+ * Queueing a record
+ * ===================================================================== */
+
+static bool
+interrupt_pending(void)
+{
+	return QueryCancelPending || ProcDiePending;
+}
+
+/*
+ * Put a record in the queue (or, when full, wait or spill).  Never raises
+ * an error; returns the record's sequence number, or 0 when it was spilled
+ * or lost.
+ */
+static uint64
+alog_enqueue(AlogRecord *rec)
+{
+	TimestampTz wait_start = 0;
+
+	if (alog == NULL)
+		return 0;
+	rec->dboid = MyDatabaseId;
+	rec->pid = MyProcPid;
+	for (;;)
+	{
+		LWLockAcquire(alog->lock, LW_EXCLUSIVE);
+		if (alog->nfree > 0)
+		{
+			int			idx = alog_free_stack[--alog->nfree];
+			AlogSlot   *s = &alog_slots[idx];
+			uint64		seq;
+
+			rec->epoch = alog->epoch;
+			rec->seq = seq = alog->next_seq++;
+			record_set_crc(rec);
+			memcpy(&s->rec, rec, sizeof(AlogRecord));
+			pg_write_barrier();
+			s->state = SLOT_READY;
+			ensure_writer_locked(rec->dboid);
+			LWLockRelease(alog->lock);
+			pg_atomic_fetch_add_u64(&alog->queued, 1);
+			return seq;
+		}
+		ensure_writer_locked(rec->dboid);
+		LWLockRelease(alog->lock);
+
+		if (alog_overflow == OVERFLOW_WAIT && !interrupt_pending())
+		{
+			if (wait_start == 0)
+			{
+				wait_start = GetCurrentTimestamp();
+				pg_atomic_fetch_add_u64(&alog->waits, 1);
+			}
+			if (!TimestampDifferenceExceeds(wait_start, GetCurrentTimestamp(), alog_wait_timeout))
+			{
+				(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+								 10L, PG_WAIT_EXTENSION);
+				ResetLatch(MyLatch);
+				continue;
+			}
+		}
+		/* spill: the writer loads it later */
+		rec->epoch = alog->epoch;
+		rec->seq = 0;
+		{
+			/* a unique id all the same: the pid and a local counter */
+			static uint64 local_counter = 0;
+
+			rec->seq = ((uint64) 1 << 63) | ((uint64) (uint32) MyProcPid << 31) | (++local_counter & 0x7fffffff);
+		}
+		record_set_crc(rec);
+		if (!spill_records(rec->dboid, rec, 1, alog_sync))
+			pg_atomic_fetch_add_u64(&alog->lost, 1);
+		return 0;
+	}
+}
+
+/* Wait until the writer has committed the record (access_log_sync). */
+static void
+alog_wait_committed(uint64 seq)
+{
+	if (alog == NULL || seq == 0)
+		return;
+	for (;;)
+	{
+		AlogWriter *w;
+		bool		done;
+
+		LWLockAcquire(alog->lock, LW_SHARED);
+		w = writer_for(MyDatabaseId, false);
+		done = (w != NULL && w->committed_upto >= seq);
+		LWLockRelease(alog->lock);
+		if (done || interrupt_pending())
+			return;
+		ConditionVariableTimedSleep(&alog->done_cv, 100, PG_WAIT_EXTENSION);
+		ConditionVariableCancelSleep();
+		if (!done)
+		{
+			LWLockAcquire(alog->lock, LW_EXCLUSIVE);
+			ensure_writer_locked(MyDatabaseId);
+			LWLockRelease(alog->lock);
+		}
+	}
+}
+
+/* =====================================================================
+ * Who and where: the parts of a record that describe the session
+ * ===================================================================== */
+
+static void
+fill_session(AlogRecord *rec)
+{
+	const UtilixContext *ctx = utilix_context_unchecked();
+	static Oid	last_session = InvalidOid;
+	static char session_name[NAMEDATALEN];
+	static Oid	last_current = InvalidOid;
+	static char current_name[NAMEDATALEN];
+	Oid			sess = GetSessionUserId();
+	Oid			cur = GetUserId();
+
+	rec->at = GetCurrentTimestamp();
+	if (ctx != NULL)
+	{
+		rec->tenant = ctx->tenant;
+		rec->has_tenant = true;
+		strlcpy(rec->app_user, ctx->app_user, sizeof(rec->app_user));
+	}
+	/* role names: from the syscache, remembered (no error if a role is gone) */
+	if (sess != last_session)
+	{
+		char	   *n = GetUserNameFromId(sess, true);
+
+		strlcpy(session_name, n ? n : "", sizeof(session_name));
+		last_session = sess;
+	}
+	if (cur != last_current)
+	{
+		char	   *n = GetUserNameFromId(cur, true);
+
+		strlcpy(current_name, n ? n : "", sizeof(current_name));
+		last_current = cur;
+	}
+	strlcpy(rec->session_role, session_name, sizeof(rec->session_role));
+	strlcpy(rec->current_role, current_name, sizeof(rec->current_role));
+	if (MyBEEntry != NULL && MyBEEntry->st_clientaddr.salen > 0 &&
+		MyBEEntry->st_clientaddr.addr.ss_family != AF_UNIX)
+	{
+		char		host[NI_MAXHOST];
+		char		port[NI_MAXSERV];
+
+		if (pg_getnameinfo_all(&MyBEEntry->st_clientaddr.addr, MyBEEntry->st_clientaddr.salen,
+							   host, sizeof(host), port, sizeof(port),
+							   NI_NUMERICHOST | NI_NUMERICSERV) == 0)
+		{
+			strlcpy(rec->client_addr, host, sizeof(rec->client_addr));
+			rec->client_port = atoi(port);
+		}
+	}
+	if (application_name)
+		strlcpy(rec->application_name, application_name, sizeof(rec->application_name));
+}
+
+/* =====================================================================
+ * Which tables are protected (per backend, rebuilt when utilix's catalogs
+ * change)
+ * ===================================================================== */
+
+static void
+prot_reload(void)
+{
+	HASHCTL		ctl;
+	Oid			save_userid;
+	int			save_sec;
+	MemoryContext old = CurrentMemoryContext;
+
+	if (prot_map != NULL)
+		hash_destroy(prot_map);
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(Oid);
+	ctl.entrysize = sizeof(ProtEntry);
+	ctl.hcxt = TopMemoryContext;
+	prot_map = hash_create("utilix protected tables", 64, &ctl,
+						   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	prot_count = 0;
+	prot_generation = utilix_cache_generation;
+	if (!OidIsValid(utilix_catalog_relid("protected_table")))
+		return;
+
+	prot_loading = true;
+	utilix_begin_internal(&save_userid, &save_sec);
+	PG_TRY();
+	{
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		if (SPI_execute("SELECT p.relid, p.access_log, "
+						"pg_catalog.format('%I.%I', p.schema_name, p.table_name) "
+						"FROM utilix.protected_table p", true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read utilix.protected_table");
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			bool		isnull;
+			Oid			relid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+			char	   *mode = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+			char	   *name = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3);
+			bool		found;
+			ProtEntry  *e = hash_search(prot_map, &relid, HASH_ENTER, &found);
+
+			e->mode = ALOG_MODE_DEFAULT;
+			if (mode != NULL)
+				e->mode = strcmp(mode, "off") == 0 ? ALOG_MODE_OFF :
+					strcmp(mode, "writes") == 0 ? ALOG_MODE_WRITES : ALOG_MODE_ALL;
+			strlcpy(e->name, name ? name : "", sizeof(e->name));
+			prot_count++;
+		}
+		SPI_finish();
+	}
+	PG_CATCH();
+	{
+		prot_loading = false;
+		utilix_end_internal(save_userid, save_sec);
+		/* an unreadable catalog: try again at the next statement */
+		prot_generation = 0;
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	utilix_end_internal(save_userid, save_sec);
+	prot_loading = false;
+	MemoryContextSwitchTo(old);
+}
+
+static ProtEntry *
+prot_lookup(Oid relid)
+{
+	if (prot_map == NULL || prot_count == 0)
+		return NULL;
+	return hash_search(prot_map, &relid, HASH_FIND, NULL);
+}
+
+/*
+ * Is capture on for this backend and statement at all?  Cheap; true only
+ * where records can be made.
+ */
+static bool
+capture_enabled(void)
+{
+	if (alog == NULL || in_alog_worker || prot_loading || IsParallelWorker() ||
+		!IsNormalProcessingMode() || !OidIsValid(MyDatabaseId))
+		return false;
+	if (MyBgworkerEntry != NULL && strcmp(MyBgworkerEntry->bgw_library_name, "utilix") == 0)
+		return false;
+	if (utilix_internal_depth_active())
+		return false;
+	if (!IsTransactionState())
+		return false;
+	if (prot_generation != utilix_cache_generation)
+		prot_reload();
+	return prot_count > 0;
+}
+
+/* =====================================================================
+ * The pending record of the current statement
+ * ===================================================================== */
+
+static int64
+xact_stat(PGFunction fn, Oid relid)
+{
+	return DatumGetInt64(DirectFunctionCall1(fn, ObjectIdGetDatum(relid)));
+}
+
+static void
+pending_start(int kind)
+{
+	if (pending.active)
+		return;
+	memset(&pending, 0, offsetof(typeof(pending), tables));
+	pending.active = true;
+	pending.kind = top_kind >= 0 ? top_kind : kind;
+	pending.at = GetCurrentTimestamp();
+	pending.queryid = pgstat_get_my_query_id();
+	pending.query[0] = '\0';
+	if (alog_query_text && debug_query_string != NULL)
+	{
+		char	   *masked = utilix_mask_literals(debug_query_string);
+
+		strlcpy(pending.query, masked, sizeof(pending.query));
+		pfree(masked);
+	}
+}
+
+static PendingTable *
+pending_add(ProtEntry *e, Oid relid)
+{
+	PendingTable *t;
+
+	for (int i = 0; i < pending.ntables; i++)
+		if (pending.tables[i].relid == relid)
+			return &pending.tables[i];
+	if (pending.ntables >= MAX_PENDING_TABLES)
+		return NULL;
+	t = &pending.tables[pending.ntables++];
+	t->relid = relid;
+	t->mode = e->mode;
+	strlcpy(t->name, e->name, sizeof(t->name));
+	t->base_ins = xact_stat(pg_stat_get_xact_tuples_inserted, relid);
+	t->base_upd = xact_stat(pg_stat_get_xact_tuples_updated, relid);
+	t->base_del = xact_stat(pg_stat_get_xact_tuples_deleted, relid);
+	t->nread = 0;
+	return t;
+}
+
+/* a partitioned table: its protected partitions take the rows */
+static void
+pending_add_with_partitions(ProtEntry *e, Oid relid)
+{
+	(void) pending_add(e, relid);
+	if (get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE)
+	{
+		List	   *parts = find_all_inheritors(relid, NoLock, NULL);
+		ListCell   *lc;
+
+		foreach(lc, parts)
+		{
+			Oid			p = lfirst_oid(lc);
+			ProtEntry  *pe = prot_lookup(p);
+
+			if (p != relid && pe != NULL)
+				(void) pending_add(pe, p);
+		}
+	}
+}
+
+static int
+effective_mode(int table_mode)
+{
+	return table_mode == ALOG_MODE_DEFAULT ? alog_mode : table_mode;
+}
+
+static bool
+denied_code(int sqlerrcode)
+{
+	return sqlerrcode == ERRCODE_INSUFFICIENT_PRIVILEGE ||
+		ERRCODE_TO_CATEGORY(sqlerrcode) == ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION;
+}
+
+/*
+ * Turn the pending statement into records: one per eight tables.  A table
+ * whose setting does not ask for this kind of access is left out; a
+ * statement left with no table makes no record.
+ */
+static void
+alog_flush(int outcome, int sqlerrcode)
+{
+	AlogRecord *rec;
+	int			n = 0;
+	bool		any_write = false;
+	uint64		seq = 0;
+
+	if (!pending.active)
+		return;
+	pending.active = false;
+	if (alog == NULL)
+		return;
+
+	rec = palloc0(sizeof(AlogRecord));
+	for (int i = 0; i < pending.ntables; i++)
+	{
+		PendingTable *t = &pending.tables[i];
+		int64		ins = xact_stat(pg_stat_get_xact_tuples_inserted, t->relid) - t->base_ins;
+		int64		upd = xact_stat(pg_stat_get_xact_tuples_updated, t->relid) - t->base_upd;
+		int64		del = xact_stat(pg_stat_get_xact_tuples_deleted, t->relid) - t->base_del;
+		int			mode = effective_mode(t->mode);
+		bool		is_write = (ins > 0 || upd > 0 || del > 0 || pending.writes);
+
+		if (mode == ALOG_MODE_OFF || (mode == ALOG_MODE_WRITES && !is_write))
+			continue;
+		/* a partitioned parent whose rows all went to partitions */
+		if (get_rel_relkind(t->relid) == RELKIND_PARTITIONED_TABLE &&
+			t->nread == 0 && ins == 0 && upd == 0 && del == 0)
+			continue;
+		any_write |= is_write;
+		if (n == ALOG_MAX_TABLES)
+		{
+			rec->ntables = n;
+			seq = alog_enqueue(rec);
+			memset(rec->tables, 0, sizeof(rec->tables));
+			n = 0;
+		}
+		if (n == 0)
+		{
+			fill_session(rec);
+			rec->at = pending.at;
+			rec->kind = pending.kind;
+			rec->outcome = outcome;
+			rec->sqlerrcode = sqlerrcode;
+			rec->queryid = pending.queryid;
+			strlcpy(rec->query, pending.query, sizeof(rec->query));
+		}
+		strlcpy(rec->tables[n].name, t->name, ALOG_NAME_LEN);
+		rec->tables[n].nread = t->nread;
+		rec->tables[n].ninserted = ins;
+		rec->tables[n].nupdated = upd;
+		rec->tables[n].ndeleted = del;
+		n++;
+	}
+	if (n > 0)
+	{
+		rec->ntables = n;
+		seq = alog_enqueue(rec);
+	}
+	pfree(rec);
+	(void) any_write;
+	if (seq != 0)
+	{
+		my_last_seq = seq;
+		my_sync_wait = alog_sync;
+	}
+}
+
+/* The statement is over: flush and, in sync mode, wait (not from an error path). */
+static void
+alog_statement_done(void)
+{
+	alog_flush(ALOG_OK, 0);
+	top_kind = -1;
+	if (my_sync_wait && my_last_seq != 0)
+	{
+		my_sync_wait = false;
+		alog_wait_committed(my_last_seq);
+	}
+}
+
+static void
+alog_statement_failed(void)
+{
+	int			code = geterrcode();
+
+	alog_flush(denied_code(code) ? ALOG_DENIED : ALOG_ERROR, code);
+	top_kind = -1;
+	my_sync_wait = false;
+}
+
+/* =====================================================================
+ * Executor hooks
+ * ===================================================================== */
+
+static int
+kind_of_operation(CmdType op)
+{
+	switch (op)
+	{
+		case CMD_INSERT:
+			return ALOG_INSERT;
+		case CMD_UPDATE:
+			return ALOG_UPDATE;
+		case CMD_DELETE:
+			return ALOG_DELETE;
+		case CMD_MERGE:
+			return ALOG_MERGE;
+		default:
+			return ALOG_SELECT;
+	}
+}
+
+static bool
+is_protected_scan(PlanState *ps, EState *estate, Oid *relid)
+{
+	Plan	   *plan = ps->plan;
+
+	switch (nodeTag(plan))
+	{
+		case T_SeqScan:
+		case T_SampleScan:
+		case T_IndexScan:
+		case T_IndexOnlyScan:
+		case T_BitmapHeapScan:
+		case T_TidScan:
+		case T_TidRangeScan:
+			{
+				Index		scanrelid = ((Scan *) plan)->scanrelid;
+				RangeTblEntry *rte;
+
+				if (scanrelid == 0 || scanrelid > (Index) list_length(estate->es_range_table))
+					return false;
+				rte = exec_rt_fetch(scanrelid, estate);
+				if (rte->rtekind != RTE_RELATION || prot_lookup(rte->relid) == NULL)
+					return false;
+				*relid = rte->relid;
+				return true;
+			}
+		default:
+			return false;
+	}
+}
+
+/*
+ * Instrumentation was asked for on our behalf: keep it only on the scans of
+ * protected tables, so that every other node runs at full speed.  Under a
+ * Gather the workers report into every node's instrumentation, so that
+ * subtree keeps it.
+ */
+static bool
+strip_instrumentation(PlanState *ps, void *context)
+{
+	EState	   *estate = (EState *) context;
+	Oid			relid;
+
+	if (ps == NULL)
+		return false;
+	if (IsA(ps, GatherState) || IsA(ps, GatherMergeState))
+		return false;
+	if (!is_protected_scan(ps, estate, &relid))
+		ps->instrument = NULL;
+	return planstate_tree_walker(ps, strip_instrumentation, context);
+}
+
+typedef struct ReadCount
+{
+	EState	   *estate;
+	bool		reset;
+} ReadCount;
+
+static bool
+collect_reads(PlanState *ps, void *context)
+{
+	ReadCount  *rc = (ReadCount *) context;
+	Oid			relid;
+
+	if (ps == NULL)
+		return false;
+	if (ps->instrument != NULL && is_protected_scan(ps, rc->estate, &relid))
+	{
+		ProtEntry  *e = prot_lookup(relid);
+		PendingTable *t = e ? pending_add(e, relid) : NULL;
+		double		rows = ps->instrument->ntuples + ps->instrument->tuplecount;
+
+		if (t != NULL)
+			t->nread += (int64) rows;
+		if (rc->reset)
+		{
+			ps->instrument->ntuples = 0;
+			ps->instrument->tuplecount = 0;
+		}
+	}
+	return planstate_tree_walker(ps, collect_reads, context);
+}
+
+/* What this backend knows of each running query: do we count it, do we own the instrumentation */
+typedef struct QueryNote
+{
+	QueryDesc  *qd;
+	bool		counted;
+	bool		owns_instrument;
+} QueryNote;
+
+#define MAX_QUERY_NOTES 64
+static QueryNote notes[MAX_QUERY_NOTES];
+static int	nnotes = 0;
+
+static QueryNote *
+note_for(QueryDesc *qd)
+{
+	for (int i = nnotes - 1; i >= 0; i--)
+		if (notes[i].qd == qd)
+			return &notes[i];
+	return NULL;
+}
+
+static void
+note_forget(QueryDesc *qd)
+{
+	for (int i = nnotes - 1; i >= 0; i--)
+		if (notes[i].qd == qd)
+		{
+			notes[i] = notes[--nnotes];
+			return;
+		}
+}
+
+static void
+count_reads(QueryDesc *qd, QueryNote *note)
+{
+	ReadCount	rc;
+
+	if (note == NULL || !note->counted || qd->planstate == NULL)
+		return;
+	rc.estate = qd->estate;
+	rc.reset = note->owns_instrument;
+	(void) collect_reads(qd->planstate, &rc);
+}
+
+/* Note the protected tables of a query; true if there is one to record. */
+static bool
+note_tables(QueryDesc *qd)
+{
+	ListCell   *lc;
+	bool		any = false;
+	bool		writes = (qd->operation != CMD_SELECT) || qd->plannedstmt->hasModifyingCTE;
+
+	foreach(lc, qd->plannedstmt->rtable)
+	{
+		RangeTblEntry *rte = (RangeTblEntry *) lfirst(lc);
+		ProtEntry  *e;
+
+		if (rte->rtekind != RTE_RELATION)
+			continue;
+		e = prot_lookup(rte->relid);
+		if (e == NULL)
+			continue;
+		if (!any)
+		{
+			pending_start(kind_of_operation(qd->operation));
+			any = true;
+		}
+		pending_add_with_partitions(e, rte->relid);
+	}
+	if (any && writes)
+		pending.writes = true;
+	return any;
+}
+
+static void
+alog_ExecutorStart(QueryDesc *queryDesc, int eflags)
+{
+	volatile bool counted = false;
+	volatile bool owns = false;
+
+	if ((eflags & EXEC_FLAG_EXPLAIN_ONLY) == 0 && capture_enabled())
+	{
+		if (hook_depth == 0 && !pending.active)
+			top_kind = kind_of_operation(queryDesc->operation);
+		counted = note_tables(queryDesc);
+		if (counted && queryDesc->instrument_options == 0)
+		{
+			queryDesc->instrument_options = INSTRUMENT_ROWS;
+			owns = true;
+		}
+	}
+	hook_depth++;
+	PG_TRY();
+	{
+		if (prev_ExecutorStart)
+			prev_ExecutorStart(queryDesc, eflags);
+		else
+			standard_ExecutorStart(queryDesc, eflags);
+	}
+	PG_CATCH();
+	{
+		hook_depth--;
+		if (hook_depth == 0)
+			alog_statement_failed();
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	hook_depth--;
+	if (counted)
+	{
+		if (owns && queryDesc->planstate != NULL)
+			(void) strip_instrumentation(queryDesc->planstate, queryDesc->estate);
+		if (nnotes < MAX_QUERY_NOTES)
+		{
+			notes[nnotes].qd = queryDesc;
+			notes[nnotes].counted = true;
+			notes[nnotes].owns_instrument = owns;
+			nnotes++;
+		}
+	}
+}
+
+static void
+alog_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count, bool execute_once)
+{
+	QueryNote  *volatile note = nnotes > 0 ? note_for(queryDesc) : NULL;
+
+	/* a FETCH from a cursor over protected tables is a statement of its own */
+	if (note != NULL && !pending.active && capture_enabled())
+	{
+		if (hook_depth == 0 && top_kind < 0)
+			top_kind = ALOG_SELECT;
+		(void) note_tables(queryDesc);
+	}
+	hook_depth++;
+	PG_TRY();
+	{
+		if (prev_ExecutorRun)
+			prev_ExecutorRun(queryDesc, direction, count, execute_once);
+		else
+			standard_ExecutorRun(queryDesc, direction, count, execute_once);
+	}
+	PG_CATCH();
+	{
+		hook_depth--;
+		/* nested queries may have moved the note: find it again */
+		note = note != NULL ? note_for(queryDesc) : NULL;
+		if (note != NULL && note->owns_instrument)
+			count_reads(queryDesc, note);
+		if (hook_depth == 0)
+			alog_statement_failed();
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	hook_depth--;
+	note = note != NULL ? note_for(queryDesc) : NULL;
+	if (note != NULL && note->owns_instrument)
+		count_reads(queryDesc, note);
+}
+
+static void
+alog_ExecutorFinish(QueryDesc *queryDesc)
+{
+	hook_depth++;
+	PG_TRY();
+	{
+		if (prev_ExecutorFinish)
+			prev_ExecutorFinish(queryDesc);
+		else
+			standard_ExecutorFinish(queryDesc);
+	}
+	PG_CATCH();
+	{
+		hook_depth--;
+		if (hook_depth == 0)
+			alog_statement_failed();
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	hook_depth--;
+}
+
+static void
+alog_ExecutorEnd(QueryDesc *queryDesc)
+{
+	QueryNote  *note = nnotes > 0 ? note_for(queryDesc) : NULL;
+
+	if (note != NULL)
+	{
+		/* instrumentation shared with EXPLAIN ANALYZE or auto_explain: count once, here */
+		if (!note->owns_instrument && pending.active)
+			count_reads(queryDesc, note);
+		note_forget(queryDesc);
+	}
+	hook_depth++;
+	PG_TRY();
+	{
+		if (prev_ExecutorEnd)
+			prev_ExecutorEnd(queryDesc);
+		else
+			standard_ExecutorEnd(queryDesc);
+	}
+	PG_CATCH();
+	{
+		hook_depth--;
+		if (hook_depth == 0)
+			alog_statement_failed();
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	hook_depth--;
+	if (hook_depth == 0)
+	{
+		if (pending.active)
+			alog_statement_done();
+		top_kind = -1;
+	}
+}
+
+/* =====================================================================
+ * Utility statements: COPY, TRUNCATE, and DDL on protected tables
+ * ===================================================================== */
+
+static void
+note_rangevar(RangeVar *rv, int kind)
+{
+	Oid			relid;
+	ProtEntry  *e;
+
+	if (rv == NULL)
+		return;
+	relid = RangeVarGetRelid(rv, NoLock, true);
+	if (!OidIsValid(relid) || (e = prot_lookup(relid)) == NULL)
+		return;
+	pending_start(kind);
+	pending.writes = true;
+	pending_add_with_partitions(e, relid);
+}
+
+static void
+note_utility(Node *stmt)
+{
+	switch (nodeTag(stmt))
+	{
+		case T_CopyStmt:
+			{
+				CopyStmt   *c = (CopyStmt *) stmt;
+
+				if (top_kind < 0 || top_kind == ALOG_SELECT)
+					top_kind = ALOG_COPY;
+				if (c->relation != NULL)
+				{
+					Oid			relid = RangeVarGetRelid(c->relation, NoLock, true);
+					ProtEntry  *e = OidIsValid(relid) ? prot_lookup(relid) : NULL;
+
+					if (e != NULL)
+					{
+						pending_start(ALOG_COPY);
+						pending.kind = ALOG_COPY;
+						if (c->is_from)
+							pending.writes = true;
+						pending_add_with_partitions(e, relid);
+					}
+				}
+				break;
+			}
+		case T_TruncateStmt:
+			{
+				ListCell   *lc;
+
+				top_kind = ALOG_TRUNCATE;
+				foreach(lc, ((TruncateStmt *) stmt)->relations)
+					note_rangevar((RangeVar *) lfirst(lc), ALOG_TRUNCATE);
+				break;
+			}
+		case T_AlterTableStmt:
+			top_kind = ALOG_DDL;
+			note_rangevar(((AlterTableStmt *) stmt)->relation, ALOG_DDL);
+			break;
+		case T_IndexStmt:
+			top_kind = ALOG_DDL;
+			note_rangevar(((IndexStmt *) stmt)->relation, ALOG_DDL);
+			break;
+		case T_CreatePolicyStmt:
+			top_kind = ALOG_DDL;
+			note_rangevar(((CreatePolicyStmt *) stmt)->table, ALOG_DDL);
+			break;
+		case T_AlterPolicyStmt:
+			top_kind = ALOG_DDL;
+			note_rangevar(((AlterPolicyStmt *) stmt)->table, ALOG_DDL);
+			break;
+		case T_CreateTrigStmt:
+			top_kind = ALOG_DDL;
+			note_rangevar(((CreateTrigStmt *) stmt)->relation, ALOG_DDL);
+			break;
+		case T_RuleStmt:
+			top_kind = ALOG_DDL;
+			note_rangevar(((RuleStmt *) stmt)->relation, ALOG_DDL);
+			break;
+		case T_RenameStmt:
+			top_kind = ALOG_DDL;
+			note_rangevar(((RenameStmt *) stmt)->relation, ALOG_DDL);
+			break;
+		case T_DropStmt:
+			{
+				DropStmt   *d = (DropStmt *) stmt;
+				ListCell   *lc;
+
+				if (d->removeType != OBJECT_TABLE)
+					break;
+				top_kind = ALOG_DDL;
+				foreach(lc, d->objects)
+					note_rangevar(makeRangeVarFromNameList((List *) lfirst(lc)), ALOG_DDL);
+				break;
+			}
+		case T_GrantStmt:
+			{
+				GrantStmt  *g = (GrantStmt *) stmt;
+				ListCell   *lc;
+
+				if (g->targtype != ACL_TARGET_OBJECT || g->objtype != OBJECT_TABLE)
+					break;
+				top_kind = ALOG_DDL;
+				foreach(lc, g->objects)
+					note_rangevar((RangeVar *) lfirst(lc), ALOG_DDL);
+				break;
+			}
+		default:
+			break;
+	}
+}
+
+static void
+alog_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
+					ProcessUtilityContext context, ParamListInfo params,
+					QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
+{
+	Node	   *stmt = pstmt->utilityStmt;
+
+	if (capture_enabled())
+		note_utility(stmt);
+	hook_depth++;
+	PG_TRY();
+	{
+		if (prev_ProcessUtility)
+			prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
+								queryEnv, dest, qc);
+		else
+			standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
+									queryEnv, dest, qc);
+	}
+	PG_CATCH();
+	{
+		hook_depth--;
+		if (hook_depth == 0)
+			alog_statement_failed();
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	hook_depth--;
+	if (hook_depth == 0)
+	{
+		/* COPY TO of a protected table with no row level security: its rows */
+		if (pending.active && IsA(stmt, CopyStmt) && !((CopyStmt *) stmt)->is_from && qc != NULL &&
+			pending.ntables == 1 && pending.tables[0].nread == 0)
+			pending.tables[0].nread = (int64) qc->nprocessed;
+		if (pending.active)
+			alog_statement_done();
+		top_kind = -1;
+	}
+}
+
+/*
+ * Anything still pending when a transaction ends (a deferred trigger run
+ * at COMMIT, a cursor closed by the commit) is recorded then; an abort
+ * records it as failed.
+ */
+static void
+alog_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			if (pending.active)
+				alog_flush(ALOG_ERROR, ERRCODE_IN_FAILED_SQL_TRANSACTION);
+			hook_depth = 0;
+			top_kind = -1;
+			nnotes = 0;
+			my_sync_wait = false;
+			break;
+		case XACT_EVENT_PRE_COMMIT:
+			if (pending.active)
+				alog_flush(ALOG_OK, 0);
+			break;
+		case XACT_EVENT_COMMIT:
+			nnotes = 0;
+			break;
+		default:
+			break;
+	}
+}
+
+/* =====================================================================
+ * Events recorded by utilix's own functions: logins, administration, keys,
+ * purges
+ * ===================================================================== */
+
+static int
+kind_from_name(const char *s)
+{
+	for (int i = 0; i < ALOG_NKINDS; i++)
+		if (strcmp(s, kind_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+PG_FUNCTION_INFO_V1(utilix_log_event);
+Datum
+utilix_log_event(PG_FUNCTION_ARGS)
+{
+	AlogRecord *rec;
+	char	   *kind;
+	char	   *outcome;
+	int			k;
+	uint64		seq;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("kind and outcome of an access log event must not be null")));
+	kind = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	outcome = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	k = kind_from_name(kind);
+	if (k < ALOG_LOGIN)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("\"%s\" is not a kind of access log event", kind),
+				 errhint("The kinds are login, admin, key and purge.")));
+	if (strcmp(outcome, "ok") != 0 && strcmp(outcome, "error") != 0 && strcmp(outcome, "denied") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("\"%s\" is not an outcome of an access log event", outcome),
+				 errhint("The outcomes are ok, error and denied.")));
+	if (alog == NULL)
+		PG_RETURN_BOOL(false);
+	rec = palloc0(sizeof(AlogRecord));
+	fill_session(rec);
+	rec->has_tenant = !PG_ARGISNULL(1);
+	rec->tenant = PG_ARGISNULL(1) ? 0 : PG_GETARG_INT64(1);
+	rec->kind = k;
+	rec->outcome = strcmp(outcome, "ok") == 0 ? ALOG_OK :
+		strcmp(outcome, "denied") == 0 ? ALOG_DENIED : ALOG_ERROR;
+	if (rec->outcome == ALOG_DENIED)
+		rec->sqlerrcode = ERRCODE_INSUFFICIENT_PRIVILEGE;
+	if (!PG_ARGISNULL(3))
+		text_to_cstring_buffer(PG_GETARG_TEXT_PP(3), rec->detail, sizeof(rec->detail));
+	if (!PG_ARGISNULL(4))
+		text_to_cstring_buffer(PG_GETARG_TEXT_PP(4), rec->app_user, sizeof(rec->app_user));
+	seq = alog_enqueue(rec);
+	pfree(rec);
+	if (seq != 0 && alog_sync)
+		alog_wait_committed(seq);
+	PG_RETURN_BOOL(true);
+}
+
+/* Wait until every record this backend queued so far is committed (tests, operators). */
+PG_FUNCTION_INFO_V1(utilix_access_log_flush);
+Datum
+utilix_access_log_flush(PG_FUNCTION_ARGS)
+{
+	int			timeout_ms = PG_ARGISNULL(0) ? 10000 : PG_GETARG_INT32(0);
+	TimestampTz start = GetCurrentTimestamp();
+	uint64		upto;
+
+	if (alog == NULL)
+		PG_RETURN_BOOL(false);
+	LWLockAcquire(alog->lock, LW_SHARED);
+	upto = alog->next_seq - 1;
+	LWLockRelease(alog->lock);
+	for (;;)
+	{
+		bool		done = true;
+
+		CHECK_FOR_INTERRUPTS();
+		LWLockAcquire(alog->lock, LW_SHARED);
+		for (int i = 0; i < alog->nslots && done; i++)
+			if (alog_slots[i].state != SLOT_FREE && alog_slots[i].rec.dboid == MyDatabaseId &&
+				alog_slots[i].rec.seq <= upto)
+				done = false;
+		LWLockRelease(alog->lock);
+		if (done)
+			PG_RETURN_BOOL(true);
+		if (TimestampDifferenceExceeds(start, GetCurrentTimestamp(), timeout_ms))
+			PG_RETURN_BOOL(false);
+		LWLockAcquire(alog->lock, LW_EXCLUSIVE);
+		ensure_writer_locked(MyDatabaseId);
+		LWLockRelease(alog->lock);
+		ConditionVariableTimedSleep(&alog->done_cv, 50, PG_WAIT_EXTENSION);
+		ConditionVariableCancelSleep();
+	}
+}
+
+PG_FUNCTION_INFO_V1(utilix_access_log_status);
+Datum
+utilix_access_log_status(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Datum		values[12];
+	bool		nulls[12];
+	int			depth_db = 0;
+	int			depth_all = 0;
+	TimestampTz oldest = 0;
+	AlogWriter	w;
+	bool		have_w = false;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	memset(nulls, 0, sizeof(nulls));
+	if (alog == NULL)
+		utilix_require_preload();
+	LWLockAcquire(alog->lock, LW_SHARED);
+	for (int i = 0; i < alog->nslots; i++)
+	{
+		AlogSlot   *s = &alog_slots[i];
+
+		if (s->state == SLOT_FREE)
+			continue;
+		depth_all++;
+		if (s->rec.dboid == MyDatabaseId)
+		{
+			depth_db++;
+			if (oldest == 0 || s->rec.at < oldest)
+				oldest = s->rec.at;
+		}
+	}
+	{
+		AlogWriter *wp = writer_for(MyDatabaseId, false);
+
+		if (wp != NULL)
+		{
+			w = *wp;
+			have_w = true;
+		}
+	}
+	LWLockRelease(alog->lock);
+	values[0] = Int32GetDatum(alog->nslots);
+	values[1] = Int32GetDatum(depth_db);
+	values[2] = Int32GetDatum(depth_all);
+	values[3] = Int64GetDatum((int64) pg_atomic_read_u64(&alog->queued));
+	values[4] = Int64GetDatum((int64) pg_atomic_read_u64(&alog->written));
+	values[5] = Int64GetDatum((int64) pg_atomic_read_u64(&alog->spilled));
+	values[6] = Int64GetDatum((int64) pg_atomic_read_u64(&alog->loaded));
+	values[7] = Int64GetDatum((int64) pg_atomic_read_u64(&alog->lost));
+	values[8] = Int64GetDatum((int64) pg_atomic_read_u64(&alog->waits));
+	if (have_w && w.state == WRITER_RUNNING)
+		values[9] = Int32GetDatum(w.pid);
+	else
+		nulls[9] = true;
+	if (have_w && w.last_write != 0)
+		values[10] = TimestampTzGetDatum(w.last_write);
+	else
+		nulls[10] = true;
+	if (oldest != 0)
+	{
+		Interval   *lag = DatumGetIntervalP(DirectFunctionCall2(timestamp_mi,
+																TimestampTzGetDatum(GetCurrentTimestamp()),
+																TimestampTzGetDatum(oldest)));
+
+		values[11] = IntervalPGetDatum(lag);
+	}
+	else
+		nulls[11] = true;
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+/* =====================================================================
+ * The chain: SHA-256 over a canonical form of each record
+ * ===================================================================== */
+
+/*
+ * The canonical form: every field as <length>:<text>; in a fixed order.
+ * The same function serves the writer and utilix.verify_access_log(), and
+ * README documents it for verification outside the database.
+ */
+static void
+canon_field(StringInfo buf, const char *s, bool isnull)
+{
+	if (isnull)
+	{
+		appendStringInfoString(buf, "-;");
+		return;
+	}
+	appendStringInfo(buf, "%zu:", strlen(s));
+	appendStringInfoString(buf, s);
+	appendStringInfoChar(buf, ';');
+}
+
+#define CANON_NFIELDS 19
+
+static const char *const canon_columns[CANON_NFIELDS] = {
+	"id", "at", "tenant_id", "app_user", "session_role", "db_role",
+	"client_addr", "client_port", "application_name", "backend_pid", "kind",
+	"tables", "outcome", "sqlstate", "query_id", "query", "detail", "record_id",
+	"prev_hash"
+};
+
+static char *
+canonical_text(char *const *fields, const bool *nulls, const uint8 *prev, size_t prevlen)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "utilix-access-log-v1;");
+	for (int i = 0; i < CANON_NFIELDS - 1; i++)
+		canon_field(&buf, fields[i], nulls[i]);
+	/* the previous hash, in hex */
+	appendStringInfo(&buf, "%zu:", prevlen * 2);
+	for (size_t i = 0; i < prevlen; i++)
+		appendStringInfo(&buf, "%02x", prev[i]);
+	appendStringInfoChar(&buf, ';');
+	return buf.data;
+}
+
+static void
+canonical_hash(char *const *fields, const bool *nulls, const uint8 *prev, size_t prevlen,
+			   uint8 out[32])
+{
+	char	   *text = canonical_text(fields, nulls, prev, prevlen);
+
+	utilix_sha256((const uint8 *) text, strlen(text), out);
+	pfree(text);
+}
+
+/* The canonical fields of a stored row. */
+static char *
+row_canonical(HeapTupleHeader row)
+{
+	char	   *fields[CANON_NFIELDS];
+	bool		nulls[CANON_NFIELDS];
+	bytea	   *prev = NULL;
+	TupleDesc	td = lookup_rowtype_tupdesc(HeapTupleHeaderGetTypeId(row),
+											HeapTupleHeaderGetTypMod(row));
+	char	   *res;
+
+	for (int i = 0; i < CANON_NFIELDS; i++)
+	{
+		bool		isnull;
+		Datum		d = GetAttributeByName(row, canon_columns[i], &isnull);
+		Oid			typid = InvalidOid;
+		Oid			outfn;
+		bool		varlena;
+
+		nulls[i] = isnull;
+		fields[i] = NULL;
+		if (isnull)
+			continue;
+		if (i == CANON_NFIELDS - 1)
+		{
+			prev = DatumGetByteaPP(d);
+			continue;
+		}
+		if (i == 1)
+		{
+			/* timestamps as microseconds since 2000-01-01 UTC: no time zone or DateStyle */
+			fields[i] = psprintf(INT64_FORMAT, (int64) DatumGetTimestampTz(d));
+			continue;
+		}
+		for (int a = 0; a < td->natts; a++)
+			if (strcmp(NameStr(TupleDescAttr(td, a)->attname), canon_columns[i]) == 0)
+				typid = TupleDescAttr(td, a)->atttypid;
+		if (!OidIsValid(typid))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("the row has no column \"%s\"", canon_columns[i])));
+		getTypeOutputInfo(typid, &outfn, &varlena);
+		fields[i] = OidOutputFunctionCall(outfn, d);
+	}
+	ReleaseTupleDesc(td);
+	if (prev != NULL)
+		res = canonical_text(fields, nulls, (uint8 *) VARDATA_ANY(prev), VARSIZE_ANY_EXHDR(prev));
+	else
+		res = canonical_text(fields, nulls, NULL, 0);
+	return res;
+}
+
+PG_FUNCTION_INFO_V1(utilix_access_log_canonical);
+Datum
+utilix_access_log_canonical(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_TEXT_P(cstring_to_text(row_canonical(PG_GETARG_HEAPTUPLEHEADER(0))));
+}
+
+static bool dropping_day = false;
+
+PG_FUNCTION_INFO_V1(utilix_access_log_dropping);
+Datum
+utilix_access_log_dropping(PG_FUNCTION_ARGS)
+{
+	bool		was = dropping_day;
+
+	if (!PG_ARGISNULL(0))
+		dropping_day = PG_GETARG_BOOL(0);
+	PG_RETURN_BOOL(was);
+}
+
+/*
+ * utilix._access_log_hash(r utilix.access_log) returns bytea: the hash the
+ * row should carry, from its own fields and its prev_hash.  Timestamps are
+ * canonical as microseconds since 2000-01-01 UTC; the tables as jsonb text.
+ */
+PG_FUNCTION_INFO_V1(utilix_access_log_hash);
+Datum
+utilix_access_log_hash(PG_FUNCTION_ARGS)
+{
+	char	   *text = row_canonical(PG_GETARG_HEAPTUPLEHEADER(0));
+	bytea	   *res = palloc(VARHDRSZ + 32);
+
+	utilix_sha256((const uint8 *) text, strlen(text), (uint8 *) VARDATA(res));
+	SET_VARSIZE(res, VARHDRSZ + 32);
+	pfree(text);
+	PG_RETURN_BYTEA_P(res);
+}
+
+/* =====================================================================
+ * The writer
+ * ===================================================================== */
+
+static AlogWriter *my_writer = NULL;
+static Oid	my_writer_db = InvalidOid;
+
+static void
+writer_detach(int code, Datum arg)
+{
+	if (alog == NULL)
+		return;
+	LWLockAcquire(alog->lock, LW_EXCLUSIVE);
+	/* records taken but not committed go back to the queue */
+	for (int i = 0; i < alog->nslots; i++)
+		if (alog_slots[i].state == SLOT_TAKEN && alog_slots[i].rec.dboid == my_writer_db)
+			alog_slots[i].state = SLOT_READY;
+	if (my_writer != NULL && my_writer->pid == MyProcPid)
+	{
+		my_writer->state = WRITER_NONE;
+		my_writer->pid = 0;
+		my_writer->latch = NULL;
+	}
+	LWLockRelease(alog->lock);
+	ConditionVariableBroadcast(&alog->done_cv);
+}
+
+static int
+cmp_seq(const void *a, const void *b)
+{
+	uint64		x = (*(AlogRecord *const *) a)->seq;
+	uint64		y = (*(AlogRecord *const *) b)->seq;
+
+	return x < y ? -1 : x > y ? 1 : 0;
+}
+
+typedef struct TakenBatch
+{
+	int			n;
+	int		   *slot;
+	AlogRecord *recs;
+} TakenBatch;
+
+/* Take up to alog_batch ready records of this database, oldest first. */
+static void
+take_batch(TakenBatch *b)
+{
+	AlogRecord **ptrs;
+	int			n = 0;
+
+	b->n = 0;
+	ptrs = palloc(sizeof(AlogRecord *) * alog->nslots);
+	LWLockAcquire(alog->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < alog->nslots; i++)
+		if (alog_slots[i].state == SLOT_READY && alog_slots[i].rec.dboid == my_writer_db)
+			ptrs[n++] = &alog_slots[i].rec;
+	if (n > 0)
+	{
+		qsort(ptrs, n, sizeof(AlogRecord *), cmp_seq);
+		if (n > alog_batch)
+			n = alog_batch;
+		for (int i = 0; i < n; i++)
+		{
+			AlogSlot   *s = (AlogSlot *) ((char *) ptrs[i] - offsetof(AlogSlot, rec));
+
+			b->slot[i] = (int) (s - alog_slots);
+			memcpy(&b->recs[i], ptrs[i], sizeof(AlogRecord));
+			s->state = SLOT_TAKEN;
+		}
+	}
+	LWLockRelease(alog->lock);
+	pfree(ptrs);
+	b->n = n;
+}
+
+static void
+release_batch(TakenBatch *b, bool committed)
+{
+	uint64		maxseq = 0;
+
+	LWLockAcquire(alog->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < b->n; i++)
+	{
+		AlogSlot   *s = &alog_slots[b->slot[i]];
+
+		if (committed)
+		{
+			s->state = SLOT_FREE;
+			alog_free_stack[alog->nfree++] = b->slot[i];
+			if (b->recs[i].seq > maxseq)
+				maxseq = b->recs[i].seq;
+		}
+		else
+			s->state = SLOT_READY;
+	}
+	if (committed && my_writer != NULL)
+	{
+		/* records of this db below the oldest still queued are all kept */
+		uint64		oldest = PG_UINT64_MAX;
+
+		for (int i = 0; i < alog->nslots; i++)
+			if (alog_slots[i].state != SLOT_FREE && alog_slots[i].rec.dboid == my_writer_db &&
+				alog_slots[i].rec.seq < oldest)
+				oldest = alog_slots[i].rec.seq;
+		if (oldest == PG_UINT64_MAX)
+			my_writer->committed_upto = Max(maxseq, alog->next_seq - 1);
+		else
+			my_writer->committed_upto = Max(my_writer->committed_upto, oldest - 1);
+		my_writer->written += b->n;
+		my_writer->last_write = GetCurrentTimestamp();
+	}
+	LWLockRelease(alog->lock);
+	if (committed)
+	{
+		pg_atomic_fetch_add_u64(&alog->written, b->n);
+		ConditionVariableBroadcast(&alog->space_cv);
+	}
+	ConditionVariableBroadcast(&alog->done_cv);
+}
+
+static char *
+record_tables_json(const AlogRecord *r)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '[');
+	for (int i = 0; i < r->ntables && i < ALOG_MAX_TABLES; i++)
+	{
+		char		name[ALOG_NAME_LEN];
+
+		strlcpy(name, r->tables[i].name, sizeof(name));
+		if (i > 0)
+			appendStringInfoChar(&buf, ',');
+		appendStringInfoString(&buf, "{\"table\":");
+		escape_json(&buf, name);
+		appendStringInfo(&buf, ",\"read\":" INT64_FORMAT ",\"inserted\":" INT64_FORMAT
+						 ",\"updated\":" INT64_FORMAT ",\"deleted\":" INT64_FORMAT "}",
+						 r->tables[i].nread, r->tables[i].ninserted,
+						 r->tables[i].nupdated, r->tables[i].ndeleted);
+	}
+	appendStringInfoChar(&buf, ']');
+	/* the stored (and hashed) form is jsonb's own text */
+	return DatumGetCString(DirectFunctionCall1(jsonb_out,
+											   DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data))));
+}
+
+static char *
+bounded(const char *s, size_t cap)
+{
+	char	   *r = palloc(cap + 1);
+
+	strlcpy(r, s, cap + 1);
+	/* a record truncated in the middle of a multibyte character */
+	r[pg_mbcliplen(r, strlen(r), cap)] = '\0';
+	return r;
+}
+
+static char *
+record_uuid(const AlogRecord *r)
+{
+	return psprintf("%08x-%04x-%04x-%04x-%04x%08x",
+					(uint32) (r->epoch >> 32), (uint32) (r->epoch >> 16) & 0xffff,
+					(uint32) r->epoch & 0xffff, (uint32) (r->seq >> 48) & 0xffff,
+					(uint32) (r->seq >> 32) & 0xffff, (uint32) r->seq);
+}
+
+#define NCOLS 19
+
+/*
+ * Insert records (already in order) into utilix.access_log, chained.  Runs
+ * inside a transaction with SPI connected.  With dedupe, records already
+ * in the log (loaded twice from a spill file) are skipped.
+ */
+static void
+write_records(AlogRecord *recs, int n, bool dedupe)
+{
+	static SPIPlanPtr insert_plan = NULL;
+	Oid			argtypes[NCOLS] = {
+		INT8ARRAYOID, TIMESTAMPTZARRAYOID, INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+		TEXTARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID, INT4ARRAYOID,
+		TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT8ARRAYOID,
+		TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID
+	};
+	Datum	   *cols[NCOLS];
+	bool	   *colnulls[NCOLS];
+	Datum		args[NCOLS];
+	int64		next_id;
+	int			m = 0;
+	bool		isnull;
+	StringInfoData hashes;		/* the new hashes, hex, comma separated */
+
+	/* the log's own days */
+	{
+		Datum		a[2];
+		Oid			t[2] = {TIMESTAMPTZOID, TIMESTAMPTZOID};
+		TimestampTz lo = recs[0].at;
+		TimestampTz hi = recs[0].at;
+
+		for (int i = 1; i < n; i++)
+		{
+			lo = Min(lo, recs[i].at);
+			hi = Max(hi, recs[i].at);
+		}
+		a[0] = TimestampTzGetDatum(lo);
+		a[1] = TimestampTzGetDatum(hi);
+		if (SPI_execute_with_args("SELECT utilix._access_log_partitions($1, $2)", 2, t, a, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not prepare the access log's partitions");
+	}
+	if (SPI_execute("SELECT last_id FROM utilix.access_log_head FOR UPDATE", false, 0) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "utilix.access_log_head has no row");
+	next_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) + 1;
+
+	for (int c = 0; c < NCOLS; c++)
+	{
+		cols[c] = palloc0(sizeof(Datum) * n);
+		colnulls[c] = palloc0(sizeof(bool) * n);
+	}
+	initStringInfo(&hashes);
+
+	for (int i = 0; i < n; i++)
+	{
+		AlogRecord *r = &recs[i];
+		char	   *f[CANON_NFIELDS];
+		bool		fn[CANON_NFIELDS];
+		uint8		prev[32];
+		size_t		prevlen = 0;
+		uint8		h[32];
+		int64		tenant_key = r->has_tenant ? r->tenant : 0;
+		char	   *uuid = record_uuid(r);
+		Datum		a[2];
+		Oid			t[2] = {INT8OID, TEXTOID};
+		char		sqlstate[6];
+
+		if (dedupe)
+		{
+			Datum		d[3];
+			Oid			tt[3] = {INT8OID, TIMESTAMPTZOID, UUIDOID};
+
+			d[0] = Int64GetDatum(tenant_key);
+			d[1] = TimestampTzGetDatum(r->at);
+			d[2] = DirectFunctionCall1(uuid_in, CStringGetDatum(uuid));
+			if (SPI_execute_with_args("SELECT 1 FROM utilix.access_log l "
+									  "WHERE coalesce(l.tenant_id, 0) = $1 AND l.at = $2 AND l.record_id = $3",
+									  3, tt, d, NULL, true, 1) == SPI_OK_SELECT && SPI_processed > 0)
+				continue;
+		}
+
+		/* the chain head of this tenant (0: records of no tenant) */
+		a[0] = Int64GetDatum(tenant_key);
+		if (SPI_execute_with_args("SELECT last_hash FROM utilix.access_log_chain WHERE tenant_id = $1 FOR UPDATE",
+								  1, t, a, NULL, false, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not read the access log chain");
+		if (SPI_processed == 1)
+		{
+			Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+			if (!isnull)
+			{
+				bytea	   *b = DatumGetByteaPP(d);
+
+				prevlen = Min(VARSIZE_ANY_EXHDR(b), 32);
+				memcpy(prev, VARDATA_ANY(b), prevlen);
+			}
+		}
+
+		memset(fn, 0, sizeof(fn));
+		f[0] = psprintf(INT64_FORMAT, next_id);
+		f[1] = psprintf(INT64_FORMAT, (int64) r->at);
+		f[2] = r->has_tenant ? psprintf(INT64_FORMAT, r->tenant) : NULL;
+		f[3] = r->app_user[0] ? bounded(r->app_user, ALOG_USER_LEN - 1) : NULL;
+		f[4] = r->session_role[0] ? bounded(r->session_role, ALOG_ROLE_LEN - 1) : NULL;
+		f[5] = r->current_role[0] ? bounded(r->current_role, ALOG_ROLE_LEN - 1) : NULL;
+		f[6] = NULL;
+		if (r->client_addr[0])
+		{
+			/* inet's own text, so that the hash matches what is stored */
+			char		addr[ALOG_ADDR_LEN];
+
+			strlcpy(addr, r->client_addr, sizeof(addr));
+			f[6] = DatumGetCString(DirectFunctionCall1(inet_out,
+													   DirectFunctionCall1(inet_in, CStringGetDatum(addr))));
+		}
+		f[7] = r->client_addr[0] ? psprintf("%d", r->client_port) : NULL;
+		f[8] = r->application_name[0] ? bounded(r->application_name, ALOG_APP_LEN - 1) : NULL;
+		f[9] = psprintf("%d", r->pid);
+		f[10] = (char *) kind_names[r->kind < ALOG_NKINDS ? r->kind : 0];
+		f[11] = record_tables_json(r);
+		f[12] = (char *) outcome_names[r->outcome <= ALOG_DENIED ? r->outcome : 1];
+		if (r->sqlerrcode != 0)
+		{
+			strlcpy(sqlstate, unpack_sql_state(r->sqlerrcode), sizeof(sqlstate));
+			f[13] = sqlstate;
+		}
+		else
+			f[13] = NULL;
+		f[14] = r->queryid != 0 ? psprintf(INT64_FORMAT, r->queryid) : NULL;
+		f[15] = r->query[0] ? bounded(r->query, ALOG_QUERY_LEN - 1) : NULL;
+		f[16] = r->detail[0] ? bounded(r->detail, ALOG_DETAIL_LEN - 1) : NULL;
+		f[17] = uuid;
+		for (int c = 0; c < CANON_NFIELDS - 1; c++)
+			fn[c] = (f[c] == NULL);
+		canonical_hash(f, fn, prev, prevlen, h);
+
+		/* columns as text arrays; the statement casts */
+		for (int c = 0; c < NCOLS; c++)
+			colnulls[c][m] = true;
+		for (int c = 0; c < CANON_NFIELDS - 1; c++)
+		{
+			if (fn[c])
+				continue;
+			colnulls[c][m] = false;
+			switch (argtypes[c])
+			{
+				case INT8ARRAYOID:
+					cols[c][m] = Int64GetDatum(pg_strtoint64(f[c]));
+					break;
+				case INT4ARRAYOID:
+					cols[c][m] = Int32GetDatum(pg_strtoint32(f[c]));
+					break;
+				case TIMESTAMPTZARRAYOID:
+					cols[c][m] = TimestampTzGetDatum(r->at);
+					break;
+				default:
+					cols[c][m] = CStringGetTextDatum(f[c]);
+					break;
+			}
+		}
+		/* prev_hash and hash as hex text */
+		{
+			StringInfoData hx;
+
+			initStringInfo(&hx);
+			for (size_t k = 0; k < prevlen; k++)
+				appendStringInfo(&hx, "%02x", prev[k]);
+			if (prevlen > 0)
+			{
+				cols[18][m] = CStringGetTextDatum(hx.data);
+				colnulls[18][m] = false;
+			}
+			resetStringInfo(&hx);
+			for (int k = 0; k < 32; k++)
+				appendStringInfo(&hx, "%02x", h[k]);
+			/* the new head of the chain */
+			{
+				Datum		d[4];
+				Oid			tt[4] = {INT8OID, INT8OID, TEXTOID, INT8OID};
+
+				d[0] = Int64GetDatum(tenant_key);
+				d[1] = Int64GetDatum(next_id);
+				d[2] = CStringGetTextDatum(hx.data);
+				d[3] = Int64GetDatum(1);
+				if (SPI_execute_with_args("INSERT INTO utilix.access_log_chain AS c (tenant_id, last_id, last_hash, records) "
+										  "VALUES ($1, $2, pg_catalog.decode($3, 'hex'), $4) "
+										  "ON CONFLICT (tenant_id) DO UPDATE SET last_id = EXCLUDED.last_id, "
+										  "last_hash = EXCLUDED.last_hash, records = c.records + 1",
+										  4, tt, d, NULL, false, 0) != SPI_OK_INSERT)
+					elog(ERROR, "could not advance the access log chain");
+			}
+			appendStringInfo(&hashes, "%s%s", m == 0 ? "" : ",", hx.data);
+			pfree(hx.data);
+		}
+		/* security events go out on NOTIFY too */
+		if (r->outcome == ALOG_DENIED || r->kind == ALOG_KEY || r->kind == ALOG_PURGE ||
+			(r->kind == ALOG_LOGIN && r->outcome != ALOG_OK))
+		{
+			StringInfoData p;
+			Datum		d[1];
+			Oid			tt[1] = {TEXTOID};
+
+			initStringInfo(&p);
+			appendStringInfo(&p, "{\"id\":" INT64_FORMAT ",\"tenant_id\":%s,\"kind\":\"%s\",\"outcome\":\"%s\"",
+							 next_id, f[2] ? f[2] : "null", f[10], f[12]);
+			if (f[13])
+				appendStringInfo(&p, ",\"sqlstate\":\"%s\"", f[13]);
+			appendStringInfoChar(&p, '}');
+			d[0] = CStringGetTextDatum(p.data);
+			(void) SPI_execute_with_args("SELECT pg_catalog.pg_notify('utilix_security', $1)", 1, tt, d, NULL, false, 0);
+		}
+		next_id++;
+		m++;
+	}
+
+	if (m > 0)
+	{
+		ArrayType  *arrs[NCOLS + 1];
+		Oid			elemtypes[NCOLS] = {
+			INT8OID, TIMESTAMPTZOID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID,
+			TEXTOID, INT4OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT8OID, TEXTOID, TEXTOID,
+			TEXTOID, TEXTOID
+		};
+		Oid			types20[NCOLS + 1];
+		Datum		args20[NCOLS + 1];
+		int			dims[1];
+		int			lbs[1] = {1};
+
+		dims[0] = m;
+		for (int c = 0; c < NCOLS; c++)
+		{
+			int16		typlen;
+			bool		byval;
+			char		align;
+
+			get_typlenbyvalalign(elemtypes[c], &typlen, &byval, &align);
+			arrs[c] = construct_md_array(cols[c], colnulls[c], 1, dims, lbs, elemtypes[c], typlen, byval, align);
+			args[c] = PointerGetDatum(arrs[c]);
+			types20[c] = argtypes[c];
+			args20[c] = args[c];
+		}
+		types20[NCOLS] = TEXTOID;
+		args20[NCOLS] = CStringGetTextDatum(hashes.data);
+		if (insert_plan == NULL)
+		{
+			SPIPlanPtr	p = SPI_prepare(
+										"INSERT INTO utilix.access_log (id, at, tenant_id, app_user, session_role, db_role, "
+										"client_addr, client_port, application_name, backend_pid, kind, tables, outcome, sqlstate, "
+										"query_id, query, detail, record_id, prev_hash, hash) "
+										"SELECT u.id, u.at, u.tenant_id, u.app_user, u.session_role, u.cur, u.addr::inet, u.port, "
+										"u.app, u.pid, u.kind, u.tables::jsonb, u.outcome, u.sqlstate, u.qid, u.query, u.detail, "
+										"u.rid::uuid, pg_catalog.decode(u.prev, 'hex'), pg_catalog.decode(h.h, 'hex') "
+										"FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) "
+										"WITH ORDINALITY AS u(id, at, tenant_id, app_user, session_role, cur, addr, port, app, pid, "
+										"kind, tables, outcome, sqlstate, qid, query, detail, rid, prev, n) "
+										"JOIN unnest(pg_catalog.string_to_array($20, ',')) WITH ORDINALITY AS h(h, n) USING (n)",
+										NCOLS + 1, types20);
+
+			if (p == NULL)
+				elog(ERROR, "could not prepare the access log insert: %s", SPI_result_code_string(SPI_result));
+			insert_plan = SPI_saveplan(p);
+		}
+		if (SPI_execute_plan(insert_plan, args20, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "could not insert into utilix.access_log");
+		{
+			Datum		d[1];
+			Oid			tt[1] = {INT8OID};
+
+			d[0] = Int64GetDatum(next_id - 1);
+			if (SPI_execute_with_args("UPDATE utilix.access_log_head SET last_id = $1", 1, tt, d, NULL, false, 0) != SPI_OK_UPDATE)
+				elog(ERROR, "could not advance utilix.access_log_head");
+		}
+	}
+}
+
+/* One transaction: write these records; false (and logged) on failure. */
+static bool
+write_in_transaction(AlogRecord *recs, int n, bool dedupe)
+{
+	MemoryContext cxt = AllocSetContextCreate(TopMemoryContext, "utilix access log batch",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	volatile bool ok = true;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, "utilix: writing the access log");
+	PG_TRY();
+	{
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		if (SPI_execute("SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'utilix'", true, 1) != SPI_OK_SELECT ||
+			SPI_processed != 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("extension utilix is not installed in this database")));
+		write_records(recs, n, dedupe);
+		SPI_finish();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		EmitErrorReport();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		ok = false;
+	}
+	PG_END_TRY();
+	pgstat_report_activity(STATE_IDLE, NULL);
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(cxt);
+	return ok;
+}
+
+/*
+ * Load the spill files of this database: rename (so appenders start a new
+ * file), lock (so an append in flight finishes), read, write, delete.
+ */
+static void
+load_spill_files(void)
+{
+	char		dir[MAXPGPATH];
+	DIR		   *d;
+	struct dirent *de;
+	List	   *names = NIL;
+	ListCell   *lc;
+
+	spill_dir(my_writer_db, dir, sizeof(dir));
+	d = opendir(dir);
+	if (d == NULL)
+		return;
+	while ((de = readdir(d)) != NULL)
+		if (strstr(de->d_name, ".spill") != NULL || strstr(de->d_name, ".loading") != NULL)
+			names = lappend(names, pstrdup(de->d_name));
+	closedir(d);
+
+	foreach(lc, names)
+	{
+		char	   *name = (char *) lfirst(lc);
+		char		from[MAXPGPATH];
+		char		path[MAXPGPATH];
+		int			fd;
+		SpillHeader h;
+		AlogRecord *recs;
+		int			cap = 1024;
+		int			n = 0;
+		int			bad = 0;
+		bool		ok = true;
+
+		snprintf(from, sizeof(from), "%s/%s", dir, name);
+		if (strstr(name, ".loading") != NULL)
+			strlcpy(path, from, sizeof(path));
+		else
+		{
+			snprintf(path, sizeof(path), "%s/%s.loading", dir, name);
+			if (rename(from, path) != 0)
+				continue;
+		}
+		fd = open(path, O_RDONLY);
+		if (fd < 0)
+			continue;
+		(void) flock(fd, LOCK_EX);
+		if (read(fd, &h, sizeof(h)) != sizeof(h) || memcmp(h.magic, ALOG_SPILL_MAGIC, 8) != 0 ||
+			h.record_size != sizeof(AlogRecord))
+		{
+			ereport(LOG,
+					(errmsg("utilix: spill file \"%s\" is not an access log spill of this build; left in place", path)));
+			close(fd);
+			continue;
+		}
+		recs = palloc(sizeof(AlogRecord) * cap);
+		for (;;)
+		{
+			ssize_t		got;
+
+			if (n == cap)
+			{
+				cap *= 2;
+				recs = repalloc_huge(recs, sizeof(AlogRecord) * cap);
+			}
+			got = read(fd, &recs[n], sizeof(AlogRecord));
+			if (got == 0)
+				break;
+			if (got != sizeof(AlogRecord))
+			{
+				bad++;
+				break;
+			}
+			if (!record_crc_ok(&recs[n]) || recs[n].dboid != my_writer_db)
+			{
+				bad++;
+				continue;
+			}
+			n++;
+		}
+		close(fd);
+		for (int off = 0; ok && off < n; off += alog_batch)
+			ok = write_in_transaction(recs + off, Min(alog_batch, n - off), true);
+		if (ok)
+		{
+			(void) unlink(path);
+			pg_atomic_fetch_add_u64(&alog->loaded, n);
+			if (bad > 0)
+				pg_atomic_fetch_add_u64(&alog->lost, bad);
+			ereport(LOG,
+					(errmsg("utilix: loaded %d access log records from a spill file%s", n,
+							bad > 0 ? "; some were damaged and counted as lost" : "")));
+		}
+		pfree(recs);
+	}
+}
+
+/* On a hot standby: the batch goes to a spill file for the primary. */
+static bool
+spill_batch_on_standby(TakenBatch *b)
+{
+	return spill_records(my_writer_db, b->recs, b->n, true);
+}
+
+static void
+maintain_log(void)
+{
+	MemoryContext cxt = AllocSetContextCreate(TopMemoryContext, "utilix access log maintenance",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	PG_TRY();
+	{
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		if (SPI_execute("SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'utilix'", true, 1) == SPI_OK_SELECT &&
+			SPI_processed == 1)
+			(void) SPI_execute("SELECT utilix._access_log_maintain()", false, 0);
+		SPI_finish();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		EmitErrorReport();
+		FlushErrorState();
+		AbortCurrentTransaction();
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(cxt);
+}
+
+void
+utilix_alog_writer_main(Datum arg)
+{
+	Oid			dboid = DatumGetObjectId(arg);
+	TakenBatch	b;
+	TimestampTz last_busy;
+	TimestampTz last_maint = 0;
+	TimestampTz last_spill_check = 0;
+
+	in_alog_worker = true;
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+
+	/* one writer per database */
+	LWLockAcquire(alog->lock, LW_EXCLUSIVE);
+	my_writer = writer_for(dboid, true);
+	if (my_writer == NULL || (my_writer->state == WRITER_RUNNING && my_writer->pid != MyProcPid))
+	{
+		LWLockRelease(alog->lock);
+		proc_exit(0);
+	}
+	my_writer->state = WRITER_RUNNING;
+	my_writer->pid = MyProcPid;
+	my_writer->latch = MyLatch;
+	my_writer_db = dboid;
+	LWLockRelease(alog->lock);
+	on_shmem_exit(writer_detach, (Datum) 0);
+
+	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+	pgstat_report_appname("utilix access log writer");
+
+	b.slot = palloc(sizeof(int) * Max(alog_batch, 1) * 2);
+	b.recs = palloc(sizeof(AlogRecord) * Max(alog_batch, 1) * 2);
+	last_busy = GetCurrentTimestamp();
+
+	for (;;)
+	{
+		TimestampTz now;
+		int			batch_cap = alog_batch;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+			if (alog_batch > batch_cap)
+			{
+				b.slot = repalloc(b.slot, sizeof(int) * alog_batch * 2);
+				b.recs = repalloc(b.recs, sizeof(AlogRecord) * alog_batch * 2);
+			}
+		}
+		now = GetCurrentTimestamp();
+		if (!RecoveryInProgress())
+		{
+			if (TimestampDifferenceExceeds(last_spill_check, now, 5000))
+			{
+				last_spill_check = now;
+				load_spill_files();
+			}
+			if (TimestampDifferenceExceeds(last_maint, now, 3600 * 1000))
+			{
+				last_maint = now;
+				maintain_log();
+			}
+		}
+
+		take_batch(&b);
+		if (b.n > 0)
+		{
+			bool		ok;
+
+			if (RecoveryInProgress())
+				ok = spill_batch_on_standby(&b);
+			else
+				ok = write_in_transaction(b.recs, b.n, false);
+			release_batch(&b, ok);
+			last_busy = GetCurrentTimestamp();
+			if (!ok)
+			{
+				(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+								 1000L, PG_WAIT_EXTENSION);
+				ResetLatch(MyLatch);
+				continue;
+			}
+			if (b.n == alog_batch)
+				continue;		/* more waiting */
+		}
+		else if (TimestampDifferenceExceeds(last_busy, GetCurrentTimestamp(), alog_writer_idle))
+		{
+			/* idle: leave, so that DROP DATABASE is not held up; started again on demand */
+			proc_exit(0);
+		}
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 b.n > 0 ? Max(alog_writer_delay, 1) : 200L, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		if (b.n == 0 && alog_writer_delay > 0)
+		{
+			/* woken by a new record: give the batch a moment to fill */
+			(void) WaitLatch(MyLatch, WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 alog_writer_delay, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+		}
+	}
+}
+
+/* =====================================================================
+ * Spill transfer between a standby and its primary
+ * ===================================================================== */
+
+/*
+ * utilix.access_log_spill() returns bytea: on a standby, the records spilled
+ * for this database, as one spill file; the files move to exported/ so that
+ * each record is handed out once.
+ */
+PG_FUNCTION_INFO_V1(utilix_access_log_spill);
+Datum
+utilix_access_log_spill(PG_FUNCTION_ARGS)
+{
+	char		dir[MAXPGPATH];
+	char		exported[MAXPGPATH];
+	DIR		   *d;
+	struct dirent *de;
+	StringInfoData out;
+	SpillHeader h;
+	bytea	   *res;
+	List	   *names = NIL;
+	ListCell   *lc;
+
+	spill_dir(MyDatabaseId, dir, sizeof(dir));
+	snprintf(exported, sizeof(exported), "%s/exported", dir);
+	initStringInfo(&out);
+	memset(&h, 0, sizeof(h));
+	memcpy(h.magic, ALOG_SPILL_MAGIC, 8);
+	h.record_size = sizeof(AlogRecord);
+	h.version = 1;
+	appendBinaryStringInfo(&out, (char *) &h, sizeof(h));
+
+	d = opendir(dir);
+	if (d != NULL)
+	{
+		while ((de = readdir(d)) != NULL)
+			if (strstr(de->d_name, ".spill") != NULL && strstr(de->d_name, ".loading") == NULL)
+				names = lappend(names, pstrdup(de->d_name));
+		closedir(d);
+	}
+	(void) mkdir(exported, S_IRWXU);
+	foreach(lc, names)
+	{
+		char	   *name = (char *) lfirst(lc);
+		char		from[MAXPGPATH];
+		char		to[MAXPGPATH];
+		int			fd;
+		AlogRecord	rec;
+		SpillHeader fh;
+
+		snprintf(from, sizeof(from), "%s/%s", dir, name);
+		snprintf(to, sizeof(to), "%s/%s.%ld", exported, name, (long) GetCurrentTimestamp());
+		if (rename(from, to) != 0)
+			continue;
+		fd = open(to, O_RDONLY);
+		if (fd < 0)
+			continue;
+		(void) flock(fd, LOCK_EX);
+		if (read(fd, &fh, sizeof(fh)) == sizeof(fh) && memcmp(fh.magic, ALOG_SPILL_MAGIC, 8) == 0 &&
+			fh.record_size == sizeof(AlogRecord))
+		{
+			while (read(fd, &rec, sizeof(rec)) == sizeof(rec))
+				if (record_crc_ok(&rec))
+					appendBinaryStringInfo(&out, (char *) &rec, sizeof(rec));
+		}
+		close(fd);
+	}
+	res = (bytea *) palloc(VARHDRSZ + out.len);
+	SET_VARSIZE(res, VARHDRSZ + out.len);
+	memcpy(VARDATA(res), out.data, out.len);
+	PG_RETURN_BYTEA_P(res);
+}
+
+/*
+ * utilix.load_access_log_spill(data bytea) returns bigint: on the primary,
+ * queue the records of a standby's spill for this database's writer, by
+ * writing them into its spill directory.  Damaged records are refused (the
+ * whole call fails, nothing is loaded); loading the same data twice adds
+ * nothing, because the writer skips records it already has.
+ */
+PG_FUNCTION_INFO_V1(utilix_load_access_log_spill);
+Datum
+utilix_load_access_log_spill(PG_FUNCTION_ARGS)
+{
+	bytea	   *data = PG_GETARG_BYTEA_PP(0);
+	const char *p = VARDATA_ANY(data);
+	size_t		len = VARSIZE_ANY_EXHDR(data);
+	SpillHeader h;
+	size_t		nrec;
+	AlogRecord *recs;
+
+	if (RecoveryInProgress())
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("spilled access log records are loaded on the primary")));
+	if (len < sizeof(h))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("this is not an access log spill of utilix")));
+	memcpy(&h, p, sizeof(h));
+	if (memcmp(h.magic, ALOG_SPILL_MAGIC, 8) != 0 || h.record_size != sizeof(AlogRecord) ||
+		(len - sizeof(h)) % sizeof(AlogRecord) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("this is not an access log spill of this build of utilix")));
+	nrec = (len - sizeof(h)) / sizeof(AlogRecord);
+	recs = palloc(sizeof(AlogRecord) * Max(nrec, 1));
+	memcpy(recs, p + sizeof(h), sizeof(AlogRecord) * nrec);
+	for (size_t i = 0; i < nrec; i++)
+	{
+		if (!record_crc_ok(&recs[i]))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("record %zu of the spill is damaged; nothing was loaded", i + 1)));
+		if (recs[i].dboid != MyDatabaseId)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("record %zu of the spill belongs to another database; nothing was loaded", i + 1)));
+	}
+	if (nrec > 0)
+	{
+		if (!spill_records(MyDatabaseId, recs, (int) nrec, true))
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not write the spill directory of this database: %m")));
+		LWLockAcquire(alog->lock, LW_EXCLUSIVE);
+		ensure_writer_locked(MyDatabaseId);
+		LWLockRelease(alog->lock);
+	}
+	PG_RETURN_INT64((int64) nrec);
+}
+
+PG_FUNCTION_INFO_V1(utilix_access_log_kinds);
+Datum
+utilix_access_log_kinds(PG_FUNCTION_ARGS)
+{
+	Datum		d[ALOG_NKINDS];
+
+	for (int i = 0; i < ALOG_NKINDS; i++)
+		d[i] = CStringGetTextDatum(kind_names[i]);
+	PG_RETURN_ARRAYTYPE_P(construct_array(d, ALOG_NKINDS, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+/* =====================================================================
+ * Settings and hooks
+ * ===================================================================== */
+
+void
+AccessLogInit(void)
+{
+	DefineCustomEnumVariable("utilix.access_log",
+							 "Which accesses to protected tables are recorded: off, writes, or all.",
+							 "A table's own setting (utilix.set_access_log) overrides this one.",
+							 &alog_mode, ALOG_MODE_ALL, mode_options,
+							 PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("utilix.access_log_queue_size",
+							"Records the shared-memory queue of the access log holds.",
+							NULL, &alog_queue_size, 4096, 64, 1048576,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomEnumVariable("utilix.access_log_overflow",
+							 "What a statement does when the access log queue is full: spill to a file, or wait.",
+							 "wait gives up after utilix.access_log_wait_timeout and spills.",
+							 &alog_overflow, OVERFLOW_SPILL, overflow_options,
+							 PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("utilix.access_log_wait_timeout",
+							"How long a statement waits for room in the access log queue before it spills.",
+							NULL, &alog_wait_timeout, 5000, 0, 3600000,
+							PGC_SUSET, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomBoolVariable("utilix.access_log_sync",
+							 "A statement waits until its access log records are committed.",
+							 NULL, &alog_sync, false,
+							 PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("utilix.access_log_query_text",
+							 "Records carry the statement's text, with every literal masked.",
+							 NULL, &alog_query_text, false,
+							 PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("utilix.access_log_retention",
+							"Days the access log is kept; older days are dropped by the writer.",
+							NULL, &alog_retention, 400, 1, 36500,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("utilix.access_log_batch",
+							"Records the access log writer inserts per transaction at most.",
+							NULL, &alog_batch, 1000, 1, 100000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("utilix.access_log_writer_delay",
+							"How long the access log writer lets a batch gather after it was woken.",
+							NULL, &alog_writer_delay, 10, 0, 600000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("utilix.access_log_writer_idle",
+							"An access log writer with nothing to do for this long exits (and is started again on demand).",
+							NULL, &alog_writer_idle, 2000, 100, 3600000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+
+	EnableQueryId();
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = alog_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = alog_shmem_startup;
+	prev_ExecutorStart = ExecutorStart_hook;
+	ExecutorStart_hook = alog_ExecutorStart;
+	prev_ExecutorRun = ExecutorRun_hook;
+	ExecutorRun_hook = alog_ExecutorRun;
+	prev_ExecutorFinish = ExecutorFinish_hook;
+	ExecutorFinish_hook = alog_ExecutorFinish;
+	prev_ExecutorEnd = ExecutorEnd_hook;
+	ExecutorEnd_hook = alog_ExecutorEnd;
+	prev_ProcessUtility = ProcessUtility_hook;
+	ProcessUtility_hook = alog_ProcessUtility;
+	RegisterXactCallback(alog_xact_callback, NULL);
+}
