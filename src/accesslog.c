@@ -53,6 +53,7 @@
 #include "utils/backend_status.h"
 #include "miscadmin.h"
 #include "nodes/nodeFuncs.h"
+#include "optimizer/planner.h"
 #include "parser/parsetree.h"
 #include "pgstat.h"
 #include "port/pg_crc32c.h"
@@ -302,6 +303,7 @@ static ExecutorRun_hook_type prev_ExecutorRun = NULL;
 static ExecutorFinish_hook_type prev_ExecutorFinish = NULL;
 static ExecutorEnd_hook_type prev_ExecutorEnd = NULL;
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
+static planner_hook_type prev_planner = NULL;
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
@@ -923,6 +925,18 @@ capture_enabled(void)
 	return prot_count > 0;
 }
 
+/* In an error path: only what is already known, no catalog access. */
+static bool
+capture_enabled_quiet(void)
+{
+	if (alog == NULL || in_alog_worker || prot_loading || IsParallelWorker() ||
+		!OidIsValid(MyDatabaseId) || utilix_internal_depth_active())
+		return false;
+	if (MyBgworkerEntry != NULL && strcmp(MyBgworkerEntry->bgw_library_name, "utilix") == 0)
+		return false;
+	return prot_generation == utilix_cache_generation && prot_count > 0;
+}
+
 /* =====================================================================
  * The pending record of the current statement
  * ===================================================================== */
@@ -1427,6 +1441,67 @@ alog_ExecutorEnd(QueryDesc *queryDesc)
 			alog_statement_done();
 		top_kind = -1;
 	}
+}
+
+/*
+ * Planning can fail on protected tables too: the tenant policy's function
+ * runs during planning when the planner estimates the index condition, so
+ * a statement without a context is refused there.  Such a failure is
+ * recorded with the tables the statement named.
+ */
+static bool
+note_query_rtes(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, RangeTblEntry))
+	{
+		RangeTblEntry *rte = (RangeTblEntry *) node;
+		ProtEntry  *e;
+
+		if (rte->rtekind == RTE_RELATION && (e = prot_lookup(rte->relid)) != NULL)
+		{
+			pending_start(ALOG_SELECT);
+			(void) pending_add(e, rte->relid);
+		}
+		return false;
+	}
+	if (IsA(node, Query))
+		return query_tree_walker((Query *) node, note_query_rtes, context, QTW_EXAMINE_RTES_BEFORE);
+	return expression_tree_walker(node, note_query_rtes, context);
+}
+
+static PlannedStmt *
+alog_planner(Query *parse, const char *query_string, int cursorOptions, ParamListInfo boundParams)
+{
+	PlannedStmt *result;
+
+	hook_depth++;
+	PG_TRY();
+	{
+		if (prev_planner)
+			result = prev_planner(parse, query_string, cursorOptions, boundParams);
+		else
+			result = standard_planner(parse, query_string, cursorOptions, boundParams);
+	}
+	PG_CATCH();
+	{
+		hook_depth--;
+		if (capture_enabled_quiet())
+		{
+			if (!pending.active)
+				top_kind = kind_of_operation(parse->commandType);
+			(void) note_query_rtes((Node *) parse, NULL);
+			if (parse->commandType != CMD_SELECT)
+				pending.writes = true;
+			if (hook_depth == 0)
+				alog_statement_failed();
+		}
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	hook_depth--;
+	return result;
 }
 
 /* =====================================================================
@@ -2143,9 +2218,12 @@ write_records(AlogRecord *recs, int n, bool dedupe)
 		if (SPI_execute_with_args("SELECT utilix._access_log_partitions($1, $2)", 2, t, a, NULL, false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "could not prepare the access log's partitions");
 	}
-	if (SPI_execute("SELECT last_id FROM utilix.access_log_head FOR UPDATE", false, 0) != SPI_OK_SELECT ||
+	/* one batch at a time appends to the chains; ids continue from the highest head */
+	if (SPI_execute("LOCK TABLE utilix.access_log_chain IN SHARE ROW EXCLUSIVE MODE", false, 0) != SPI_OK_UTILITY)
+		elog(ERROR, "could not lock utilix.access_log_chain");
+	if (SPI_execute("SELECT coalesce(max(last_id), 0) FROM utilix.access_log_chain", false, 0) != SPI_OK_SELECT ||
 		SPI_processed != 1)
-		elog(ERROR, "utilix.access_log_head has no row");
+		elog(ERROR, "could not read utilix.access_log_chain");
 	next_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) + 1;
 
 	for (int c = 0; c < NCOLS; c++)
@@ -2367,14 +2445,6 @@ write_records(AlogRecord *recs, int n, bool dedupe)
 		}
 		if (SPI_execute_plan(insert_plan, args20, NULL, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "could not insert into utilix.access_log");
-		{
-			Datum		d[1];
-			Oid			tt[1] = {INT8OID};
-
-			d[0] = Int64GetDatum(next_id - 1);
-			if (SPI_execute_with_args("UPDATE utilix.access_log_head SET last_id = $1", 1, tt, d, NULL, false, 0) != SPI_OK_UPDATE)
-				elog(ERROR, "could not advance utilix.access_log_head");
-		}
 	}
 }
 
@@ -2874,5 +2944,7 @@ AccessLogInit(void)
 	ExecutorEnd_hook = alog_ExecutorEnd;
 	prev_ProcessUtility = ProcessUtility_hook;
 	ProcessUtility_hook = alog_ProcessUtility;
+	prev_planner = planner_hook;
+	planner_hook = alog_planner;
 	RegisterXactCallback(alog_xact_callback, NULL);
 }

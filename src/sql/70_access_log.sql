@@ -54,7 +54,6 @@ CREATE TABLE utilix.access_log_chain (
     records   bigint NOT NULL DEFAULT 0
 );
 COMMENT ON TABLE utilix.access_log_chain IS 'access log: the head of each tenant''s chain (tenant 0: records of no tenant)';
-SELECT pg_catalog.pg_extension_config_dump('utilix.access_log_chain', '');
 
 -- Where a chain starts again after old days were dropped.
 CREATE TABLE utilix.access_log_anchor (
@@ -67,15 +66,7 @@ CREATE TABLE utilix.access_log_anchor (
 );
 COMMENT ON TABLE utilix.access_log_anchor IS
     'access log: the hash of the last record of each tenant in a dropped day, where verification starts again';
-SELECT pg_catalog.pg_extension_config_dump('utilix.access_log_anchor', '');
 
-CREATE TABLE utilix.access_log_head (
-    last_id bigint NOT NULL,
-    one     boolean PRIMARY KEY DEFAULT true CHECK (one)
-);
-INSERT INTO utilix.access_log_head (last_id) VALUES (0);
-COMMENT ON TABLE utilix.access_log_head IS 'access log: the last record id given out (one row)';
-SELECT pg_catalog.pg_extension_config_dump('utilix.access_log_head', '');
 
 -- Append-only, for everyone, the owner included.  Old days leave only by
 -- utilix._access_log_maintain(), which drops whole partitions.
@@ -96,7 +87,7 @@ CREATE TRIGGER utilix_append_only_truncate BEFORE TRUNCATE ON utilix.access_log
     FOR EACH STATEMENT EXECUTE FUNCTION utilix._access_log_append_only();
 CREATE TRIGGER utilix_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON utilix.access_log_anchor
     FOR EACH STATEMENT EXECUTE FUNCTION utilix._access_log_append_only();
--- the chain heads and the id counter only move forward
+-- the chain heads only move forward; the next id is one past the highest head
 CREATE FUNCTION utilix._access_log_chain_guard() RETURNS trigger
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
     AS $$
@@ -114,20 +105,6 @@ CREATE TRIGGER utilix_forward_only BEFORE UPDATE OR DELETE ON utilix.access_log_
     FOR EACH ROW EXECUTE FUNCTION utilix._access_log_chain_guard();
 CREATE TRIGGER utilix_forward_only_truncate BEFORE TRUNCATE ON utilix.access_log_chain
     FOR EACH STATEMENT EXECUTE FUNCTION utilix._access_log_append_only();
-CREATE FUNCTION utilix._access_log_head_guard() RETURNS trigger
-    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
-    AS $$
-BEGIN
-    IF TG_OP = 'UPDATE' AND NEW.last_id >= OLD.last_id THEN
-        RETURN NEW;
-    END IF;
-    RAISE EXCEPTION 'the access log ids only move forward' USING ERRCODE = '42501';
-END
-$$;
-COMMENT ON FUNCTION utilix._access_log_head_guard() IS 'internal: record ids only move forward';
-CREATE TRIGGER utilix_forward_only BEFORE UPDATE OR DELETE ON utilix.access_log_head
-    FOR EACH ROW EXECUTE FUNCTION utilix._access_log_head_guard();
-
 -- Row level security: a context with the right audit reads its own tenant's
 -- records; members of utilix_operator read all.
 ALTER TABLE utilix.access_log ENABLE ROW LEVEL SECURITY;
@@ -156,6 +133,9 @@ BEGIN
             EXECUTE format('CREATE TRIGGER utilix_append_only_truncate BEFORE TRUNCATE ON utilix.%I '
                            'FOR EACH STATEMENT EXECUTE FUNCTION utilix._access_log_append_only()', name);
             EXECUTE format('REVOKE ALL ON utilix.%I FROM PUBLIC', name);
+            -- a member of the extension, like its parent: pg_dump leaves the
+            -- log to physical backups (see README, Access history)
+            EXECUTE format('ALTER EXTENSION utilix ADD TABLE utilix.%I', name);
             n := n + 1;
         END IF;
     END LOOP;
@@ -191,6 +171,7 @@ BEGIN
         EXECUTE format('SELECT count(*) FROM %s', p.rel) INTO rows;
         PERFORM utilix._access_log_dropping(true);
         BEGIN
+            EXECUTE format('ALTER EXTENSION utilix DROP TABLE %s', p.rel);
             EXECUTE format('DROP TABLE %s', p.rel);
         EXCEPTION WHEN OTHERS THEN
             PERFORM utilix._access_log_dropping(false);
