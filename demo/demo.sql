@@ -444,4 +444,38 @@ SELECT * FROM utilix.verify_certificates();
 SELECT id, name, status FROM utilix.tenants ORDER BY id;
 
 \echo
+\echo '=== 26. Access history: every statement above on a protected table was recorded'
+\connect - meter_app
+-- a forgetful client: no context; refused, and the refusal is recorded
+\set ON_ERROR_STOP 0
+SELECT count(*) FROM metering.customer;
+\set ON_ERROR_STOP 1 \if :ERROR \else \echo 'UNEXPECTED: the statement above was not refused' \endif
+-- a rolled-back change is recorded too: the record left the transaction when the statement ended
+BEGIN;
+SELECT utilix.set_context(:'acme_tok');
+UPDATE metering.site SET name = name WHERE site_id = 1;
+ROLLBACK;
+-- records are written by a background writer within milliseconds; wait for it here
+SELECT utilix.access_log_flush() AS written;
+-- acme's admin (rights admin, audit) reads acme's history, and nobody else's
+BEGIN;
+SELECT utilix.set_context(:'admin_tok');
+SELECT at::time(0) AS at, app_user, kind, tables, outcome
+  FROM utilix.access_history WHERE kind IN ('select', 'update', 'insert', 'login') LIMIT 8;
+SELECT count(*) FILTER (WHERE tenant_id <> :acme) AS other_tenants_records FROM utilix.access_history;
+COMMIT;
+\connect - ops
+-- the operator sees the denied attempt among the security events
+SELECT kind, detail FROM utilix.security_events WHERE kind = 'select denied' ORDER BY at DESC LIMIT 3;
+SELECT tenant_id, records, ok FROM utilix.verify_access_log(:acme);
+\connect - postgres
+-- DEMO ONLY: a superuser disables the append-only trigger and rewrites one record
+SET session_replication_role = replica;
+UPDATE utilix.access_log SET app_user = 'nobody'
+ WHERE id = (SELECT min(id) FROM utilix.access_log WHERE tenant_id = :acme AND kind = 'select');
+RESET session_replication_role;
+\connect - ops
+SELECT tenant_id, records, ok, broken_at, problem FROM utilix.verify_access_log(:acme);
+
+\echo
 \echo '=== Done.'
