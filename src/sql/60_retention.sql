@@ -418,6 +418,10 @@ BEGIN
            resume_leaf = CASE WHEN finished THEN NULL ELSE run.resume_leaf END,
            resume_ctid = CASE WHEN finished THEN NULL ELSE run.resume_ctid END
      WHERE x.id = run.id;
+    IF done > 0 OR dropped > 0 THEN
+        PERFORM utilix._log_event('purge', NULL, 'ok',
+                                  format('retention of %s: %s rows removed, %s partitions dropped (run %s)', rel::text, done, dropped, run.id));
+    END IF;
     RETURN run.id;
 END
 $$;

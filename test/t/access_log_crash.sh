@@ -1,0 +1,281 @@
+#!/usr/bin/env bash
+# The access log survives crashes, on a cluster of its own (it kills and
+# restarts the server):
+#  - a backend killed with SIGKILL while records wait in the shared-memory
+#    queue (the writer parked by utilix.access_log_writer_delay = 600s): the
+#    postmaster writes every queued record to the spill directory before it
+#    reinitialises shared memory, and a writer loads them after the restart;
+#    exactly the N records are in the log, with the right user, tenant and
+#    row counts, and every chain verifies;
+#  - pg_ctl stop -m immediate with records queued: the same, exactly once;
+#  - utilix.access_log_sync = on: each of M INSERTs returns only once its
+#    record is committed; the postmaster and all its children are killed
+#    with SIGKILL, the spill directory is removed, and after the restart
+#    all M records are there;
+#  - a queue of 64 records (utilix.access_log_queue_size) with
+#    overflow = spill and the writer parked: 200 statements, the queue
+#    fills, the rest is spilled, nothing is lost, and once the writer runs
+#    again all 200 records are in the log exactly once.
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+. "$top/test/lib.sh"
+. "$here/tap.sh"
+
+ac_dir=$(mktemp -d /tmp/utilix-alog-crash.XXXXXX)
+cleanup() {
+    UTILIX_DIR=$ac_dir
+    cluster_destroy
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+cluster_init "$ac_dir" || bail "initdb failed"
+# a writer with nothing to do stays (so that parking it below is deterministic)
+cluster_conf "utilix.access_log_writer_idle = '1h'"
+LOG=$UTILIX_DIR/server.log
+DATA=$UTILIX_DIR/data
+DB=alogdb
+APP=alog_app
+export PGOPTIONS="-c client_min_messages=warning"
+
+q() {       # q SQL: as the superuser in $DB, one value per line, errors shown
+    psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$DB" -c "$1" 2>&1
+}
+# wait_for SECONDS SQL WANT: polls (every 0.25 s) until SQL prints WANT; prints the last value
+wait_for() {
+    local got="" end=$((SECONDS + $1))
+    while :; do
+        got=$(q "$2")
+        [ "$got" == "$3" ] && { printf '%s' "$got"; return 0; }
+        [ $SECONDS -ge $end ] && { printf '%s' "$got"; return 1; }
+        sleep 0.25
+    done
+}
+server_ready() {    # waits up to $1 seconds for connections
+    local end=$((SECONDS + $1))
+    until psql -X -q -A -t -d postgres -c "SELECT 1" >/dev/null 2>&1; do
+        [ $SECONDS -ge $end ] && return 1
+        sleep 0.25
+    done
+}
+# app_reads TOKEN N: one session of the application role, N reads of the protected table
+app_reads() {
+    {
+        echo "SELECT utilix.set_context('$1', false) \\g /dev/null"
+        for i in $(seq 1 "$2"); do echo "SELECT count(*) FROM m WHERE id = $(( (i % 5) + 1 )) \\g /dev/null"; done
+    } | psql -X -q -A -t -v ON_ERROR_STOP=1 -U "$APP" -d "$DB" 2>&1
+}
+# app_inserts TOKEN FROM TO: one session, one INSERT per id
+app_inserts() {
+    {
+        echo "SELECT utilix.set_context('$1', false) \\g /dev/null"
+        for i in $(seq "$2" "$3"); do echo "INSERT INTO m (tenant_id, id, v) VALUES ($TENANT, $i, 'row $i');"; done
+    } | psql -X -q -A -t -v ON_ERROR_STOP=1 -U "$APP" -d "$DB" 2>&1
+}
+token() {   # token APP_USER
+    q "SELECT utilix.issue_context($TENANT, '$1', '1 hour', '{read,write}')"
+}
+status() {  # status COLUMNS: from utilix.access_log_status, in $DB
+    q "SELECT $1 FROM utilix.access_log_status"
+}
+log_count() {   # log_count APP_USER [KIND]: records of that user (and kind)
+    q "SELECT count(*) FROM utilix.access_log WHERE app_user = '$1'${2:+ AND kind = '$2'}"
+}
+set_delay() {   # set_delay VALUE|default: ALTER SYSTEM and reload
+    if [ "$1" == default ]; then
+        q "ALTER SYSTEM RESET utilix.access_log_writer_delay" >/dev/null
+    else
+        q "ALTER SYSTEM SET utilix.access_log_writer_delay = '$1'" >/dev/null
+    fi
+    q "SELECT pg_reload_conf()" >/dev/null
+}
+# park_writer DELAY: make sure the writer of $DB runs, then give it DELAY to
+# gather a batch: once it has looked and found nothing, it sleeps that long
+# (not woken by new records), and records stay in the queue.
+park_writer() {
+    local pid
+    pid=$(status "coalesce(writer_pid, 0)")
+    if [ "$pid" == 0 ]; then
+        app_reads "$TOK_PRIMER" 1 >/dev/null
+        q "SELECT utilix.access_log_flush(10000)" >/dev/null
+        pid=$(status "coalesce(writer_pid, 0)")
+    fi
+    set_delay "$1"
+    sleep 1.5
+    printf '%s' "$pid"
+}
+wait_log() {    # wait_log SECONDS REGEX: until the server log matches
+    local end=$((SECONDS + $1))
+    until grep -qE -- "$2" "$LOG" 2>/dev/null; do
+        [ $SECONDS -ge $end ] && return 1
+        sleep 0.2
+    done
+}
+spill_lines() {  # the postmaster's "written to the spill directory" lines so far
+    grep -c 'queued access log records written to the spill directory' "$LOG"
+}
+
+cluster_start || bail "the server does not start: $(tail -5 "$LOG")"
+psql -X -q -d postgres -c "CREATE DATABASE $DB" || bail "createdb failed"
+out=$(psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$DB" 2>&1 <<SQL
+CREATE EXTENSION utilix;
+CREATE ROLE $APP LOGIN;
+CREATE TABLE m (tenant_id bigint NOT NULL, id int NOT NULL, v text, PRIMARY KEY (tenant_id, id));
+SELECT utilix.protect('m');
+GRANT SELECT, INSERT ON m TO $APP;
+SQL
+) || bail "set-up failed: $out"
+TENANT=$(q "SELECT utilix.create_tenant('acme', 'JP')")
+[[ "$TENANT" =~ ^[0-9]+$ ]] || bail "create_tenant: $TENANT"
+DBOID=$(q "SELECT oid FROM pg_database WHERE datname = current_database()")
+SPILL_DIR=$DATA/pg_utilix_access_log/$DBOID
+TOK_PRIMER=$(token u-primer)
+out=$(app_inserts "$(token u-setup)" 1 5) || bail "the application role cannot insert: $out"
+is "$(q "SELECT utilix.access_log_flush(10000)")|$(log_count u-setup insert)" "t|5" \
+    "set-up: five INSERTs by the application role are in the access log"
+
+# ------------------------------------------------------------------ 1. a backend killed with SIGKILL
+N=50
+wpid=$(park_writer 600s)
+[ "$wpid" != 0 ] || bail "no access log writer runs in $DB"
+diag "writer $wpid parked with utilix.access_log_writer_delay = 600s"
+out=$(app_reads "$(token u-crash)" $N) || bail "reads failed: $out"
+is "$out" "" "$N reads of the protected table by the application role, no error"
+read -r here_q all_q < <(status "queued_here, queued_all" | tr '|' ' ')
+[ "${here_q:-0}" -ge $N ] && ok "access_log_status: the $N records wait in the queue (queued_here = $here_q)" ||
+    not_ok "access_log_status: the $N records wait in the queue" "queued_here = '$here_q'"
+is "$(log_count u-crash)" "0" "none of them is in utilix.access_log yet"
+
+victim_log=$UTILIX_DIR/victim.log
+PGAPPNAME=alog_victim psql -X -q -d "$DB" -c "SELECT pg_sleep(60)" >"$victim_log" 2>&1 &
+victim=$!
+vpid=""
+for _ in $(seq 1 40); do
+    vpid=$(q "SELECT pid FROM pg_stat_activity WHERE application_name = 'alog_victim' AND wait_event = 'PgSleep'")
+    [ -n "$vpid" ] && break
+    sleep 0.25
+done
+[[ "$vpid" =~ ^[0-9]+$ ]] || bail "no victim backend: $vpid"
+before=$(spill_lines)
+kill -9 "$vpid"
+diag "killed backend $vpid (SIGKILL) with $all_q records queued"
+wait "$victim" 2>/dev/null
+wait_log 30 'all server processes terminated; reinitializing' || bail "the postmaster did not reinitialise: $(tail -5 "$LOG")"
+server_ready 60 || bail "the server did not come back after the crash: $(tail -5 "$LOG")"
+like "$(cat "$LOG")" "server process \\(PID $vpid\\) was terminated by signal 9" "the postmaster saw backend $vpid killed by SIGKILL"
+is "$(spill_lines)" "$((before + 1))" "the postmaster logged once that it wrote the queued records to the spill directory"
+is "$(grep 'queued access log records written to the spill directory' "$LOG" | tail -1 | sed -E 's/.*utilix: ([0-9]+) queued .*, ([0-9]+) could not be kept.*/\1 \2/')" \
+    "$all_q 0" "it kept every queued record ($all_q), none broken"
+set_delay default
+got=$(wait_for 30 "SELECT count(*) FROM utilix.access_log WHERE app_user = 'u-crash'" "$N")
+is "$got" "$N" "after the restart the $N records reach the access log"
+is "$(q "SELECT count(*), count(DISTINCT record_id), min(kind), max(kind), min(outcome), max(outcome), min(tenant_id) = $TENANT AND max(tenant_id) = $TENANT,
+                bool_and(session_role = '$APP'), bool_and(tables = '[{\"read\": 1, \"table\": \"public.m\", \"deleted\": 0, \"updated\": 0, \"inserted\": 0}]')
+           FROM utilix.access_log WHERE app_user = 'u-crash'")" \
+    "$N|$N|select|select|ok|ok|t|t|t" "each once: kind select, outcome ok, tenant acme, role $APP, one row read of public.m"
+like "$(cat "$LOG")" "utilix: loaded [0-9]+ access log records from a spill file" "a writer loaded the spill file"
+is "$(find "$SPILL_DIR" -name '*.spill*' 2>/dev/null | wc -l)" "0" "no spill file is left"
+is "$(status "loaded >= $N, lost")" "t|0" "access_log_status: loaded counts them, nothing lost"
+is "$(q "SELECT bool_and(ok) AND count(*) > 0 FROM utilix.verify_access_log()")" "t" "verify_access_log(): every chain is intact"
+
+# ------------------------------------------------------------------ 2. pg_ctl stop -m immediate
+wpid=$(park_writer 600s)
+diag "writer $wpid parked again"
+out=$(app_reads "$(token u-stop)" $N) || bail "reads failed: $out"
+is "$out" "" "$N more reads, no error"
+read -r here_q all_q < <(status "queued_here, queued_all" | tr '|' ' ')
+[ "${here_q:-0}" -ge $N ] && ok "they wait in the queue (queued_here = $here_q)" ||
+    not_ok "they wait in the queue" "queued_here = '$here_q'"
+is "$(log_count u-stop)" "0" "none of them is in the log"
+# the next start reads the default delay
+q "ALTER SYSTEM RESET utilix.access_log_writer_delay" >/dev/null
+before=$(spill_lines)
+t0=$SECONDS
+as_pg "$PGBIN/pg_ctl" -D "$DATA" -m immediate -w -t 30 stop >/dev/null 2>&1
+rc=$?
+is "$rc:$([ -f "$DATA/postmaster.pid" ] && echo pid || echo nopid)" "0:nopid" "pg_ctl stop -m immediate stops the server ($((SECONDS - t0)) s)"
+is "$(spill_lines)" "$((before + 1))" "on the way down the postmaster wrote the queued records to the spill directory"
+is "$(grep 'queued access log records written to the spill directory' "$LOG" | tail -1 | sed -E 's/.*utilix: ([0-9]+) queued .*, ([0-9]+) could not be kept.*/\1 \2/')" \
+    "$all_q 0" "all $all_q of them, none broken"
+n_files=$(find "$SPILL_DIR" -maxdepth 1 -name '*.spill' | wc -l)
+[ "$n_files" -ge 1 ] && ok "a spill file waits in pg_utilix_access_log/$DBOID ($n_files)" || not_ok "a spill file waits in pg_utilix_access_log/$DBOID"
+cluster_start || bail "the server does not start again: $(tail -5 "$LOG")"
+got=$(wait_for 30 "SELECT count(*) FROM utilix.access_log WHERE app_user = 'u-stop'" "$N")
+is "$got" "$N" "after the start the $N records are in the log"
+is "$(q "SELECT count(*), count(DISTINCT record_id), min(kind), max(kind), bool_and(tenant_id = $TENANT) FROM utilix.access_log WHERE app_user = 'u-stop'")" \
+    "$N|$N|select|select|t" "exactly once each, kind select, tenant acme"
+is "$(log_count u-crash)" "$N" "the records of the crash are still there once each"
+sleep 1
+is "$(log_count u-stop)" "$N" "and nothing is loaded twice a second later"
+is "$(q "SELECT bool_and(ok) FROM utilix.verify_access_log()")" "t" "verify_access_log(): every chain is intact"
+
+# ------------------------------------------------------------------ 3. synchronous records, then SIGKILL of everything
+M=30
+# access_log_sync waits for the writer's commit; with synchronous_commit = off
+# (the test clusters' default) a commit is not on disk when it returns
+q "ALTER SYSTEM SET synchronous_commit = on" >/dev/null
+q "ALTER ROLE $APP SET utilix.access_log_sync = on" >/dev/null
+q "SELECT pg_reload_conf()" >/dev/null
+sleep 0.5
+is "$(psql -X -q -A -t -U "$APP" -d "$DB" -c "SHOW utilix.access_log_sync")" "on" "the application role runs with utilix.access_log_sync = on"
+t0=$SECONDS
+out=$(app_inserts "$(token u-sync)" 101 $((100 + M))) ; rc=$?
+is "$rc|$out" "0|" "$M INSERTs, each acknowledged ($((SECONDS - t0)) s)"
+is "$(log_count u-sync insert)" "$M" "when they have returned, their $M records are already in the log (no flush)"
+pm=$(head -1 "$DATA/postmaster.pid")
+kids=$(pgrep -P "$pm" | tr '\n' ' ')
+kill -9 "$pm" $kids
+end=$((SECONDS + 20))
+for p in $pm $kids; do
+    while kill -0 "$p" 2>/dev/null && [ $SECONDS -lt $end ]; do sleep 0.1; done
+done
+alive=0
+for p in $pm $kids; do kill -0 "$p" 2>/dev/null && alive=$((alive + 1)); done
+is "$alive" "0" "the postmaster and its $(echo $kids | wc -w) children are killed with SIGKILL"
+before=$(spill_lines)
+rm -rf "${DATA:?}/pg_utilix_access_log"
+# pg_ctl warns about the stale postmaster.pid ("another server might be running")
+cluster_start 2>"$UTILIX_DIR/pg_ctl.err" || bail "the server does not start after SIGKILL: $(cat "$UTILIX_DIR/pg_ctl.err"; tail -5 "$LOG")"
+is "$(spill_lines)" "$before" "nothing was spilled (the postmaster had no chance)"
+is "$(log_count u-sync insert)" "$M" "after the restart all $M synchronous records are in the log, without any spill file"
+is "$(q "SELECT count(*) FROM m WHERE id > 100")" "$M" "and so are the $M rows"
+is "$(q "SELECT count(*), count(DISTINCT record_id), bool_and(tables->0->>'inserted' = '1') FROM utilix.access_log WHERE app_user = 'u-sync'")" \
+    "$M|$M|t" "one record per INSERT, one row inserted each"
+is "$(q "SELECT bool_and(ok) FROM utilix.verify_access_log()")" "t" "verify_access_log(): every chain is intact"
+q "ALTER ROLE $APP RESET utilix.access_log_sync" >/dev/null
+
+# ------------------------------------------------------------------ 4. a small queue overflows into spill files
+K=200
+q "ALTER SYSTEM SET utilix.access_log_queue_size = 64" >/dev/null
+q "ALTER SYSTEM SET utilix.access_log_overflow = 'spill'" >/dev/null
+t0=$SECONDS
+cluster_stop
+is "$([ -f "$DATA/postmaster.pid" ] && echo running || echo stopped)" "stopped" "pg_ctl stop -m fast ($((SECONDS - t0)) s)"
+cluster_start || bail "the server does not start with a queue of 64: $(tail -5 "$LOG")"
+is "$(status "queue_size, queued_all, spilled, lost")" "64|0|0|0" "the queue holds 64 records, empty, nothing spilled or lost"
+# parked for 30 s only: a parked writer wakes for nothing else
+wpid=$(park_writer 30s)
+[ "$wpid" != 0 ] || bail "no writer"
+primer_spilled=$(status spilled)
+out=$(app_reads "$(token u-over)" $K) || bail "reads failed: $out"
+is "$out" "" "$K reads with the writer parked, no error"
+read -r qa sp lo < <(status "queued_all, spilled, lost" | tr '|' ' ')
+is "$qa" "64" "the queue is full (64)"
+is "$((sp - primer_spilled))|$lo" "$((K - 64))|0" "access_log_status: the other $((K - 64)) records are spilled, none lost"
+is "$(log_count u-over)" "0" "none of them is in the log yet"
+n_files=$(find "$SPILL_DIR" -maxdepth 1 -name '*.spill' | wc -l)
+[ "$n_files" -ge 1 ] && ok "spill files wait in pg_utilix_access_log/$DBOID" || not_ok "spill files wait in pg_utilix_access_log/$DBOID"
+set_delay default
+got=$(wait_for 60 "SELECT count(*) FROM utilix.access_log WHERE app_user = 'u-over' AND kind = 'select'" "$K")
+is "$got" "$K" "once the writer runs again all $K records are in the log"
+sleep 1
+is "$(q "SELECT count(*), count(DISTINCT record_id), bool_and(tenant_id = $TENANT) FROM utilix.access_log WHERE app_user = 'u-over' AND kind = 'select'")" \
+    "$K|$K|t" "exactly once each"
+is "$(status "queued_here, lost")" "0|0" "the queue is empty, nothing lost"
+is "$(find "$SPILL_DIR" -maxdepth 1 -name '*.spill*' | wc -l)" "0" "no spill file is left"
+is "$(q "SELECT bool_and(ok) FROM utilix.verify_access_log()")" "t" "verify_access_log(): every chain is intact"
+is "$(grep 'could not be kept' "$LOG" | grep -vc ', 0 could not be kept')|$(grep -cE 'PANIC|TRAP:|spill file .* is not an access log spill' "$LOG")" "0|0" \
+    "the server log has no record that could not be kept, no PANIC, no assertion failure, no rejected spill file"
+
+done_testing
