@@ -2129,6 +2129,10 @@ release_batch(TakenBatch *b, bool committed)
 	ConditionVariableBroadcast(&alog->done_cv);
 }
 
+/*
+ * The tables as jsonb prints them (keys by length, then bytes; ", " and ": "),
+ * so that the stored jsonb and the hashed text agree without a round trip.
+ */
 static char *
 record_tables_json(const AlogRecord *r)
 {
@@ -2142,18 +2146,15 @@ record_tables_json(const AlogRecord *r)
 
 		strlcpy(name, r->tables[i].name, sizeof(name));
 		if (i > 0)
-			appendStringInfoChar(&buf, ',');
-		appendStringInfoString(&buf, "{\"table\":");
+			appendStringInfoString(&buf, ", ");
+		appendStringInfo(&buf, "{\"read\": " INT64_FORMAT ", \"table\": ", r->tables[i].nread);
 		escape_json(&buf, name);
-		appendStringInfo(&buf, ",\"read\":" INT64_FORMAT ",\"inserted\":" INT64_FORMAT
-						 ",\"updated\":" INT64_FORMAT ",\"deleted\":" INT64_FORMAT "}",
-						 r->tables[i].nread, r->tables[i].ninserted,
-						 r->tables[i].nupdated, r->tables[i].ndeleted);
+		appendStringInfo(&buf, ", \"deleted\": " INT64_FORMAT ", \"updated\": " INT64_FORMAT
+						 ", \"inserted\": " INT64_FORMAT "}",
+						 r->tables[i].ndeleted, r->tables[i].nupdated, r->tables[i].ninserted);
 	}
 	appendStringInfoChar(&buf, ']');
-	/* the stored (and hashed) form is jsonb's own text */
-	return DatumGetCString(DirectFunctionCall1(jsonb_out,
-											   DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data))));
+	return buf.data;
 }
 
 static char *
@@ -2178,6 +2179,27 @@ record_uuid(const AlogRecord *r)
 
 #define NCOLS 19
 
+typedef struct ChainHead
+{
+	int64		tenant;
+	int64		last_id;
+	int64		added;
+	uint8		hash[32];
+	size_t		hashlen;
+} ChainHead;
+
+/* The head of a tenant's chain in this batch; added when new.  Few tenants per batch: a scan. */
+static ChainHead *
+chain_head(ChainHead *heads, int *nheads, int64 tenant)
+{
+	for (int i = *nheads - 1; i >= 0; i--)
+		if (heads[i].tenant == tenant)
+			return &heads[i];
+	memset(&heads[*nheads], 0, sizeof(ChainHead));
+	heads[*nheads].tenant = tenant;
+	return &heads[(*nheads)++];
+}
+
 /*
  * Insert records (already in order) into utilix.access_log, chained.  Runs
  * inside a transaction with SPI connected.  With dedupe, records already
@@ -2200,6 +2222,9 @@ write_records(AlogRecord *recs, int n, bool dedupe)
 	int			m = 0;
 	bool		isnull;
 	StringInfoData hashes;		/* the new hashes, hex, comma separated */
+	ChainHead  *heads;
+	int			nheads;
+	ChainHead  *head;
 
 	/* the log's own days */
 	{
@@ -2231,6 +2256,38 @@ write_records(AlogRecord *recs, int n, bool dedupe)
 		cols[c] = palloc0(sizeof(Datum) * n);
 		colnulls[c] = palloc0(sizeof(bool) * n);
 	}
+
+	/* the chain heads of the tenants in this batch (0: records of no tenant), in one query */
+	nheads = 0;
+	heads = palloc0(sizeof(ChainHead) * n);
+	for (int i = 0; i < n; i++)
+		(void) chain_head(heads, &nheads, recs[i].has_tenant ? recs[i].tenant : 0);
+	{
+		Datum	   *keys = palloc(sizeof(Datum) * nheads);
+		Datum		a[1];
+		Oid			t[1] = {INT8ARRAYOID};
+
+		for (int i = 0; i < nheads; i++)
+			keys[i] = Int64GetDatum(heads[i].tenant);
+		a[0] = PointerGetDatum(construct_array(keys, nheads, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		if (SPI_execute_with_args("SELECT tenant_id, last_hash FROM utilix.access_log_chain WHERE tenant_id = ANY($1)",
+								  1, t, a, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read the access log chain");
+		for (uint64 k = 0; k < SPI_processed; k++)
+		{
+			int64		tk = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[k], SPI_tuptable->tupdesc, 1, &isnull));
+			Datum		d = SPI_getbinval(SPI_tuptable->vals[k], SPI_tuptable->tupdesc, 2, &isnull);
+			ChainHead  *h = chain_head(heads, &nheads, tk);
+
+			if (!isnull)
+			{
+				bytea	   *b = DatumGetByteaPP(d);
+
+				h->hashlen = Min(VARSIZE_ANY_EXHDR(b), 32);
+				memcpy(h->hash, VARDATA_ANY(b), h->hashlen);
+			}
+		}
+	}
 	initStringInfo(&hashes);
 
 	for (int i = 0; i < n; i++)
@@ -2243,8 +2300,6 @@ write_records(AlogRecord *recs, int n, bool dedupe)
 		uint8		h[32];
 		int64		tenant_key = r->has_tenant ? r->tenant : 0;
 		char	   *uuid = record_uuid(r);
-		Datum		a[2];
-		Oid			t[2] = {INT8OID, TEXTOID};
 		char		sqlstate[6];
 
 		if (dedupe)
@@ -2261,23 +2316,9 @@ write_records(AlogRecord *recs, int n, bool dedupe)
 				continue;
 		}
 
-		/* the chain head of this tenant (0: records of no tenant) */
-		a[0] = Int64GetDatum(tenant_key);
-		if (SPI_execute_with_args("SELECT last_hash FROM utilix.access_log_chain WHERE tenant_id = $1 FOR UPDATE",
-								  1, t, a, NULL, false, 1) != SPI_OK_SELECT)
-			elog(ERROR, "could not read the access log chain");
-		if (SPI_processed == 1)
-		{
-			Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-
-			if (!isnull)
-			{
-				bytea	   *b = DatumGetByteaPP(d);
-
-				prevlen = Min(VARSIZE_ANY_EXHDR(b), 32);
-				memcpy(prev, VARDATA_ANY(b), prevlen);
-			}
-		}
+		head = chain_head(heads, &nheads, tenant_key);
+		prevlen = head->hashlen;
+		memcpy(prev, head->hash, prevlen);
 
 		memset(fn, 0, sizeof(fn));
 		f[0] = psprintf(INT64_FORMAT, next_id);
@@ -2357,21 +2398,10 @@ write_records(AlogRecord *recs, int n, bool dedupe)
 			for (int k = 0; k < 32; k++)
 				appendStringInfo(&hx, "%02x", h[k]);
 			/* the new head of the chain */
-			{
-				Datum		d[4];
-				Oid			tt[4] = {INT8OID, INT8OID, TEXTOID, INT8OID};
-
-				d[0] = Int64GetDatum(tenant_key);
-				d[1] = Int64GetDatum(next_id);
-				d[2] = CStringGetTextDatum(hx.data);
-				d[3] = Int64GetDatum(1);
-				if (SPI_execute_with_args("INSERT INTO utilix.access_log_chain AS c (tenant_id, last_id, last_hash, records) "
-										  "VALUES ($1, $2, pg_catalog.decode($3, 'hex'), $4) "
-										  "ON CONFLICT (tenant_id) DO UPDATE SET last_id = EXCLUDED.last_id, "
-										  "last_hash = EXCLUDED.last_hash, records = c.records + 1",
-										  4, tt, d, NULL, false, 0) != SPI_OK_INSERT)
-					elog(ERROR, "could not advance the access log chain");
-			}
+			memcpy(head->hash, h, 32);
+			head->hashlen = 32;
+			head->last_id = next_id;
+			head->added++;
 			appendStringInfo(&hashes, "%s%s", m == 0 ? "" : ",", hx.data);
 			pfree(hx.data);
 		}
@@ -2445,6 +2475,43 @@ write_records(AlogRecord *recs, int n, bool dedupe)
 		}
 		if (SPI_execute_plan(insert_plan, args20, NULL, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "could not insert into utilix.access_log");
+
+		/* the new heads, in one statement */
+		{
+			Datum	   *tk = palloc(sizeof(Datum) * nheads);
+			Datum	   *li = palloc(sizeof(Datum) * nheads);
+			Datum	   *hh = palloc(sizeof(Datum) * nheads);
+			Datum	   *nn = palloc(sizeof(Datum) * nheads);
+			int			k = 0;
+			Datum		a[4];
+			Oid			t[4] = {INT8ARRAYOID, INT8ARRAYOID, BYTEAARRAYOID, INT8ARRAYOID};
+
+			for (int i = 0; i < nheads; i++)
+			{
+				bytea	   *b;
+
+				if (heads[i].added == 0)
+					continue;
+				b = palloc(VARHDRSZ + 32);
+				SET_VARSIZE(b, VARHDRSZ + 32);
+				memcpy(VARDATA(b), heads[i].hash, 32);
+				tk[k] = Int64GetDatum(heads[i].tenant);
+				li[k] = Int64GetDatum(heads[i].last_id);
+				hh[k] = PointerGetDatum(b);
+				nn[k] = Int64GetDatum(heads[i].added);
+				k++;
+			}
+			a[0] = PointerGetDatum(construct_array(tk, k, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+			a[1] = PointerGetDatum(construct_array(li, k, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+			a[2] = PointerGetDatum(construct_array(hh, k, BYTEAOID, -1, false, TYPALIGN_INT));
+			a[3] = PointerGetDatum(construct_array(nn, k, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+			if (SPI_execute_with_args("INSERT INTO utilix.access_log_chain AS c (tenant_id, last_id, last_hash, records) "
+									  "SELECT * FROM unnest($1, $2, $3, $4) "
+									  "ON CONFLICT (tenant_id) DO UPDATE SET last_id = EXCLUDED.last_id, "
+									  "last_hash = EXCLUDED.last_hash, records = c.records + EXCLUDED.records",
+									  4, t, a, NULL, false, 0) != SPI_OK_INSERT)
+				elog(ERROR, "could not advance the access log chain");
+		}
 	}
 }
 

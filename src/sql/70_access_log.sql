@@ -93,14 +93,14 @@ CREATE FUNCTION utilix._access_log_chain_guard() RETURNS trigger
     AS $$
 BEGIN
     IF TG_OP = 'UPDATE' AND NEW.tenant_id = OLD.tenant_id AND NEW.last_id > OLD.last_id
-       AND NEW.records = OLD.records + 1 THEN
+       AND NEW.records > OLD.records THEN
         RETURN NEW;
     END IF;
     RAISE EXCEPTION 'the access log chain only moves forward'
         USING ERRCODE = '42501';
 END
 $$;
-COMMENT ON FUNCTION utilix._access_log_chain_guard() IS 'internal: chain heads only move forward, one record at a time';
+COMMENT ON FUNCTION utilix._access_log_chain_guard() IS 'internal: chain heads only move forward';
 CREATE TRIGGER utilix_forward_only BEFORE UPDATE OR DELETE ON utilix.access_log_chain
     FOR EACH ROW EXECUTE FUNCTION utilix._access_log_chain_guard();
 CREATE TRIGGER utilix_forward_only_truncate BEFORE TRUNCATE ON utilix.access_log_chain
