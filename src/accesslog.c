@@ -257,7 +257,8 @@ typedef struct SpillHeader
 typedef struct PendingTable
 {
 	Oid			relid;
-	int			mode;			/* the table's own setting, or ALOG_MODE_DEFAULT */
+	int			mode;
+	char		relkind;			/* the table's own setting, or ALOG_MODE_DEFAULT */
 	char		name[ALOG_NAME_LEN];
 	int64		base_ins;
 	int64		base_upd;
@@ -290,6 +291,7 @@ typedef struct ProtEntry
 {
 	Oid			relid;
 	int			mode;
+	char		relkind;
 	char		name[ALOG_NAME_LEN];
 } ProtEntry;
 
@@ -785,6 +787,7 @@ fill_session(AlogRecord *rec)
 	static char current_name[NAMEDATALEN];
 	Oid			sess = GetSessionUserId();
 	Oid			cur = GetUserId();
+	bool		can_lookup = IsTransactionState() && !IsAbortedTransactionBlockState();
 
 	rec->at = GetCurrentTimestamp();
 	if (ctx != NULL)
@@ -793,20 +796,29 @@ fill_session(AlogRecord *rec)
 		rec->has_tenant = true;
 		strlcpy(rec->app_user, ctx->app_user, sizeof(rec->app_user));
 	}
-	/* role names: from the syscache, remembered (no error if a role is gone) */
+	/*
+	 * Role names: from the syscache, remembered (no error if a role is gone);
+	 * not looked up outside a healthy transaction (the abort path).
+	 */
 	if (sess != last_session)
 	{
-		char	   *n = GetUserNameFromId(sess, true);
+		char	   *n = can_lookup ? GetUserNameFromId(sess, true) : NULL;
 
-		strlcpy(session_name, n ? n : "", sizeof(session_name));
-		last_session = sess;
+		if (n != NULL)
+			strlcpy(session_name, n, sizeof(session_name));
+		else
+			snprintf(session_name, sizeof(session_name), "oid %u", sess);
+		last_session = n != NULL ? sess : InvalidOid;
 	}
 	if (cur != last_current)
 	{
-		char	   *n = GetUserNameFromId(cur, true);
+		char	   *n = can_lookup ? GetUserNameFromId(cur, true) : NULL;
 
-		strlcpy(current_name, n ? n : "", sizeof(current_name));
-		last_current = cur;
+		if (n != NULL)
+			strlcpy(current_name, n, sizeof(current_name));
+		else
+			snprintf(current_name, sizeof(current_name), "oid %u", cur);
+		last_current = n != NULL ? cur : InvalidOid;
 	}
 	strlcpy(rec->session_role, session_name, sizeof(rec->session_role));
 	strlcpy(rec->current_role, current_name, sizeof(rec->current_role));
@@ -861,8 +873,9 @@ prot_reload(void)
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
 		if (SPI_execute("SELECT p.relid, p.access_log, "
-						"pg_catalog.format('%I.%I', p.schema_name, p.table_name) "
-						"FROM utilix.protected_table p", true, 0) != SPI_OK_SELECT)
+						"pg_catalog.format('%I.%I', p.schema_name, p.table_name), c.relkind "
+						"FROM utilix.protected_table p JOIN pg_catalog.pg_class c ON c.oid = p.relid",
+						true, 0) != SPI_OK_SELECT)
 			elog(ERROR, "could not read utilix.protected_table");
 		for (uint64 i = 0; i < SPI_processed; i++)
 		{
@@ -878,6 +891,7 @@ prot_reload(void)
 				e->mode = strcmp(mode, "off") == 0 ? ALOG_MODE_OFF :
 					strcmp(mode, "writes") == 0 ? ALOG_MODE_WRITES : ALOG_MODE_ALL;
 			strlcpy(e->name, name ? name : "", sizeof(e->name));
+			e->relkind = DatumGetChar(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 4, &isnull));
 			prot_count++;
 		}
 		SPI_finish();
@@ -980,6 +994,7 @@ pending_add(ProtEntry *e, Oid relid)
 	t = &pending.tables[pending.ntables++];
 	t->relid = relid;
 	t->mode = e->mode;
+	t->relkind = e->relkind;
 	strlcpy(t->name, e->name, sizeof(t->name));
 	t->base_ins = xact_stat(pg_stat_get_xact_tuples_inserted, relid);
 	t->base_upd = xact_stat(pg_stat_get_xact_tuples_updated, relid);
@@ -993,7 +1008,7 @@ static void
 pending_add_with_partitions(ProtEntry *e, Oid relid)
 {
 	(void) pending_add(e, relid);
-	if (get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE)
+	if (e->relkind == RELKIND_PARTITIONED_TABLE)
 	{
 		List	   *parts = find_all_inheritors(relid, NoLock, NULL);
 		ListCell   *lc;
@@ -1054,7 +1069,7 @@ alog_flush(int outcome, int sqlerrcode)
 		if (mode == ALOG_MODE_OFF || (mode == ALOG_MODE_WRITES && !is_write))
 			continue;
 		/* a partitioned parent whose rows all went to partitions */
-		if (get_rel_relkind(t->relid) == RELKIND_PARTITIONED_TABLE &&
+		if (t->relkind == RELKIND_PARTITIONED_TABLE &&
 			t->nread == 0 && ins == 0 && upd == 0 && del == 0)
 			continue;
 		any_write |= is_write;
@@ -1228,6 +1243,7 @@ collect_reads(PlanState *ps, void *context)
 typedef struct QueryNote
 {
 	QueryDesc  *qd;
+	SubTransactionId subxid;	/* forgotten when this subtransaction aborts */
 	bool		counted;
 	bool		owns_instrument;
 } QueryNote;
@@ -1339,6 +1355,7 @@ alog_ExecutorStart(QueryDesc *queryDesc, int eflags)
 		if (nnotes < MAX_QUERY_NOTES)
 		{
 			notes[nnotes].qd = queryDesc;
+			notes[nnotes].subxid = GetCurrentSubTransactionId();
 			notes[nnotes].counted = true;
 			notes[nnotes].owns_instrument = owns;
 			nnotes++;
@@ -1686,6 +1703,21 @@ alog_xact_callback(XactEvent event, void *arg)
 		default:
 			break;
 	}
+}
+
+/*
+ * A subtransaction that aborts (an exception block caught an error) ends
+ * its queries without ExecutorEnd: forget them.
+ */
+static void
+alog_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					  SubTransactionId parentSubid, void *arg)
+{
+	if (event != SUBXACT_EVENT_ABORT_SUB)
+		return;
+	for (int i = nnotes - 1; i >= 0; i--)
+		if (notes[i].subxid >= mySubid)
+			notes[i] = notes[--nnotes];
 }
 
 /* =====================================================================
@@ -3014,4 +3046,5 @@ AccessLogInit(void)
 	prev_planner = planner_hook;
 	planner_hook = alog_planner;
 	RegisterXactCallback(alog_xact_callback, NULL);
+	RegisterSubXactCallback(alog_subxact_callback, NULL);
 }
