@@ -44,6 +44,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_inherits.h"
 #include "commands/dbcommands.h"
+#include "commands/extension.h"
 #include "common/hashfn.h"
 #include "executor/executor.h"
 #include "executor/instrument.h"
@@ -177,6 +178,7 @@ typedef struct AlogWriter
 	int			state;
 	pid_t		pid;
 	Latch	   *latch;
+	bool		idle;			/* waiting for work: new records wake it */
 	TimestampTz launched_at;
 	uint64		committed_upto; /* every record of this db with seq <= this is kept */
 	uint64		written;
@@ -272,6 +274,7 @@ static struct
 {
 	bool		active;
 	bool		writes;			/* something was (or would have been) changed */
+	int			caught_code;	/* a refusal inside the statement that a handler caught */
 	int			kind;
 	TimestampTz at;
 	int64		queryid;
@@ -312,6 +315,8 @@ static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 PGDLLEXPORT void utilix_alog_writer_main(Datum arg);
 
 static void alog_flush(int outcome, int sqlerrcode);
+static void guard_access_log_ddl(Node *stmt);
+static bool log_maintenance = false;
 static bool spill_records(Oid dboid, const AlogRecord *recs, int n, bool do_fsync);
 
 /* =====================================================================
@@ -578,8 +583,12 @@ ensure_writer_locked(Oid dboid)
 		return;
 	if (w->state == WRITER_RUNNING)
 	{
-		if (w->latch)
+		/* wake it only when it waits for work, not while a batch gathers */
+		if (w->latch && w->idle)
+		{
+			w->idle = false;
 			SetLatch(w->latch);
+		}
 		return;
 	}
 	now = GetCurrentTimestamp();
@@ -778,7 +787,7 @@ alog_wait_committed(uint64 seq)
  * ===================================================================== */
 
 static void
-fill_session(AlogRecord *rec)
+fill_session(AlogRecord *rec, bool acting_role)
 {
 	const UtilixContext *ctx = utilix_context_unchecked();
 	static Oid	last_session = InvalidOid;
@@ -786,7 +795,7 @@ fill_session(AlogRecord *rec)
 	static Oid	last_current = InvalidOid;
 	static char current_name[NAMEDATALEN];
 	Oid			sess = GetSessionUserId();
-	Oid			cur = GetUserId();
+	Oid			cur = acting_role ? GetOuterUserId() : GetUserId();
 	bool		can_lookup = IsTransactionState() && !IsAbortedTransactionBlockState();
 
 	rec->at = GetCurrentTimestamp();
@@ -974,7 +983,7 @@ pending_start(int kind)
 	pending.query[0] = '\0';
 	if (alog_query_text && debug_query_string != NULL)
 	{
-		char	   *masked = utilix_mask_literals(debug_query_string);
+		char	   *masked = utilix_normalise_query(debug_query_string);
 
 		strlcpy(pending.query, masked, sizeof(pending.query));
 		pfree(masked);
@@ -1082,7 +1091,7 @@ alog_flush(int outcome, int sqlerrcode)
 		}
 		if (n == 0)
 		{
-			fill_session(rec);
+			fill_session(rec, false);
 			rec->at = pending.at;
 			rec->kind = pending.kind;
 			rec->outcome = outcome;
@@ -1111,11 +1120,28 @@ alog_flush(int outcome, int sqlerrcode)
 	}
 }
 
+/*
+ * An error inside the statement, in a function or trigger, on its way up.
+ * If a handler catches it, the statement goes on; a refusal among them
+ * still makes the statement's record "denied".
+ */
+static void
+note_nested_error(void)
+{
+	int			code = geterrcode();
+
+	if (pending.active && denied_code(code) && pending.caught_code == 0)
+		pending.caught_code = code;
+}
+
 /* The statement is over: flush and, in sync mode, wait (not from an error path). */
 static void
 alog_statement_done(void)
 {
-	alog_flush(ALOG_OK, 0);
+	if (pending.active && pending.caught_code != 0)
+		alog_flush(ALOG_DENIED, pending.caught_code);
+	else
+		alog_flush(ALOG_OK, 0);
 	top_kind = -1;
 	if (my_sync_wait && my_last_seq != 0)
 	{
@@ -1344,6 +1370,8 @@ alog_ExecutorStart(QueryDesc *queryDesc, int eflags)
 		hook_depth--;
 		if (hook_depth == 0)
 			alog_statement_failed();
+		else
+			note_nested_error();
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
@@ -1392,6 +1420,8 @@ alog_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count, bo
 			count_reads(queryDesc, note);
 		if (hook_depth == 0)
 			alog_statement_failed();
+		else
+			note_nested_error();
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
@@ -1417,6 +1447,8 @@ alog_ExecutorFinish(QueryDesc *queryDesc)
 		hook_depth--;
 		if (hook_depth == 0)
 			alog_statement_failed();
+		else
+			note_nested_error();
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
@@ -1448,6 +1480,8 @@ alog_ExecutorEnd(QueryDesc *queryDesc)
 		hook_depth--;
 		if (hook_depth == 0)
 			alog_statement_failed();
+		else
+			note_nested_error();
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
@@ -1513,6 +1547,8 @@ alog_planner(Query *parse, const char *query_string, int cursorOptions, ParamLis
 				pending.writes = true;
 			if (hook_depth == 0)
 				alog_statement_failed();
+			else
+				note_nested_error();
 		}
 		PG_RE_THROW();
 	}
@@ -1641,6 +1677,8 @@ alog_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTr
 {
 	Node	   *stmt = pstmt->utilityStmt;
 
+	if (alog != NULL && OidIsValid(MyDatabaseId))
+		guard_access_log_ddl(stmt);
 	if (capture_enabled())
 		note_utility(stmt);
 	hook_depth++;
@@ -1658,6 +1696,8 @@ alog_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTr
 		hook_depth--;
 		if (hook_depth == 0)
 			alog_statement_failed();
+		else
+			note_nested_error();
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
@@ -1686,6 +1726,7 @@ alog_xact_callback(XactEvent event, void *arg)
 	{
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
+			log_maintenance = false;
 			if (pending.active)
 				alog_flush(ALOG_ERROR, ERRCODE_IN_FAILED_SQL_TRANSACTION);
 			hook_depth = 0;
@@ -1699,6 +1740,7 @@ alog_xact_callback(XactEvent event, void *arg)
 			break;
 		case XACT_EVENT_COMMIT:
 			nnotes = 0;
+			log_maintenance = false;
 			break;
 		default:
 			break;
@@ -1764,7 +1806,8 @@ utilix_log_event(PG_FUNCTION_ARGS)
 	if (alog == NULL)
 		PG_RETURN_BOOL(false);
 	rec = palloc0(sizeof(AlogRecord));
-	fill_session(rec);
+	/* events come from utilix's SECURITY DEFINER functions: name their caller */
+	fill_session(rec, true);
 	rec->has_tenant = !PG_ARGISNULL(1);
 	rec->tenant = PG_ARGISNULL(1) ? 0 : PG_GETARG_INT64(1);
 	rec->kind = k;
@@ -2010,24 +2053,69 @@ utilix_access_log_canonical(PG_FUNCTION_ARGS)
 	PG_RETURN_TEXT_P(cstring_to_text(row_canonical(PG_GETARG_HEAPTUPLEHEADER(0))));
 }
 
-static bool dropping_day = false;
-
-PG_FUNCTION_INFO_V1(utilix_access_log_dropping);
+/*
+ * Set by utilix._access_log_maintain() and _access_log_partitions() around
+ * their own DDL on the log; cleared at the end of the transaction whatever
+ * happens, so an error cannot leave it on.
+ */
+PG_FUNCTION_INFO_V1(utilix_access_log_maintenance);
 Datum
-utilix_access_log_dropping(PG_FUNCTION_ARGS)
+utilix_access_log_maintenance(PG_FUNCTION_ARGS)
 {
-	bool		was = dropping_day;
+	bool		was = log_maintenance;
 
 	if (!PG_ARGISNULL(0))
-		dropping_day = PG_GETARG_BOOL(0);
+		log_maintenance = PG_GETARG_BOOL(0);
 	PG_RETURN_BOOL(was);
 }
 
 /*
- * utilix._access_log_hash(r utilix.access_log) returns bytea: the hash the
- * row should carry, from its own fields and its prev_hash.  Timestamps are
- * canonical as microseconds since 2000-01-01 UTC; the tables as jsonb text.
+ * Is this one of the access log's tables (the log, a day of it, its chain
+ * heads and anchors)?  ALTER TABLE and renames of them are refused, so that
+ * no one detaches a day, disables a trigger or turns a table into
+ * something else; the log's own maintenance is let through.
  */
+static bool
+is_access_log_relation(RangeVar *rv)
+{
+	Oid			relid;
+	Oid			nsp;
+	char	   *name;
+
+	if (rv == NULL)
+		return false;
+	relid = RangeVarGetRelid(rv, NoLock, true);
+	if (!OidIsValid(relid))
+		return false;
+	nsp = get_namespace_oid("utilix", true);
+	if (!OidIsValid(nsp) || get_rel_namespace(relid) != nsp)
+		return false;
+	name = get_rel_name(relid);
+	return name != NULL && strncmp(name, "access_log", 10) == 0;
+}
+
+static void
+guard_access_log_ddl(Node *stmt)
+{
+	RangeVar   *rv = NULL;
+
+	if (log_maintenance || creating_extension)
+		return;
+	if (IsA(stmt, AlterTableStmt))
+		rv = ((AlterTableStmt *) stmt)->relation;
+	else if (IsA(stmt, RenameStmt))
+		rv = ((RenameStmt *) stmt)->relation;
+	else if (IsA(stmt, CreateTrigStmt))
+		rv = ((CreateTrigStmt *) stmt)->relation;
+	else if (IsA(stmt, RuleStmt))
+		rv = ((RuleStmt *) stmt)->relation;
+	if (is_access_log_relation(rv))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("the tables of the access log cannot be altered"),
+				 errhint("The access log is append-only; only its retention removes days.")));
+}
+
 PG_FUNCTION_INFO_V1(utilix_access_log_hash);
 Datum
 utilix_access_log_hash(PG_FUNCTION_ARGS)
@@ -2046,6 +2134,7 @@ utilix_access_log_hash(PG_FUNCTION_ARGS)
  * ===================================================================== */
 
 static AlogWriter *my_writer = NULL;
+static void gather_delay(void);
 static Oid	my_writer_db = InvalidOid;
 
 static void
@@ -2111,6 +2200,9 @@ take_batch(TakenBatch *b)
 			s->state = SLOT_TAKEN;
 		}
 	}
+	/* nothing ready: from now on a new record wakes the writer */
+	if (n == 0 && my_writer != NULL)
+		my_writer->idle = true;
 	LWLockRelease(alog->lock);
 	pfree(ptrs);
 	b->n = n;
@@ -2257,6 +2349,7 @@ write_records(AlogRecord *recs, int n, bool dedupe)
 	ChainHead  *heads;
 	int			nheads;
 	ChainHead  *head;
+	bool	   *kept = palloc0(sizeof(bool) * n);
 
 	/* the log's own days */
 	{
@@ -2337,7 +2430,14 @@ write_records(AlogRecord *recs, int n, bool dedupe)
 		if (dedupe)
 		{
 			Datum		d[3];
+			bool		seen = false;
 			Oid			tt[3] = {INT8OID, TIMESTAMPTZOID, UUIDOID};
+
+			/* the same record twice in this batch (a spill loaded twice) */
+			for (int k = 0; k < i && !seen; k++)
+				seen = (recs[k].epoch == r->epoch && recs[k].seq == r->seq && kept[k]);
+			if (seen)
+				continue;
 
 			d[0] = Int64GetDatum(tenant_key);
 			d[1] = TimestampTzGetDatum(r->at);
@@ -2347,6 +2447,7 @@ write_records(AlogRecord *recs, int n, bool dedupe)
 									  3, tt, d, NULL, true, 1) == SPI_OK_SELECT && SPI_processed > 0)
 				continue;
 		}
+		kept[i] = true;
 
 		head = chain_head(heads, &nheads, tenant_key);
 		prevlen = head->hashlen;
@@ -2758,6 +2859,8 @@ utilix_alog_writer_main(Datum arg)
 
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
 	pgstat_report_appname("utilix access log writer");
+	/* records are evidence, and access_log_sync promises durability: always flush the commit */
+	SetConfigOption("synchronous_commit", "on", PGC_SUSET, PGC_S_OVERRIDE);
 
 	b.slot = palloc(sizeof(int) * Max(alog_batch, 1) * 2);
 	b.recs = palloc(sizeof(AlogRecord) * Max(alog_batch, 1) * 2);
@@ -2814,21 +2917,56 @@ utilix_alog_writer_main(Datum arg)
 			}
 			if (b.n == alog_batch)
 				continue;		/* more waiting */
+			/* a part batch: let the next one gather */
+			if (alog_writer_delay > 0)
+				gather_delay();
+			continue;
 		}
 		else if (TimestampDifferenceExceeds(last_busy, GetCurrentTimestamp(), alog_writer_idle))
 		{
 			/* idle: leave, so that DROP DATABASE is not held up; started again on demand */
 			proc_exit(0);
 		}
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 b.n > 0 ? Max(alog_writer_delay, 1) : 200L, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		if (b.n == 0 && alog_writer_delay > 0)
+		if (b.n == 0)
 		{
-			/* woken by a new record: give the batch a moment to fill */
-			(void) WaitLatch(MyLatch, WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							 alog_writer_delay, PG_WAIT_EXTENSION);
+			int			rc;
+
+			rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						   200L, PG_WAIT_EXTENSION);
 			ResetLatch(MyLatch);
+			if ((rc & WL_LATCH_SET) && alog_writer_delay > 0)
+				gather_delay();
+		}
+	}
+}
+
+/*
+ * Woken by a new record: let the batch gather for utilix.access_log_writer_delay.
+ * New records do not wake the writer meanwhile (it is not idle), signals
+ * do: termination and reloads are handled at once.
+ */
+static void
+gather_delay(void)
+{
+	TimestampTz until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), alog_writer_delay);
+
+	for (;;)
+	{
+		long		left = 0;
+		TimestampTz now = GetCurrentTimestamp();
+
+		if (now >= until)
+			return;
+		left = (long) ((until - now) / 1000) + 1;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 left, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+			until = Min(until, TimestampTzPlusMilliseconds(GetCurrentTimestamp(), alog_writer_delay));
 		}
 	}
 }

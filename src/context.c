@@ -606,9 +606,13 @@ static const UtilixContext *current_context_internal(bool missing_ok, bool quiet
 const UtilixContext *
 utilix_context_unchecked(void)
 {
-	if (validated.result != NULL && validated.ctx == current_ctx)
-		return validated.result;
-	return current_ctx;
+	/* a set token: the parsed setting itself (validated.result may be stale) */
+	if (current_ctx != NULL)
+		return current_ctx;
+	/* no token: a bound role's context, if this statement validated one for this role */
+	if (validated.result == &bound_ctx && validated.outer_user == GetOuterUserId())
+		return &bound_ctx;
+	return NULL;
 }
 
 const UtilixContext *

@@ -23,7 +23,7 @@ static emit_log_hook_type prev_emit_log_hook = NULL;
 static bool redact_literals = true;
 
 static char *mask_literals(const char *text, bool same_length);
-static char *mask_literals_ext(const char *text, bool same_length, bool respect_identifiers);
+static char *mask_literals_ext(const char *text, bool same_length, bool respect_identifiers, bool strict);
 
 /* Words whose presence makes a statement sensitive (matched case-blind). */
 static const char *const sensitive_words[] = {
@@ -100,7 +100,18 @@ utilix_mask_literals_same_length(const char *text)
 static char *
 mask_literals(const char *text, bool same_length)
 {
-	return mask_literals_ext(text, same_length, true);
+	return mask_literals_ext(text, same_length, true, false);
+}
+
+/*
+ * For the access log: string literals become '***', numbers ?, and
+ * comments are left out, so that nothing a statement carried as data
+ * remains.
+ */
+char *
+utilix_normalise_query(const char *text)
+{
+	return mask_literals_ext(text, false, true, true);
 }
 
 /*
@@ -109,7 +120,7 @@ mask_literals(const char *text, bool same_length)
  * lines such as: SQL statement "SELECT ...").
  */
 static char *
-mask_literals_ext(const char *text, bool same_length, bool respect_identifiers)
+mask_literals_ext(const char *text, bool same_length, bool respect_identifiers, bool strict)
 {
 	StringInfoData buf;
 	const char *p = text;
@@ -117,6 +128,56 @@ mask_literals_ext(const char *text, bool same_length, bool respect_identifiers)
 	initStringInfo(&buf);
 	while (*p)
 	{
+		/* comments: an apostrophe in one starts no literal */
+		if (respect_identifiers && p[0] == '-' && p[1] == '-')
+		{
+			const char *q = p;
+
+			while (*q && *q != '\n')
+				q++;
+			if (!strict)
+				appendBinaryStringInfo(&buf, p, q - p);
+			p = q;
+			continue;
+		}
+		if (respect_identifiers && p[0] == '/' && p[1] == '*')
+		{
+			const char *q = p + 2;
+			int			depth = 1;
+
+			while (*q && depth > 0)
+			{
+				if (q[0] == '/' && q[1] == '*')
+				{
+					depth++;
+					q += 2;
+				}
+				else if (q[0] == '*' && q[1] == '/')
+				{
+					depth--;
+					q += 2;
+				}
+				else
+					q++;
+			}
+			if (!strict)
+				appendBinaryStringInfo(&buf, p, q - p);
+			else
+				appendStringInfoChar(&buf, ' ');
+			p = q;
+			continue;
+		}
+		if (strict && isdigit((unsigned char) *p) &&
+			(p == text || !(isalnum((unsigned char) p[-1]) || p[-1] == '_' || p[-1] == '$' ||
+							(unsigned char) p[-1] >= 0x80)))
+		{
+			/* a number: digits, a point, an exponent */
+			while (isalnum((unsigned char) *p) || *p == '.' || *p == '_' ||
+				   ((*p == '+' || *p == '-') && (p[-1] == 'e' || p[-1] == 'E')))
+				p++;
+			appendStringInfoChar(&buf, '?');
+			continue;
+		}
 		if (*p == '"' && respect_identifiers)
 		{
 			const char *q = p + 1;
@@ -274,7 +335,7 @@ utilix_emit_log(ErrorData *edata)
 			edata->detail = utilix_mask_literals(edata->detail);
 		/* CONTEXT lines quote the statements of functions, literals and all */
 		if (edata->context && (redact_literals || utilix_text_is_sensitive(edata->context)))
-			edata->context = mask_literals_ext(edata->context, false, false);
+			edata->context = mask_literals_ext(edata->context, false, false, false);
 		/* any other message: tokens are masked wherever they appear */
 		if (strcasestr(edata->message, "utx1.") != NULL)
 			edata->message = mask_tokens(edata->message);

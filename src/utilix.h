@@ -181,6 +181,7 @@ extern void RedactInit(void);
 extern bool utilix_text_is_sensitive(const char *text);
 extern char *utilix_mask_literals(const char *text);
 extern char *utilix_mask_literals_same_length(const char *text);
+extern char *utilix_normalise_query(const char *text);
 extern bool utilix_redact_literals_enabled(void);
 
 #endif							/* UTILIX_H */

@@ -538,7 +538,7 @@ BEGIN
        AND NOT EXISTS (SELECT 1 FROM pg_event_trigger_dropped_objects() o
                         WHERE o.object_type = 'partitioned table' AND o.schema_name = 'utilix'
                           AND o.object_name = 'access_log')
-       AND NOT utilix._access_log_dropping(NULL) THEN
+       AND NOT utilix._access_log_maintenance(NULL) THEN
         RAISE EXCEPTION 'days of the access log are dropped only by its retention'
             USING ERRCODE = '42501', HINT = 'See utilix.access_log_retention.';
     END IF;

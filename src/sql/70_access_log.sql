@@ -128,14 +128,21 @@ BEGIN
     FOR d IN SELECT g::date FROM generate_series((lo AT TIME ZONE 'UTC')::date, (hi AT TIME ZONE 'UTC')::date, interval '1 day') g LOOP
         name := 'access_log_' || to_char(d, 'YYYYMMDD');
         IF to_regclass('utilix.' || name) IS NULL THEN
-            EXECUTE format('CREATE TABLE utilix.%I PARTITION OF utilix.access_log FOR VALUES FROM (%L) TO (%L)',
-                           name, (d::timestamp AT TIME ZONE 'UTC'), ((d + 1)::timestamp AT TIME ZONE 'UTC'));
+            -- made apart and attached, which locks the log only against other
+            -- DDL (SHARE UPDATE EXCLUSIVE), never against its readers
+            PERFORM utilix._access_log_maintenance(true);
+            EXECUTE format('CREATE TABLE utilix.%I (LIKE utilix.access_log INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', name);
+            EXECUTE format('ALTER TABLE utilix.%I ADD CONSTRAINT %I CHECK (at >= %L AND at < %L)',
+                           name, name || '_day', (d::timestamp AT TIME ZONE 'UTC'), ((d + 1)::timestamp AT TIME ZONE 'UTC'));
             EXECUTE format('CREATE TRIGGER utilix_append_only_truncate BEFORE TRUNCATE ON utilix.%I '
                            'FOR EACH STATEMENT EXECUTE FUNCTION utilix._access_log_append_only()', name);
             EXECUTE format('REVOKE ALL ON utilix.%I FROM PUBLIC', name);
             -- a member of the extension, like its parent: pg_dump leaves the
             -- log to physical backups (see README, Access history)
             EXECUTE format('ALTER EXTENSION utilix ADD TABLE utilix.%I', name);
+            EXECUTE format('ALTER TABLE utilix.access_log ATTACH PARTITION utilix.%I FOR VALUES FROM (%L) TO (%L)',
+                           name, (d::timestamp AT TIME ZONE 'UTC'), ((d + 1)::timestamp AT TIME ZONE 'UTC'));
+            PERFORM utilix._access_log_maintenance(false);
             n := n + 1;
         END IF;
     END LOOP;
@@ -169,15 +176,10 @@ BEGIN
                           FROM %s l ORDER BY coalesce(l.tenant_id, 0), l.id DESC
                         ON CONFLICT DO NOTHING', p.relname, p.rel);
         EXECUTE format('SELECT count(*) FROM %s', p.rel) INTO rows;
-        PERFORM utilix._access_log_dropping(true);
-        BEGIN
-            EXECUTE format('ALTER EXTENSION utilix DROP TABLE %s', p.rel);
-            EXECUTE format('DROP TABLE %s', p.rel);
-        EXCEPTION WHEN OTHERS THEN
-            PERFORM utilix._access_log_dropping(false);
-            RAISE;
-        END;
-        PERFORM utilix._access_log_dropping(false);
+        PERFORM utilix._access_log_maintenance(true);
+        EXECUTE format('ALTER EXTENSION utilix DROP TABLE %s', p.rel);
+        EXECUTE format('DROP TABLE %s', p.rel);
+        PERFORM utilix._access_log_maintenance(false);
         PERFORM utilix._log_event('purge', NULL, 'ok',
                                   format('access log day %s dropped (%s records, older than %s days)', p.relname, rows, keep));
         n := n + 1;
@@ -188,11 +190,11 @@ $$;
 COMMENT ON FUNCTION utilix._access_log_maintain() IS
     'internal: creates tomorrow''s partition and drops days older than utilix.access_log_retention (recording the drop)';
 
-CREATE FUNCTION utilix._access_log_dropping(on_off boolean) RETURNS boolean
+CREATE FUNCTION utilix._access_log_maintenance(on_off boolean) RETURNS boolean
     LANGUAGE c VOLATILE
-    AS 'MODULE_PATHNAME', 'utilix_access_log_dropping';
-COMMENT ON FUNCTION utilix._access_log_dropping(boolean) IS
-    'internal: marks this backend as dropping an old access log day (the DDL guard lets that one drop pass)';
+    AS 'MODULE_PATHNAME', 'utilix_access_log_maintenance';
+COMMENT ON FUNCTION utilix._access_log_maintenance(boolean) IS
+    'internal: marks this backend as adding or dropping a day of the access log, for the rest of the transaction at most (the guards let that DDL pass); NULL only reads the mark';
 
 CREATE FUNCTION utilix.run_access_log_maintenance() RETURNS integer
     LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
@@ -220,8 +222,9 @@ CREATE FUNCTION utilix._audit_scope(tenant bigint) RETURNS bigint
 DECLARE
     mine bigint;
 BEGIN
-    IF pg_has_role(session_user, 'utilix_operator', 'MEMBER') OR pg_has_role(current_user, 'utilix_operator', 'MEMBER')
-       OR utilix._invoker_is_superuser() THEN
+    -- judged on the role the caller acts as: inside this SECURITY DEFINER
+    -- function current_user is the owner
+    IF utilix._acting_role_is_member('utilix_operator') OR utilix._invoker_is_superuser() THEN
         RETURN tenant;
     END IF;
     mine := utilix.tenant_if_may('audit');
@@ -282,7 +285,8 @@ BEGIN
             prev := r.hash;
             last_id := r.id;
         END LOOP;
-        IF ok AND prev IS DISTINCT FROM c.last_hash THEN
+        -- with since, a tenant without newer records has nothing to check
+        IF ok AND NOT (since IS NOT NULL AND records = 0) AND prev IS DISTINCT FROM c.last_hash THEN
             ok := false; broken_at := last_id;
             problem := CASE WHEN last_id IS NULL THEN 'the records of this tenant are missing'
                             ELSE 'records after this one are missing' END;
