@@ -36,8 +36,9 @@
 # Every round gives paired ratios (tps of a side / tps of off in that
 # round); a row shows the median tps of each side and the median of the
 # paired ratios.  After every run that logs (all, sync) the benchmark waits
-# for utilix.access_log_flush(), so that no run pays for the writer's
-# backlog of the one before.
+# until the writer has caught up (utilix.access_log_flush(), and the loading
+# of any records that overflowed the queue into spill files), so that no run
+# pays for the writer's backlog of the one before.
 #
 # Goal: point lookups with the log at `all` >= 0.90 of the log `off`
 # (pgaudit measured 0.74 to 0.84 on the issue's machine).  Everything else is
@@ -46,10 +47,14 @@
 # the statement rate (about 1 when the writer keeps up).
 #
 # Sanity figures, printed, not asserted: after each `all` and `sync` run,
-# whether access_log_flush() returned true, and the records of the run in
-# utilix.access_log against pgbench's transactions (spilled and lost
-# records, from utilix.access_log_status, too); after each pgaudit run, the
-# AUDIT lines it added to the server log against its transactions.
+# whether access_log_flush() returned true, how long catching up took, and
+# the records of the run in utilix.access_log against pgbench's
+# transactions (records written, spilled, loaded and lost, from
+# utilix.access_log_status, too); after each pgaudit run, the AUDIT lines it
+# added to the server log against its transactions.
+#
+# Knobs: BENCH_AL_SECONDS, BENCH_AL_ROUNDS (above).  About 5 minutes with
+# the defaults.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -72,7 +77,11 @@ restore() {
     cluster_stop
     # postgresql.auto.conf without our line (ALTER SYSTEM RESET needs a running server)
     as_pg sed -i '/^shared_preload_libraries = /d' "$UTILIX_DIR/data/postgresql.auto.conf" || true
-    cluster_start || echo "access_log: could not restart the cluster without pgaudit" >&2
+    if cluster_start; then
+        bench_log "access log: cluster restarted, shared_preload_libraries = $(psql_pg -c "SHOW shared_preload_libraries" 2>&1)"
+    else
+        echo "access_log: could not restart the cluster without pgaudit" >&2
+    fi
 }
 trap restore EXIT
 trap 'exit 143' TERM INT
@@ -198,38 +207,55 @@ al_pgbench() {
         echo "no tps in pgbench output:" >&2; cat "$log" >&2; return 1; }
 }
 
-# counters: "WRITTEN SPILLED LOST LAST_ID"
+# counters: "WRITTEN SPILLED LOADED LOST LAST_ID" (LAST_ID: the highest record id)
 counters() {
-    bench_psql "$db" -F ' ' -c "SELECT s.written, s.spilled, s.lost, h.last_id
-                                  FROM utilix.access_log_status s, utilix.access_log_head h"
+    bench_psql "$db" -F ' ' -c "SELECT s.written, s.spilled, s.loaded, s.lost,
+                                       (SELECT coalesce(max(c.last_id), 0) FROM utilix.access_log_chain c)
+                                  FROM utilix.access_log_status s"
 }
 
-flush() {
-    bench_psql "$db" -c "SELECT utilix.access_log_flush(60000)"
+# drain: waits until the writer has written every record queued so far
+# (utilix.access_log_flush()) and has loaded every record spilled so far (the
+# flush does not wait for those); prints "FLUSH_RESULT SECONDS".  A writer
+# that left while idle loads spill files only when a new record starts it
+# again: a read of the protected table by the superuser (db_role postgres,
+# not counted in the sanity figures) starts it.  Gives up after 60 s.
+drain() {
+    local t0 fl i
+    t0=$(date +%s%N)
+    fl=$(bench_psql "$db" -c "SELECT utilix.access_log_flush(60000)")
+    for ((i = 0; i < 120; i++)); do
+        set -- $(counters)
+        [ $(( $3 + $4 )) -ge "$2" ] && break
+        (( i % 4 == 3 )) && bench_psql "$db" -c "SELECT count(*) FROM (SELECT 1 FROM items LIMIT 1) x" >/dev/null
+        sleep 0.5
+    done
+    echo "$fl $(bench_calc "($(date +%s%N) - $t0) / 1e9")"
 }
 
 # measure WORKLOAD SIDE SECONDS: one run; prints "TPS WRITER_RECORDS_PER_S"
-# and logs the sanity figures.
+# (records the writer committed during the run, per second) and logs the
+# sanity figures.
 measure() {
-    local w=$1 side=$2 t=$3 scripts role=bench_al_$2 out tps xacts c0 c1 c2 fl recs lines size0
-    [ "$w" = lookup ] && scripts=$lookup_files || scripts=$insert_files
+    local w=$1 side=$2 t=$3 role=bench_al_$2 scripts kind out tps xacts c0 c1 c2 d recs lines size0 rate
+    if [ "$w" = lookup ]; then scripts=$lookup_files; kind=select; else scripts=$insert_files; kind=insert; fi
     c0=$(counters)
     size0=$(stat -c %s "$server_log")
     out=$(al_pgbench "$role" "$t" "$scripts") || return 1
     c1=$(counters)
     read -r tps xacts <<< "$out"
     set -- $c0 $c1
-    local rate
-    rate=$(bench_calc "($5 - $1) / $t")
+    rate=$(bench_calc "($6 - $1) / $t")
     case $side in
     all|sync)
-        fl=$(flush)
+        d=$(drain)
         c2=$(counters)
-        set -- $c0 $c2
+        set -- $c0 $c2 $d
         recs=$(bench_psql "$db" -c "SELECT count(*) FROM utilix.access_log
-                                     WHERE id > $4 AND db_role = '$role' AND kind = '$( [ "$w" = lookup ] && echo select || echo insert)'")
-        bench_log "    sanity $w/$side: flush() $fl; $xacts transactions, $recs records of the run in utilix.access_log;" \
-                  "written +$(( $5 - $1 )), spilled +$(( $6 - $2 )), lost +$(( $7 - $3 ))" >&2
+                                     WHERE id > $5 AND db_role = '$role' AND kind = '$kind'")
+        bench_log "    sanity $w/$side: flush() ${11}, drained in $(printf %.1f "${12}") s;" \
+                  "$xacts transactions, $recs records of the run in utilix.access_log" \
+                  "(written +$(( $6 - $1 )), spilled +$(( $7 - $2 )), loaded +$(( $8 - $3 )), lost +$(( $9 - $4 )))" >&2
         ;;
     pgaudit)
         lines=$(tail -c +"$((size0 + 1))" "$server_log" | grep -c 'AUDIT: SESSION' || true)
@@ -240,10 +266,10 @@ measure() {
 }
 
 # --- measurements ------------------------------------------------------------------
-bench_log "warm-up (3 s per side and workload)"
+bench_log "warm-up (2 s per side and workload)"
 for w in lookup insert; do
     for side in "${sides[@]}"; do
-        measure "$w" "$side" 3 >/dev/null 2>&1 || bench_die "warm-up $w/$side failed"
+        measure "$w" "$side" 2 >/dev/null 2>&1 || bench_die "warm-up $w/$side failed"
     done
 done
 
