@@ -268,13 +268,14 @@ typedef struct PendingTable
 	int64		nread;
 } PendingTable;
 
-#define MAX_PENDING_TABLES 64
+#define MAX_PENDING_TABLES 256
 
 static struct
 {
 	bool		active;
 	bool		writes;			/* something was (or would have been) changed */
 	int			caught_code;	/* a refusal inside the statement that a handler caught */
+	int			untracked;		/* protected tables beyond MAX_PENDING_TABLES */
 	int			kind;
 	TimestampTz at;
 	int64		queryid;
@@ -999,7 +1000,10 @@ pending_add(ProtEntry *e, Oid relid)
 		if (pending.tables[i].relid == relid)
 			return &pending.tables[i];
 	if (pending.ntables >= MAX_PENDING_TABLES)
+	{
+		pending.untracked++;
 		return NULL;
+	}
 	t = &pending.tables[pending.ntables++];
 	t->relid = relid;
 	t->mode = e->mode;
@@ -1098,6 +1102,10 @@ alog_flush(int outcome, int sqlerrcode)
 			rec->sqlerrcode = sqlerrcode;
 			rec->queryid = pending.queryid;
 			strlcpy(rec->query, pending.query, sizeof(rec->query));
+			if (pending.untracked > 0)
+				snprintf(rec->detail, sizeof(rec->detail),
+						 "%d more protected tables touched than one record can follow (their rows are not counted)",
+						 pending.untracked);
 		}
 		strlcpy(rec->tables[n].name, t->name, ALOG_NAME_LEN);
 		rec->tables[n].nread = t->nread;
@@ -2648,6 +2656,9 @@ write_records(AlogRecord *recs, int n, bool dedupe)
 	}
 }
 
+/* set when the database no longer has the extension: its records have nowhere to go */
+static bool extension_missing = false;
+
 /* One transaction: write these records; false (and logged) on failure. */
 static bool
 write_in_transaction(AlogRecord *recs, int n, bool dedupe)
@@ -2657,6 +2668,7 @@ write_in_transaction(AlogRecord *recs, int n, bool dedupe)
 	MemoryContext old = MemoryContextSwitchTo(cxt);
 	volatile bool ok = true;
 
+	extension_missing = false;
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
@@ -2667,9 +2679,12 @@ write_in_transaction(AlogRecord *recs, int n, bool dedupe)
 			elog(ERROR, "SPI_connect failed");
 		if (SPI_execute("SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'utilix'", true, 1) != SPI_OK_SELECT ||
 			SPI_processed != 1)
+		{
+			extension_missing = true;
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
-					 errmsg("extension utilix is not installed in this database")));
+					 errmsg("extension utilix is not installed in this database: %d access log records cannot be kept", n)));
+		}
 		write_records(recs, n, dedupe);
 		SPI_finish();
 		PopActiveSnapshot();
@@ -2720,9 +2735,10 @@ load_spill_files(void)
 		int			fd;
 		SpillHeader h;
 		AlogRecord *recs;
-		int			cap = 1024;
+		int			cap = Max(alog_batch, 1);
 		int			n = 0;
 		int			bad = 0;
+		int64		total = 0;
 		bool		ok = true;
 
 		snprintf(from, sizeof(from), "%s/%s", dir, name);
@@ -2741,48 +2757,69 @@ load_spill_files(void)
 		if (read(fd, &h, sizeof(h)) != sizeof(h) || memcmp(h.magic, ALOG_SPILL_MAGIC, 8) != 0 ||
 			h.record_size != sizeof(AlogRecord))
 		{
+			char		rejected[MAXPGPATH];
+
+			snprintf(rejected, sizeof(rejected), "%s.rejected", path);
 			ereport(LOG,
-					(errmsg("utilix: spill file \"%s\" is not an access log spill of this build; left in place", path)));
+					(errmsg("utilix: spill file \"%s\" is not an access log spill of this build; kept as \"%s\"",
+							path, rejected)));
 			close(fd);
+			(void) rename(path, rejected);
 			continue;
 		}
+		/* a chunk at a time: a spill can be far larger than memory should hold */
 		recs = palloc(sizeof(AlogRecord) * cap);
 		for (;;)
 		{
-			ssize_t		got;
+			bool		eof = false;
 
-			if (n == cap)
+			n = 0;
+			while (n < cap)
 			{
-				cap *= 2;
-				recs = repalloc_huge(recs, sizeof(AlogRecord) * cap);
+				ssize_t		got = read(fd, &recs[n], sizeof(AlogRecord));
+
+				if (got == 0)
+				{
+					eof = true;
+					break;
+				}
+				if (got != sizeof(AlogRecord))
+				{
+					bad++;
+					eof = true;
+					break;
+				}
+				if (!record_crc_ok(&recs[n]) || recs[n].dboid != my_writer_db)
+				{
+					bad++;
+					continue;
+				}
+				n++;
 			}
-			got = read(fd, &recs[n], sizeof(AlogRecord));
-			if (got == 0)
+			if (n > 0)
+				ok = write_in_transaction(recs, n, true);
+			if (!ok && extension_missing)
+			{
+				bad += n;
+				ok = true;
+			}
+			if (!ok)
 				break;
-			if (got != sizeof(AlogRecord))
-			{
-				bad++;
+			total += n;
+			if (eof)
 				break;
-			}
-			if (!record_crc_ok(&recs[n]) || recs[n].dboid != my_writer_db)
-			{
-				bad++;
-				continue;
-			}
-			n++;
 		}
 		close(fd);
-		for (int off = 0; ok && off < n; off += alog_batch)
-			ok = write_in_transaction(recs + off, Min(alog_batch, n - off), true);
 		if (ok)
 		{
+			/* every chunk is in: the file goes (a retry after a failure skips what is in) */
 			(void) unlink(path);
-			pg_atomic_fetch_add_u64(&alog->loaded, n);
+			pg_atomic_fetch_add_u64(&alog->loaded, total);
 			if (bad > 0)
 				pg_atomic_fetch_add_u64(&alog->lost, bad);
 			ereport(LOG,
-					(errmsg("utilix: loaded %d access log records from a spill file%s", n,
-							bad > 0 ? "; some were damaged and counted as lost" : "")));
+					(errmsg("utilix: loaded %ld access log records from a spill file%s", (long) total,
+							bad > 0 ? "; some were damaged or had nowhere to go and are counted as lost" : "")));
 		}
 		pfree(recs);
 	}
@@ -2861,6 +2898,8 @@ utilix_alog_writer_main(Datum arg)
 	pgstat_report_appname("utilix access log writer");
 	/* records are evidence, and access_log_sync promises durability: always flush the commit */
 	SetConfigOption("synchronous_commit", "on", PGC_SUSET, PGC_S_OVERRIDE);
+	/* it runs as a superuser: no one's objects on a search_path may stand in for the catalog's */
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
 
 	b.slot = palloc(sizeof(int) * Max(alog_batch, 1) * 2);
 	b.recs = palloc(sizeof(AlogRecord) * Max(alog_batch, 1) * 2);
@@ -2906,6 +2945,13 @@ utilix_alog_writer_main(Datum arg)
 				ok = spill_batch_on_standby(&b);
 			else
 				ok = write_in_transaction(b.recs, b.n, false);
+			if (!ok && extension_missing)
+			{
+				/* DROP EXTENSION took the log: these are lost, and counted */
+				pg_atomic_fetch_add_u64(&alog->lost, b.n);
+				pg_atomic_fetch_sub_u64(&alog->written, b.n);
+				ok = true;
+			}
 			release_batch(&b, ok);
 			last_busy = GetCurrentTimestamp();
 			if (!ok)
@@ -2994,6 +3040,7 @@ utilix_access_log_spill(PG_FUNCTION_ARGS)
 	List	   *names = NIL;
 	ListCell   *lc;
 
+	utilix_require_master_key();
 	spill_dir(MyDatabaseId, dir, sizeof(dir));
 	snprintf(exported, sizeof(exported), "%s/exported", dir);
 	initStringInfo(&out);
@@ -3038,6 +3085,14 @@ utilix_access_log_spill(PG_FUNCTION_ARGS)
 		}
 		close(fd);
 	}
+	/* sealed with a key only servers holding the master key have: no one forges records in transit */
+	{
+		uint8		mac[UTILIX_MAC_LEN];
+
+		utilix_hmac_sha256(utilix_subkey(UTILIX_SUBKEY_CHAIN), UTILIX_KEY_LEN,
+						   (const uint8 *) out.data, out.len, mac);
+		appendBinaryStringInfo(&out, (char *) mac, sizeof(mac));
+	}
 	res = (bytea *) palloc(VARHDRSZ + out.len);
 	SET_VARSIZE(res, VARHDRSZ + out.len);
 	memcpy(VARDATA(res), out.data, out.len);
@@ -3066,16 +3121,29 @@ utilix_load_access_log_spill(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
 				 errmsg("spilled access log records are loaded on the primary")));
-	if (len < sizeof(h))
+	utilix_require_master_key();
+	if (len < sizeof(h) + UTILIX_MAC_LEN)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("this is not an access log spill of utilix")));
 	memcpy(&h, p, sizeof(h));
 	if (memcmp(h.magic, ALOG_SPILL_MAGIC, 8) != 0 || h.record_size != sizeof(AlogRecord) ||
-		(len - sizeof(h)) % sizeof(AlogRecord) != 0)
+		(len - sizeof(h) - UTILIX_MAC_LEN) % sizeof(AlogRecord) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("this is not an access log spill of this build of utilix")));
+	{
+		uint8		mac[UTILIX_MAC_LEN];
+
+		utilix_hmac_sha256(utilix_subkey(UTILIX_SUBKEY_CHAIN), UTILIX_KEY_LEN,
+						   (const uint8 *) p, len - UTILIX_MAC_LEN, mac);
+		if (!utilix_ct_equal(mac, p + len - UTILIX_MAC_LEN, UTILIX_MAC_LEN))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("the spill's seal does not verify; nothing was loaded"),
+					 errdetail("It was changed after utilix.access_log_spill() made it, or made under another master key.")));
+	}
+	len -= UTILIX_MAC_LEN;
 	nrec = (len - sizeof(h)) / sizeof(AlogRecord);
 	recs = palloc(sizeof(AlogRecord) * Max(nrec, 1));
 	memcpy(recs, p + sizeof(h), sizeof(AlogRecord) * nrec);

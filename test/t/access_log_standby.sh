@@ -6,9 +6,10 @@
 #    insert, so it appends the records to the standby's spill directory;
 #  - utilix.access_log_spill() on the standby hands them out (base64 through
 #    psql, as README shows); a second call has no record left (the 16-byte
-#    header only), the files moved to exported/;
+#    header and the 32-byte seal only), the files moved to exported/;
 #  - utilix.load_access_log_spill() on the primary: refused on the standby
-#    (25006) and for a damaged record (XX001, nothing loaded); otherwise it
+#    (25006), for a changed byte and for a seal not made with the master key
+#    (XX001, nothing loaded); otherwise it
 #    returns the count, and the primary's writer puts exactly those records
 #    in utilix.access_log (user, tenant, role, application name of the
 #    standby session); loading the same bytes again adds nothing; every
@@ -145,10 +146,10 @@ spill=$sb_dir/spill.b64
 qs "SELECT encode(utilix.access_log_spill(), 'base64')" > "$spill" || bail "access_log_spill() failed: $(cat "$spill")"
 len=$(base64 -d < "$spill" | wc -c)
 [[ "$len" =~ ^[0-9]+$ ]] || bail "length of the spill: $len"
-rec_size=$(( (len - 16) / N ))
-is "$(( (len - 16) % N ))|$([ "$rec_size" -gt 1000 ] && echo big)" "0|big" \
-    "access_log_spill() returns the 16-byte header and $N records ($len bytes, $rec_size per record)"
-is "$(qs "SELECT length(utilix.access_log_spill())")" "16" "a second access_log_spill() has no record left: the header only"
+rec_size=$(( (len - 48) / N ))
+is "$(( (len - 48) % N ))|$([ "$rec_size" -gt 1000 ] && echo big)" "0|big" \
+    "access_log_spill() returns the 16-byte header, $N records and a 32-byte seal ($len bytes, $rec_size per record)"
+is "$(qs "SELECT length(utilix.access_log_spill())")" "48" "a second access_log_spill() has no record left: header and seal only"
 is "$(find "$sb_dir/data/pg_utilix_access_log/$sb_oid" -maxdepth 1 -name '*.spill' | wc -l)|$(find "$sb_dir/data/pg_utilix_access_log/$sb_oid/exported" -type f | wc -l)" \
     "0|$n_files" "the standby's spill files moved to exported/"
 
@@ -160,7 +161,13 @@ like "$(psql -X -q -A -t -v VERBOSITY=verbose -h "$pr_dir" -p "$PPORT" -d "$DB" 
 SELECT utilix.load_access_log_spill(set_byte(b, 100, (get_byte(b, 100) + 1) % 256))
   FROM (SELECT pg_catalog.decode('$(cat "$spill")', 'base64') AS b) s;
 SQL
-)" "XX001.*record 1 of the spill is damaged" "a spill with a changed byte is refused (XX001)"
+)" "XX001.*seal does not verify" "a spill with a changed byte is refused (XX001): its seal does not verify"
+# a forged spill: records with valid checksums but no seal made with the master key
+like "$(psql -X -q -A -t -v VERBOSITY=verbose -h "$pr_dir" -p "$PPORT" -d "$DB" 2>&1 <<SQL
+SELECT utilix.load_access_log_spill(substr(b, 1, length(b) - 32) || pg_catalog.sha256(substr(b, 1, length(b) - 32)))
+  FROM (SELECT pg_catalog.decode('$(cat "$spill")', 'base64') AS b) s;
+SQL
+)" "XX001.*seal does not verify" "a spill resealed without the master key is refused (XX001)"
 pr_oid=$(qp "SELECT oid FROM pg_database WHERE datname = current_database()")
 is "$(find "$pr_dir/data/pg_utilix_access_log/$pr_oid" -name '*.spill*' 2>/dev/null | wc -l)" "0" "and nothing of it was queued"
 loads0=$(loads_logged)
@@ -200,7 +207,7 @@ out=$({
 is "$rc|$out|$(qs "SELECT utilix.access_log_flush(10000)")" "0||t" "$N2 more reads on the standby"
 spill2=$sb_dir/spill2.b64
 qs "SELECT encode(utilix.access_log_spill(), 'base64')" > "$spill2" || bail "access_log_spill() failed: $(cat "$spill2")"
-is "$(base64 -d < "$spill2" | wc -c)" "$((16 + N2 * rec_size))" "access_log_spill() hands out the $N2 new records"
+is "$(base64 -d < "$spill2" | wc -c)" "$((48 + N2 * rec_size))" "access_log_spill() hands out the $N2 new records"
 loads0=$(loads_logged)
 is "$(psql -X -q -A -t -v ON_ERROR_STOP=1 -h "$pr_dir" -p "$PPORT" -d "$DB" 2>&1 <<SQL
 SELECT utilix.load_access_log_spill(pg_catalog.decode('$(cat "$spill2")', 'base64'));
