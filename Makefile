@@ -27,7 +27,7 @@ utilix--$(EXTVERSION).sql: $(SQL_PARTS) utilix.control
 
 $(OBJS): src/utilix.h
 
-.PHONY: deps test demo bench meta-check
+.PHONY: deps test test-asan demo bench meta-check
 # Installs the Debian packages the build, tests, demo and benchmarks need.
 deps:
 	@test/deps.sh
@@ -36,6 +36,13 @@ test: deps
 	$(MAKE) all
 	$(MAKE) install
 	test/run-all.sh
+
+# pg_regress and pgTAP against a build with AddressSanitizer and UBSan
+# (test/asan.sh); make test runs it too, after the other suites.
+test-asan: deps
+	$(MAKE) all
+	$(MAKE) install
+	test/asan.sh
 
 demo: deps
 	$(MAKE) all

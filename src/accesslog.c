@@ -2659,49 +2659,37 @@ write_records(AlogRecord *recs, int n, bool dedupe)
 /* set when the database no longer has the extension: its records have nowhere to go */
 static bool extension_missing = false;
 
+typedef struct WriteArgs
+{
+	AlogRecord *recs;
+	int			n;
+	bool		dedupe;
+} WriteArgs;
+
+static void
+write_work(void *arg)
+{
+	WriteArgs  *w = (WriteArgs *) arg;
+
+	write_records(w->recs, w->n, w->dedupe);
+}
+
 /* One transaction: write these records; false (and logged) on failure. */
 static bool
 write_in_transaction(AlogRecord *recs, int n, bool dedupe)
 {
-	MemoryContext cxt = AllocSetContextCreate(TopMemoryContext, "utilix access log batch",
-											  ALLOCSET_DEFAULT_SIZES);
-	MemoryContext old = MemoryContextSwitchTo(cxt);
-	volatile bool ok = true;
+	WriteArgs	w = {recs, n, dedupe};
+	bool		installed;
+	bool		ok;
 
-	extension_missing = false;
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	pgstat_report_activity(STATE_RUNNING, "utilix: writing the access log");
-	PG_TRY();
+	ok = utilix_worker_transaction("utilix: writing the access log", write_work, &w, &installed);
+	extension_missing = !installed;
+	if (!installed)
 	{
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		if (SPI_execute("SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'utilix'", true, 1) != SPI_OK_SELECT ||
-			SPI_processed != 1)
-		{
-			extension_missing = true;
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_OBJECT),
-					 errmsg("extension utilix is not installed in this database: %d access log records cannot be kept", n)));
-		}
-		write_records(recs, n, dedupe);
-		SPI_finish();
-		PopActiveSnapshot();
-		CommitTransactionCommand();
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(cxt);
-		EmitErrorReport();
-		FlushErrorState();
-		AbortCurrentTransaction();
+		ereport(LOG,
+				(errmsg("utilix: extension utilix is not installed in this database: %d access log records cannot be kept", n)));
 		ok = false;
 	}
-	PG_END_TRY();
-	pgstat_report_activity(STATE_IDLE, NULL);
-	MemoryContextSwitchTo(old);
-	MemoryContextDelete(cxt);
 	return ok;
 }
 
@@ -2833,36 +2821,15 @@ spill_batch_on_standby(TakenBatch *b)
 }
 
 static void
+maintain_work(void *arg)
+{
+	(void) SPI_execute("SELECT utilix._access_log_maintain()", false, 0);
+}
+
+static void
 maintain_log(void)
 {
-	MemoryContext cxt = AllocSetContextCreate(TopMemoryContext, "utilix access log maintenance",
-											  ALLOCSET_DEFAULT_SIZES);
-	MemoryContext old = MemoryContextSwitchTo(cxt);
-
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	PG_TRY();
-	{
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		if (SPI_execute("SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'utilix'", true, 1) == SPI_OK_SELECT &&
-			SPI_processed == 1)
-			(void) SPI_execute("SELECT utilix._access_log_maintain()", false, 0);
-		SPI_finish();
-		PopActiveSnapshot();
-		CommitTransactionCommand();
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(cxt);
-		EmitErrorReport();
-		FlushErrorState();
-		AbortCurrentTransaction();
-	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(old);
-	MemoryContextDelete(cxt);
+	(void) utilix_worker_transaction("utilix: access log maintenance", maintain_work, NULL, NULL);
 }
 
 void

@@ -17,7 +17,8 @@
  * once, and PostgreSQL's own GUC machinery restores it on SET LOCAL,
  * savepoint rollback, RESET and in parallel workers.  Expiry, the tenant's
  * status, the database (realm) the token was issued in and role bindings
- * are checked again at use, once per statement.
+ * are checked again at use, once per statement.  The format itself is
+ * parsed in token.c.
  */
 #include "postgres.h"
 
@@ -37,12 +38,6 @@
 #include "utils/timestamp.h"
 
 #include "utilix.h"
-
-#define TOKEN_PREFIX		"utx1."
-#define TOKEN_PREFIX_LEN	5
-#define TOKEN_MAX_TEXT		4096
-#define PAYLOAD_MAX			2600
-#define PAYLOAD_VERSION		1
 
 extern uint64 utilix_cache_generation;
 extern Oid	utilix_catalog_relid(const char *relname);
@@ -96,168 +91,6 @@ put_int64(uint8 *p, int64 v)
 		p[i] = (uint8) (u & 0xFF);
 		u >>= 8;
 	}
-}
-
-static int64
-get_int64(const uint8 *p)
-{
-	uint64		u = 0;
-
-	for (int i = 0; i < 8; i++)
-		u = (u << 8) | p[i];
-	return (int64) u;
-}
-
-/* A right: 1 to 63 bytes of [a-z0-9_], starting with a letter. */
-static bool
-valid_word(const char *s, size_t len)
-{
-	if (len == 0 || len > 63 || !(s[0] >= 'a' && s[0] <= 'z'))
-		return false;
-	for (size_t i = 0; i < len; i++)
-	{
-		char		c = s[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
-			return false;
-	}
-	return true;
-}
-
-/* An application user name: 1 to 255 bytes, no control characters. */
-static bool
-valid_app_user(const char *s, size_t len)
-{
-	if (len == 0 || len > 255)
-		return false;
-	for (size_t i = 0; i < len; i++)
-		if ((unsigned char) s[i] < 0x20 || s[i] == 0x7f)
-			return false;
-	return true;
-}
-
-static bool
-parse_payload(const uint8 *p, size_t len, UtilixContext *out)
-{
-	size_t		pos = 0;
-	size_t		n;
-
-#define NEED(k) do { if (len - pos < (size_t) (k)) return false; } while (0)
-
-	memset(out, 0, sizeof(UtilixContext));
-	NEED(1 + 8 + 8 + 8 + 16 + 16 + 1);
-	if (p[pos++] != PAYLOAD_VERSION)
-		return false;
-	out->tenant = get_int64(p + pos);
-	pos += 8;
-	out->issued_at = get_int64(p + pos);
-	pos += 8;
-	out->expires_at = get_int64(p + pos);
-	pos += 8;
-	memcpy(out->token_id, p + pos, 16);
-	pos += 16;
-	memcpy(out->realm, p + pos, 16);
-	pos += 16;
-	out->flags = p[pos++];
-	if (out->tenant <= 0 || out->expires_at <= out->issued_at)
-		return false;
-
-	NEED(1);
-	n = p[pos++];
-	NEED(n);
-	if (!valid_app_user((const char *) p + pos, n))
-		return false;
-	memcpy(out->app_user, p + pos, n);
-	out->app_user[n] = '\0';
-	pos += n;
-
-	NEED(1);
-	n = p[pos++];
-	NEED(n);
-	if (n > 0 && !valid_word((const char *) p + pos, n))
-		return false;
-	memcpy(out->clearance, p + pos, n);
-	out->clearance[n] = '\0';
-	pos += n;
-
-	NEED(1);
-	out->nrights = p[pos++];
-	if (out->nrights > 32)
-		return false;
-	for (int i = 0; i < out->nrights; i++)
-	{
-		NEED(1);
-		n = p[pos++];
-		NEED(n);
-		if (!valid_word((const char *) p + pos, n))
-			return false;
-		memcpy(out->rights[i], p + pos, n);
-		out->rights[i][n] = '\0';
-		pos += n;
-	}
-#undef NEED
-	return pos == len;
-}
-
-static void
-token_mac(const uint8 *key, const uint8 *payload, size_t len, uint8 mac[UTILIX_MAC_LEN])
-{
-	uint8		buf[TOKEN_PREFIX_LEN + PAYLOAD_MAX];
-
-	memcpy(buf, TOKEN_PREFIX, TOKEN_PREFIX_LEN);
-	memcpy(buf + TOKEN_PREFIX_LEN, payload, len);
-	utilix_hmac_sha256(key, UTILIX_KEY_LEN, buf, TOKEN_PREFIX_LEN + len, mac);
-}
-
-/*
- * Verify a token's form and signature and parse it.  Does not look at the
- * clock or the database.  On failure *why says what is wrong, in words
- * that never contain the token.
- */
-bool
-utilix_token_parse(const char *token, UtilixContext *out, const char **why)
-{
-	size_t		len = strlen(token);
-	const char *dot;
-	uint8		payload[PAYLOAD_MAX];
-	size_t		plen;
-	uint8		mac[UTILIX_MAC_LEN + 4];
-	size_t		maclen;
-	uint8		expect[UTILIX_MAC_LEN];
-	const uint8 *key;
-
-	*why = "The token is malformed.";
-	if (len < TOKEN_PREFIX_LEN + 2 || len > TOKEN_MAX_TEXT ||
-		memcmp(token, TOKEN_PREFIX, TOKEN_PREFIX_LEN) != 0)
-		return false;
-	dot = strchr(token + TOKEN_PREFIX_LEN, '.');
-	if (dot == NULL)
-		return false;
-	if (!utilix_b64url_decode(token + TOKEN_PREFIX_LEN, dot - (token + TOKEN_PREFIX_LEN),
-							  payload, sizeof(payload), &plen))
-		return false;
-	if (!utilix_b64url_decode(dot + 1, len - (dot + 1 - token), mac, sizeof(mac), &maclen) ||
-		maclen != UTILIX_MAC_LEN)
-		return false;
-
-	key = utilix_subkey_unchecked(UTILIX_SUBKEY_TOKEN);
-	if (key == NULL)
-	{
-		*why = "The server has no master key, so no token can be verified.";
-		return false;
-	}
-	token_mac(key, payload, plen, expect);
-	if (!utilix_ct_equal(expect, mac, UTILIX_MAC_LEN))
-	{
-		*why = "The token's signature does not verify.";
-		return false;
-	}
-	if (!parse_payload(payload, plen, out))
-	{
-		*why = "The token's contents are malformed.";
-		return false;
-	}
-	return true;
 }
 
 /* ---------- the setting ---------- */
@@ -841,7 +674,7 @@ utilix_sign_token(PG_FUNCTION_ARGS)
 	int64		tenant;
 	text	   *user_t;
 	Interval   *ttl;
-	uint8		payload[PAYLOAD_MAX];
+	uint8		payload[UTILIX_TOKEN_PAYLOAD_MAX];
 	size_t		pos = 0;
 	TimestampTz now = GetCurrentTimestamp();
 	TimestampTz exp;
@@ -867,7 +700,7 @@ utilix_sign_token(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("tenant id must be positive")));
 	ulen = VARSIZE_ANY_EXHDR(user_t);
-	if (!valid_app_user(VARDATA_ANY(user_t), ulen))
+	if (!utilix_token_app_user_ok(VARDATA_ANY(user_t), ulen))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("app_user must be 1 to 255 bytes without control characters")));
@@ -879,7 +712,7 @@ utilix_sign_token(PG_FUNCTION_ARGS)
 						max_context_ttl)));
 	exp = now + ttl_us;
 
-	payload[pos++] = PAYLOAD_VERSION;
+	payload[pos++] = UTILIX_TOKEN_PAYLOAD_VERSION;
 	put_int64(payload + pos, tenant);
 	pos += 8;
 	put_int64(payload + pos, now);
@@ -900,7 +733,7 @@ utilix_sign_token(PG_FUNCTION_ARGS)
 		text	   *c = PG_GETARG_TEXT_PP(4);
 		size_t		clen = VARSIZE_ANY_EXHDR(c);
 
-		if (!valid_word(VARDATA_ANY(c), clen))
+		if (!utilix_token_word_ok(VARDATA_ANY(c), clen))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("clearance must be a lower-case word of at most 63 characters")));
@@ -939,7 +772,7 @@ utilix_sign_token(PG_FUNCTION_ARGS)
 						 errmsg("rights must not contain nulls")));
 			r = DatumGetTextPP(elems[i]);
 			rlen = VARSIZE_ANY_EXHDR(r);
-			if (!valid_word(VARDATA_ANY(r), rlen))
+			if (!utilix_token_word_ok(VARDATA_ANY(r), rlen))
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("each right must be a lower-case word of at most 63 characters")));
@@ -951,11 +784,11 @@ utilix_sign_token(PG_FUNCTION_ARGS)
 	else
 		payload[pos++] = 0;
 
-	Assert(pos <= PAYLOAD_MAX);
-	token_mac(key, payload, pos, mac);
+	Assert(pos <= UTILIX_TOKEN_PAYLOAD_MAX);
+	utilix_token_mac(key, payload, pos, mac);
 	p64 = utilix_b64url_encode(payload, pos);
 	m64 = utilix_b64url_encode(mac, UTILIX_MAC_LEN);
 	initStringInfo(&buf);
-	appendStringInfo(&buf, "%s%s.%s", TOKEN_PREFIX, p64, m64);
+	appendStringInfo(&buf, "%s%s.%s", UTILIX_TOKEN_PREFIX, p64, m64);
 	PG_RETURN_TEXT_P(cstring_to_text(buf.data));
 }

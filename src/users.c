@@ -4,10 +4,10 @@
  *
  * A password hash is stored as
  *	 $scrypt$ln=<log2 N>,r=<r>,p=<p>$<salt, base64url>$<hash, base64url>
- * so that the parameters can be raised later without invalidating old
- * hashes.  Verification always runs scrypt, against a dummy hash when the
- * user does not exist, so that an unknown user costs the same as a wrong
- * password, and compares in constant time.
+ * (written and parsed in pwhash.c) so that the parameters can be raised
+ * later without invalidating old hashes.  Verification always runs scrypt,
+ * against a dummy hash when the user does not exist, so that an unknown user
+ * costs the same as a wrong password, and compares in constant time.
  *
  * Rights live in the context token.  utilix._may(right) is what the
  * permissive policy of every protected table checks, and the statement
@@ -32,8 +32,8 @@
 
 #include "utilix.h"
 
-#define SALT_LEN	16
-#define HASH_LEN	32
+#define SALT_LEN	UTILIX_PW_SALT_LEN
+#define HASH_LEN	UTILIX_PW_HASH_LEN
 
 static int	scrypt_log2n = 15;
 static int	scrypt_r = 8;
@@ -227,35 +227,6 @@ utilix_context_has_right(const UtilixContext *ctx, const char *right)
 	return false;
 }
 
-static char *
-format_hash(int log2n, int r, int p, const uint8 *salt, const uint8 *hash)
-{
-	return psprintf("$scrypt$ln=%d,r=%d,p=%d$%s$%s", log2n, r, p,
-					utilix_b64url_encode(salt, SALT_LEN),
-					utilix_b64url_encode(hash, HASH_LEN));
-}
-
-/* Parse a stored hash; false when it is not one of ours. */
-static bool
-parse_hash(const char *s, int *log2n, int *r, int *p, uint8 *salt, uint8 *hash)
-{
-	char		saltb[64];
-	char		hashb[64];
-	size_t		n;
-	int			consumed = 0;
-
-	if (sscanf(s, "$scrypt$ln=%d,r=%d,p=%d$%63[A-Za-z0-9_-]$%63[A-Za-z0-9_-]%n",
-			   log2n, r, p, saltb, hashb, &consumed) != 5 || s[consumed] != '\0')
-		return false;
-	if (*log2n < 10 || *log2n > 22 || *r < 1 || *r > 32 || *p < 1 || *p > 16)
-		return false;
-	if (!utilix_b64url_decode(saltb, strlen(saltb), salt, SALT_LEN, &n) || n != SALT_LEN)
-		return false;
-	if (!utilix_b64url_decode(hashb, strlen(hashb), hash, HASH_LEN, &n) || n != HASH_LEN)
-		return false;
-	return true;
-}
-
 /* utilix._hash_password(password): a new salted scrypt hash. */
 PG_FUNCTION_INFO_V1(utilix_hash_password);
 Datum
@@ -269,7 +240,7 @@ utilix_hash_password(PG_FUNCTION_ARGS)
 	utilix_random_bytes(salt, SALT_LEN);
 	utilix_scrypt(VARDATA_ANY(pw), VARSIZE_ANY_EXHDR(pw), salt, SALT_LEN,
 				  scrypt_log2n, scrypt_r, scrypt_p, hash, HASH_LEN);
-	out = format_hash(scrypt_log2n, scrypt_r, scrypt_p, salt, hash);
+	out = utilix_format_password_hash(scrypt_log2n, scrypt_r, scrypt_p, salt, hash);
 	utilix_wipe(hash, sizeof(hash));
 	/* the argument may point into a shared buffer: it is never written to */
 	PG_RETURN_TEXT_P(cstring_to_text(out));
@@ -301,7 +272,7 @@ utilix_verify_password(PG_FUNCTION_ARGS)
 	{
 		char	   *stored = text_to_cstring(PG_GETARG_TEXT_PP(1));
 
-		known = parse_hash(stored, &log2n, &r, &p, salt, want);
+		known = utilix_parse_password_hash(stored, &log2n, &r, &p, salt, want);
 		if (!known)
 		{
 			log2n = scrypt_log2n;
@@ -330,7 +301,7 @@ utilix_hash_is_current(PG_FUNCTION_ARGS)
 	uint8		hash[HASH_LEN];
 
 	/* a hash at least as costly as the current parameters is kept as it is */
-	PG_RETURN_BOOL(parse_hash(stored, &log2n, &r, &p, salt, hash) &&
+	PG_RETURN_BOOL(utilix_parse_password_hash(stored, &log2n, &r, &p, salt, hash) &&
 				   ((double) (1 << log2n)) * r * p >= ((double) (1 << scrypt_log2n)) * scrypt_r * scrypt_p);
 }
 

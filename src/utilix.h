@@ -5,10 +5,11 @@
  * Each concern lives in its own file: crypto.c (the only file that includes
  * OpenSSL), cryptofuncs.c (SQL access to it), keys.c (master key and
  * subkeys), codec.c (text encodings), context.c (signed tenant context),
- * tenancy.c (protection helpers and hooks), envelope.c (ciphertext format),
- * keyring.c (tenant data keys), encrypt.c (encrypted types and the seal
- * trigger), users.c (passwords and rights), worker.c (retention worker),
- * redact.c (log redaction).  utilix.c holds _PG_init and the few helpers
+ * token.c (its token format), tenancy.c (protection helpers and hooks),
+ * envelope.c (ciphertext format), keyring.c (tenant data keys), encrypt.c
+ * (encrypted types and the seal trigger), users.c (passwords and rights),
+ * pwhash.c (password hash strings), worker.c (retention worker), redact.c
+ * (log redaction).  utilix.c holds _PG_init and the few helpers
  * every file needs.
  */
 #ifndef UTILIX_H
@@ -157,6 +158,17 @@ typedef struct UtilixContext
 #define UTILIX_CTX_FLAG_BOUND_ROLE		0x80
 
 extern void ContextInit(void);
+
+/* token.c: the format of a context token (context.c issues and sets them) */
+#define UTILIX_TOKEN_PREFIX			"utx1."
+#define UTILIX_TOKEN_PREFIX_LEN		5
+#define UTILIX_TOKEN_PAYLOAD_MAX	2600
+#define UTILIX_TOKEN_PAYLOAD_VERSION 1
+
+extern bool utilix_token_word_ok(const char *s, size_t len);
+extern bool utilix_token_app_user_ok(const char *s, size_t len);
+extern void utilix_token_mac(const uint8 *key, const uint8 *payload, size_t len,
+							 uint8 mac[UTILIX_MAC_LEN]);
 extern bool utilix_token_parse(const char *token, UtilixContext *out,
 							   const char **why);
 extern const UtilixContext *utilix_current_context(bool missing_ok);
@@ -166,9 +178,20 @@ extern const UtilixContext *utilix_context_unchecked(void);
 /* tenancy.c */
 extern void TenancyInit(void);
 
+/* pwhash.c: the text form of a password hash (users.c computes and checks them) */
+#define UTILIX_PW_SALT_LEN	16
+#define UTILIX_PW_HASH_LEN	32
+
+extern char *utilix_format_password_hash(int log2n, int r, int p, const uint8 *salt,
+										 const uint8 *hash);
+extern bool utilix_parse_password_hash(const char *s, int *log2n, int *r, int *p,
+									   uint8 *salt, uint8 *hash);
+
 /* users.c */
 extern void UsersInit(void);
 extern void WorkerInit(void);
+extern bool utilix_worker_transaction(const char *activity, void (*work) (void *arg), void *arg,
+									  bool *installed);
 extern bool utilix_context_has_right(const UtilixContext *ctx, const char *right);
 extern void utilix_default_rights(UtilixContext *ctx);
 

@@ -40,40 +40,66 @@ static int	purge_time_budget = 100;
 
 PGDLLEXPORT void utilix_worker_main(Datum arg);
 
-static void
-run_tick(void)
+/*
+ * Run work() in a transaction of its own, with a snapshot and SPI connected,
+ * in a memory context that is dropped afterwards.  An error is logged and
+ * the transaction aborted: a background worker never leaves its loop for
+ * one failed piece of bookkeeping.  work() is not called where the
+ * extension is not installed; *installed says which (if not NULL).
+ */
+bool
+utilix_worker_transaction(const char *activity, void (*work) (void *arg), void *arg,
+						  bool *installed)
 {
-	MemoryContext tick_cxt = AllocSetContextCreate(TopMemoryContext, "utilix worker tick",
-												   ALLOCSET_DEFAULT_SIZES);
-	MemoryContext old = MemoryContextSwitchTo(tick_cxt);
+	MemoryContext cxt = AllocSetContextCreate(TopMemoryContext, "utilix worker transaction",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	volatile bool ok = true;
 
+	if (installed)
+		*installed = true;
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
-	pgstat_report_activity(STATE_RUNNING, "utilix: retention and offboarding");
+	pgstat_report_activity(STATE_RUNNING, activity);
 	PG_TRY();
 	{
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
-		/* nothing to do where the extension is not installed */
 		if (SPI_execute("SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'utilix'", true, 1) == SPI_OK_SELECT &&
 			SPI_processed == 1)
-			(void) SPI_execute("SELECT utilix._worker_tick()", false, 0);
+			work(arg);
+		else if (installed)
+			*installed = false;
 		SPI_finish();
 		PopActiveSnapshot();
 		CommitTransactionCommand();
 	}
 	PG_CATCH();
 	{
-		/* log, abort, and try again at the next tick */
+		MemoryContextSwitchTo(cxt);
 		EmitErrorReport();
 		FlushErrorState();
 		AbortCurrentTransaction();
+		ok = false;
 	}
 	PG_END_TRY();
 	pgstat_report_activity(STATE_IDLE, NULL);
 	MemoryContextSwitchTo(old);
-	MemoryContextDelete(tick_cxt);
+	MemoryContextDelete(cxt);
+	return ok;
+}
+
+static void
+tick_work(void *arg)
+{
+	(void) SPI_execute("SELECT utilix._worker_tick()", false, 0);
+}
+
+static void
+run_tick(void)
+{
+	(void) utilix_worker_transaction("utilix: retention and offboarding", tick_work, NULL, NULL);
 }
 
 void

@@ -67,13 +67,22 @@ cluster_conf() {
     echo "$*" >> "$UTILIX_DIR/data/postgresql.conf"
 }
 
+# UTILIX_SERVER_ENV: optional NAME=VALUE words (no blanks inside a value) put
+# in the environment of pg_ctl and so of the server only, not of the shell,
+# psql or runuser.  test/asan.sh puts the sanitizer preload there.
+as_pg_server() {
+    local -a e
+    read -ra e <<<"${UTILIX_SERVER_ENV:-}"
+    as_pg env "${e[@]}" "$@"
+}
+
 cluster_start() {
-    as_pg "$PGBIN/pg_ctl" -D "$UTILIX_DIR/data" -l "$UTILIX_DIR/server.log" -w -t 60 start >/dev/null
+    as_pg_server "$PGBIN/pg_ctl" -D "$UTILIX_DIR/data" -l "$UTILIX_DIR/server.log" -w -t 60 start >/dev/null
 }
 
 # cluster_try_start: start, returning non-zero (not exiting) when the server refuses.
 cluster_try_start() {
-    as_pg "$PGBIN/pg_ctl" -D "$UTILIX_DIR/data" -l "$UTILIX_DIR/server.log" -w -t 20 start >/dev/null 2>&1
+    as_pg_server "$PGBIN/pg_ctl" -D "$UTILIX_DIR/data" -l "$UTILIX_DIR/server.log" -w -t 20 start >/dev/null 2>&1
 }
 
 cluster_stop() {

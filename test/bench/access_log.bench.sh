@@ -5,9 +5,10 @@
 # One protected table, items (tenant_id, id, payload, amount), primary key
 # (tenant_id, id), 100,000 rows over 10 tenants.  The cluster preloads
 # pgaudit next to utilix for this benchmark only: ALTER SYSTEM SET
-# shared_preload_libraries = 'utilix, pgaudit' and a restart; at the end
-# (also when the benchmark fails) ALTER SYSTEM RESET and a restart give the
-# next benchmark the cluster run.sh made.  pgaudit logs to the server log
+# shared_preload_libraries = utilix, pgaudit and a restart; at the end
+# (also when the benchmark fails) the database and roles are dropped, that
+# line leaves postgresql.auto.conf and a restart gives the next benchmark
+# the cluster run.sh made.  pgaudit logs to the server log
 # (stderr, which pg_ctl sends to $UTILIX_DIR/server.log), as a Debian
 # install does by default.
 #
