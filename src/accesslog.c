@@ -84,17 +84,9 @@
 #include "utils/timestamp.h"
 
 #include "utilix.h"
+#include "accesslog.h"
 
-/* ---- the record ---- */
-
-#define ALOG_MAX_TABLES		8
-#define ALOG_NAME_LEN		132		/* "schema.table", both quoted if needed */
-#define ALOG_USER_LEN		128
-#define ALOG_ROLE_LEN		NAMEDATALEN
-#define ALOG_ADDR_LEN		64
-#define ALOG_APP_LEN		64
-#define ALOG_DETAIL_LEN		256
-#define ALOG_QUERY_LEN		1024
+/* ---- the record (its layout: accesslog.h) ---- */
 
 typedef enum AlogKind
 {
@@ -114,43 +106,6 @@ typedef enum AlogOutcome
 } AlogOutcome;
 
 static const char *const outcome_names[] = {"ok", "error", "denied"};
-
-typedef struct AlogTable
-{
-	char		name[ALOG_NAME_LEN];
-	int64		nread;
-	int64		ninserted;
-	int64		nupdated;
-	int64		ndeleted;
-} AlogTable;
-
-typedef struct AlogRecord
-{
-	uint64		epoch;			/* with seq: the record's unique id */
-	uint64		seq;
-	Oid			dboid;
-	int32		pid;
-	TimestampTz at;
-	int64		tenant;
-	bool		has_tenant;
-	uint8		kind;
-	uint8		outcome;
-	uint8		ntables;
-	int32		sqlerrcode;
-	int32		client_port;
-	int64		queryid;
-	char		app_user[ALOG_USER_LEN];
-	char		session_role[ALOG_ROLE_LEN];
-	char		current_role[ALOG_ROLE_LEN];
-	char		client_addr[ALOG_ADDR_LEN];
-	char		application_name[ALOG_APP_LEN];
-	char		detail[ALOG_DETAIL_LEN];
-	char		query[ALOG_QUERY_LEN];
-	AlogTable	tables[ALOG_MAX_TABLES];
-	pg_crc32c	crc;			/* over everything above */
-} AlogRecord;
-
-#define ALOG_CRC_LEN offsetof(AlogRecord, crc)
 
 /* ---- shared memory ---- */
 
@@ -179,6 +134,7 @@ typedef struct AlogWriter
 	pid_t		pid;
 	Latch	   *latch;
 	bool		idle;			/* waiting for work: new records wake it */
+	bool		urgent;			/* a statement waits for a commit (access_log_sync) */
 	TimestampTz launched_at;
 	uint64		committed_upto; /* every record of this db with seq <= this is kept */
 	uint64		written;
@@ -245,15 +201,6 @@ static int	alog_writer_delay = 10;
 static int	alog_writer_idle = 2000;
 
 #define ALOG_SPILL_DIR	"pg_utilix_access_log"
-#define ALOG_SPILL_MAGIC "UTXALOG1"
-
-typedef struct SpillHeader
-{
-	char		magic[8];
-	uint32		record_size;
-	uint32		version;
-} SpillHeader;
-
 /* ---- per-backend state ---- */
 
 typedef struct PendingTable
@@ -316,6 +263,7 @@ static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 PGDLLEXPORT void utilix_alog_writer_main(Datum arg);
 
 static void alog_flush(int outcome, int sqlerrcode);
+static bool next_spill_file(Oid dboid, char *buf, size_t len);
 static void guard_access_log_ddl(Node *stmt);
 static bool log_maintenance = false;
 static bool spill_records(Oid dboid, const AlogRecord *recs, int n, bool do_fsync);
@@ -341,25 +289,6 @@ alog_shmem_request(void)
 		prev_shmem_request_hook();
 	RequestAddinShmemSpace(alog_shmem_size());
 	RequestNamedLWLockTranche("utilix_access_log", 1);
-}
-
-static bool
-record_crc_ok(const AlogRecord *rec)
-{
-	pg_crc32c	crc;
-
-	INIT_CRC32C(crc);
-	COMP_CRC32C(crc, rec, ALOG_CRC_LEN);
-	FIN_CRC32C(crc);
-	return EQ_CRC32C(crc, rec->crc);
-}
-
-static void
-record_set_crc(AlogRecord *rec)
-{
-	INIT_CRC32C(rec->crc);
-	COMP_CRC32C(rec->crc, rec, ALOG_CRC_LEN);
-	FIN_CRC32C(rec->crc);
 }
 
 /*
@@ -648,22 +577,13 @@ utilix_access_log_launch_writers(void)
 	{
 		while ((de = readdir(d)) != NULL && nwant < ALOG_MAX_WRITERS)
 		{
-			char		sub[MAXPGPATH];
-			DIR		   *d2;
-			struct dirent *f;
+			char		path[MAXPGPATH];
 			Oid			db = (Oid) strtoul(de->d_name, NULL, 10);
-			bool		has = false;
+			bool		has;
 
 			if (!OidIsValid(db))
 				continue;
-			snprintf(sub, sizeof(sub), "%s/%s", ALOG_SPILL_DIR, de->d_name);
-			d2 = opendir(sub);
-			if (d2 == NULL)
-				continue;
-			while ((f = readdir(d2)) != NULL)
-				if (strstr(f->d_name, ".spill") != NULL || strstr(f->d_name, ".loading") != NULL)
-					has = true;
-			closedir(d2);
+			has = next_spill_file(db, path, sizeof(path));
 			if (has)
 				want[nwant++] = db;
 		}
@@ -766,9 +686,15 @@ alog_wait_committed(uint64 seq)
 		AlogWriter *w;
 		bool		done;
 
-		LWLockAcquire(alog->lock, LW_SHARED);
+		LWLockAcquire(alog->lock, LW_EXCLUSIVE);
 		w = writer_for(MyDatabaseId, false);
 		done = (w != NULL && w->committed_upto >= seq);
+		/* the writer is gathering a batch: tell it someone waits */
+		if (!done && w != NULL && w->state == WRITER_RUNNING && !w->urgent && w->latch)
+		{
+			w->urgent = true;
+			SetLatch(w->latch);
+		}
 		LWLockRelease(alog->lock);
 		if (done || interrupt_pending())
 			return;
@@ -1859,6 +1785,13 @@ utilix_access_log_flush(PG_FUNCTION_ARGS)
 				alog_slots[i].rec.seq <= upto)
 				done = false;
 		LWLockRelease(alog->lock);
+		/* spilled records too (on a primary: a standby's spill waits for an operator) */
+		if (done && !RecoveryInProgress())
+		{
+			char		path[MAXPGPATH];
+
+			done = !next_spill_file(MyDatabaseId, path, sizeof(path));
+		}
 		if (done)
 			PG_RETURN_BOOL(true);
 		if (TimestampDifferenceExceeds(start, GetCurrentTimestamp(), timeout_ms))
@@ -2217,7 +2150,7 @@ take_batch(TakenBatch *b)
 }
 
 static void
-release_batch(TakenBatch *b, bool committed)
+release_batch(TakenBatch *b, bool committed, bool lost)
 {
 	uint64		maxseq = 0;
 
@@ -2251,11 +2184,12 @@ release_batch(TakenBatch *b, bool committed)
 			my_writer->committed_upto = Max(my_writer->committed_upto, oldest - 1);
 		my_writer->written += b->n;
 		my_writer->last_write = GetCurrentTimestamp();
+		my_writer->urgent = false;
 	}
 	LWLockRelease(alog->lock);
 	if (committed)
 	{
-		pg_atomic_fetch_add_u64(&alog->written, b->n);
+		pg_atomic_fetch_add_u64(lost ? &alog->lost : &alog->written, b->n);
 		ConditionVariableBroadcast(&alog->space_cv);
 	}
 	ConditionVariableBroadcast(&alog->done_cv);
@@ -2309,7 +2243,6 @@ record_uuid(const AlogRecord *r)
 					(uint32) (r->seq >> 32) & 0xffff, (uint32) r->seq);
 }
 
-#define NCOLS 19
 
 typedef struct ChainHead
 {
@@ -2332,190 +2265,280 @@ chain_head(ChainHead *heads, int *nheads, int64 tenant)
 	return &heads[(*nheads)++];
 }
 
+/* A statement of the writer, prepared once per process and kept. */
+static SPIPlanPtr
+writer_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *types)
+{
+	if (*slot == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare(sql, nargs, types);
+
+		if (p == NULL)
+			elog(ERROR, "could not prepare \"%s\": %s", sql, SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(p) != 0)
+			elog(ERROR, "could not keep a plan of the access log writer");
+		*slot = p;
+	}
+	return *slot;
+}
+
+/* Days (UTC) for which a partition is known to exist; reset after maintenance. */
+static TimestampTz days_known_lo = 0;
+static TimestampTz days_known_hi = -1;
+static TimestampTz days_pending_lo = 0;
+static TimestampTz days_pending_hi = -1;
+
+static TimestampTz
+utc_day(TimestampTz t)
+{
+	return t - (t % USECS_PER_DAY + (t % USECS_PER_DAY < 0 ? USECS_PER_DAY : 0));
+}
+
+static Datum
+bytea_datum(const uint8 *data, size_t len)
+{
+	bytea	   *b = palloc(VARHDRSZ + len);
+
+	SET_VARSIZE(b, VARHDRSZ + len);
+	memcpy(VARDATA(b), data, len);
+	return PointerGetDatum(b);
+}
+
+static Datum
+array_of(Datum *values, bool *nulls, int n, Oid elemtype)
+{
+	int16		typlen;
+	bool		byval;
+	char		align;
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+
+	get_typlenbyvalalign(elemtype, &typlen, &byval, &align);
+	return PointerGetDatum(construct_md_array(values, nulls, 1, dims, lbs, elemtype, typlen, byval, align));
+}
+
+/* the columns of the insert, in order, with their element types */
+#define NCOLS 20
+static const Oid col_types[NCOLS] = {
+	INT8OID, TIMESTAMPTZOID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID,
+	TEXTOID, INT4OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT8OID, TEXTOID, TEXTOID,
+	TEXTOID, BYTEAOID, BYTEAOID
+};
+
+/* the canonical fields of a record that gets id id */
+static void
+record_fields(const AlogRecord *r, int64 id, char **f, bool *fn, char *sqlstate)
+{
+	f[0] = psprintf(INT64_FORMAT, id);
+	f[1] = psprintf(INT64_FORMAT, (int64) r->at);
+	f[2] = r->has_tenant ? psprintf(INT64_FORMAT, r->tenant) : NULL;
+	f[3] = r->app_user[0] ? bounded(r->app_user, ALOG_USER_LEN - 1) : NULL;
+	f[4] = r->session_role[0] ? bounded(r->session_role, ALOG_ROLE_LEN - 1) : NULL;
+	f[5] = r->current_role[0] ? bounded(r->current_role, ALOG_ROLE_LEN - 1) : NULL;
+	f[6] = NULL;
+	if (r->client_addr[0])
+	{
+		/* inet's own text, so that the hash matches what is stored */
+		char		addr[ALOG_ADDR_LEN];
+
+		strlcpy(addr, r->client_addr, sizeof(addr));
+		f[6] = DatumGetCString(DirectFunctionCall1(inet_out,
+												   DirectFunctionCall1(inet_in, CStringGetDatum(addr))));
+	}
+	f[7] = r->client_addr[0] ? psprintf("%d", r->client_port) : NULL;
+	f[8] = r->application_name[0] ? bounded(r->application_name, ALOG_APP_LEN - 1) : NULL;
+	f[9] = psprintf("%d", r->pid);
+	f[10] = (char *) kind_names[r->kind < ALOG_NKINDS ? r->kind : 0];
+	f[11] = record_tables_json(r);
+	f[12] = (char *) outcome_names[r->outcome <= ALOG_DENIED ? r->outcome : 1];
+	f[13] = NULL;
+	if (r->sqlerrcode != 0)
+	{
+		strlcpy(sqlstate, unpack_sql_state(r->sqlerrcode), 6);
+		f[13] = sqlstate;
+	}
+	f[14] = r->queryid != 0 ? psprintf(INT64_FORMAT, r->queryid) : NULL;
+	f[15] = r->query[0] ? bounded(r->query, ALOG_QUERY_LEN - 1) : NULL;
+	f[16] = r->detail[0] ? bounded(r->detail, ALOG_DETAIL_LEN - 1) : NULL;
+	f[17] = record_uuid(r);
+	for (int c = 0; c < CANON_NFIELDS - 1; c++)
+		fn[c] = (f[c] == NULL);
+}
+
+/* Is this record (from a spill) already in the log? */
+static bool
+already_logged(const AlogRecord *r, const char *uuid)
+{
+	static SPIPlanPtr with_tenant = NULL;
+	static SPIPlanPtr without_tenant = NULL;
+	Oid			t[3] = {TIMESTAMPTZOID, UUIDOID, INT8OID};
+	Datum		d[3];
+	SPIPlanPtr	plan;
+
+	d[0] = TimestampTzGetDatum(r->at);
+	d[1] = DirectFunctionCall1(uuid_in, CStringGetDatum(uuid));
+	d[2] = Int64GetDatum(r->tenant);
+	/* two statements, so that the (tenant_id, at) index serves both */
+	if (r->has_tenant)
+		plan = writer_plan(&with_tenant,
+						   "SELECT 1 FROM utilix.access_log l WHERE l.tenant_id = $3 AND l.at = $1 AND l.record_id = $2",
+						   3, t);
+	else
+		plan = writer_plan(&without_tenant,
+						   "SELECT 1 FROM utilix.access_log l WHERE l.tenant_id IS NULL AND l.at = $1 AND l.record_id = $2",
+						   2, t);
+	return SPI_execute_plan(plan, d, NULL, true, 1) == SPI_OK_SELECT && SPI_processed > 0;
+}
+
 /*
  * Insert records (already in order) into utilix.access_log, chained.  Runs
  * inside a transaction with SPI connected.  With dedupe, records already
- * in the log (loaded twice from a spill file) are skipped.
+ * in the log (loaded twice from a spill file) are skipped.  Four prepared
+ * statements per batch, whatever its size: the days, the chain heads, the
+ * insert, the new heads.
  */
 static void
 write_records(AlogRecord *recs, int n, bool dedupe)
 {
+	static SPIPlanPtr days_plan = NULL;
+	static SPIPlanPtr lock_plan = NULL;
+	static SPIPlanPtr heads_plan = NULL;
 	static SPIPlanPtr insert_plan = NULL;
-	Oid			argtypes[NCOLS] = {
-		INT8ARRAYOID, TIMESTAMPTZARRAYOID, INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
-		TEXTARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID, INT4ARRAYOID,
-		TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT8ARRAYOID,
-		TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID
-	};
+	static SPIPlanPtr advance_plan = NULL;
+	static SPIPlanPtr notify_plan = NULL;
 	Datum	   *cols[NCOLS];
 	bool	   *colnulls[NCOLS];
 	Datum		args[NCOLS];
+	Oid			argtypes[NCOLS];
 	int64		next_id;
 	int			m = 0;
 	bool		isnull;
-	StringInfoData hashes;		/* the new hashes, hex, comma separated */
-	ChainHead  *heads;
-	int			nheads;
-	ChainHead  *head;
+	ChainHead  *heads = palloc0(sizeof(ChainHead) * n);
+	int			nheads = 0;
 	bool	   *kept = palloc0(sizeof(bool) * n);
+	TimestampTz lo = utc_day(recs[0].at);
+	TimestampTz hi = lo;
 
-	/* the log's own days */
+	/* the log's own days: only when a record falls outside the days known to exist */
+	for (int i = 1; i < n; i++)
 	{
-		Datum		a[2];
+		lo = Min(lo, utc_day(recs[i].at));
+		hi = Max(hi, utc_day(recs[i].at));
+	}
+	days_pending_lo = days_known_lo;
+	days_pending_hi = days_known_hi;
+	if (lo < days_known_lo || hi > days_known_hi)
+	{
 		Oid			t[2] = {TIMESTAMPTZOID, TIMESTAMPTZOID};
-		TimestampTz lo = recs[0].at;
-		TimestampTz hi = recs[0].at;
+		Datum		a[2] = {TimestampTzGetDatum(lo), TimestampTzGetDatum(hi)};
 
-		for (int i = 1; i < n; i++)
-		{
-			lo = Min(lo, recs[i].at);
-			hi = Max(hi, recs[i].at);
-		}
-		a[0] = TimestampTzGetDatum(lo);
-		a[1] = TimestampTzGetDatum(hi);
-		if (SPI_execute_with_args("SELECT utilix._access_log_partitions($1, $2)", 2, t, a, NULL, false, 0) != SPI_OK_SELECT)
+		if (SPI_execute_plan(writer_plan(&days_plan, "SELECT utilix._access_log_partitions($1, $2)", 2, t),
+							 a, NULL, false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "could not prepare the access log's partitions");
+		days_pending_lo = (days_known_hi < days_known_lo) ? lo : Min(lo, days_known_lo);
+		days_pending_hi = (days_known_hi < days_known_lo) ? hi : Max(hi, days_known_hi);
+		/* only a contiguous range is known: the call made every day from lo to hi */
+		if (days_known_hi >= days_known_lo && (hi < days_known_lo - USECS_PER_DAY || lo > days_known_hi + USECS_PER_DAY))
+		{
+			days_pending_lo = lo;
+			days_pending_hi = hi;
+		}
 	}
+
 	/* one batch at a time appends to the chains; ids continue from the highest head */
-	if (SPI_execute("LOCK TABLE utilix.access_log_chain IN SHARE ROW EXCLUSIVE MODE", false, 0) != SPI_OK_UTILITY)
+	if (SPI_execute_plan(writer_plan(&lock_plan, "LOCK TABLE utilix.access_log_chain IN SHARE ROW EXCLUSIVE MODE", 0, NULL),
+						 NULL, NULL, false, 0) != SPI_OK_UTILITY)
 		elog(ERROR, "could not lock utilix.access_log_chain");
-	if (SPI_execute("SELECT coalesce(max(last_id), 0) FROM utilix.access_log_chain", false, 0) != SPI_OK_SELECT ||
-		SPI_processed != 1)
-		elog(ERROR, "could not read utilix.access_log_chain");
-	next_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) + 1;
 
-	for (int c = 0; c < NCOLS; c++)
-	{
-		cols[c] = palloc0(sizeof(Datum) * n);
-		colnulls[c] = palloc0(sizeof(bool) * n);
-	}
-
-	/* the chain heads of the tenants in this batch (0: records of no tenant), in one query */
-	nheads = 0;
-	heads = palloc0(sizeof(ChainHead) * n);
+	/* the chain heads of the tenants in this batch (0: records of no tenant) */
 	for (int i = 0; i < n; i++)
 		(void) chain_head(heads, &nheads, recs[i].has_tenant ? recs[i].tenant : 0);
 	{
 		Datum	   *keys = palloc(sizeof(Datum) * nheads);
-		Datum		a[1];
 		Oid			t[1] = {INT8ARRAYOID};
+		Datum		a[1];
 
 		for (int i = 0; i < nheads; i++)
 			keys[i] = Int64GetDatum(heads[i].tenant);
-		a[0] = PointerGetDatum(construct_array(keys, nheads, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-		if (SPI_execute_with_args("SELECT tenant_id, last_hash FROM utilix.access_log_chain WHERE tenant_id = ANY($1)",
-								  1, t, a, NULL, false, 0) != SPI_OK_SELECT)
+		a[0] = array_of(keys, NULL, nheads, INT8OID);
+		if (SPI_execute_plan(writer_plan(&heads_plan,
+										 "SELECT c.tenant_id, c.last_hash, (SELECT pg_catalog.max(x.last_id) FROM utilix.access_log_chain x) "
+										 "FROM (SELECT NULL) dummy LEFT JOIN utilix.access_log_chain c ON c.tenant_id = ANY($1)",
+										 1, t),
+							 a, NULL, false, 0) != SPI_OK_SELECT || SPI_processed < 1)
 			elog(ERROR, "could not read the access log chain");
+		next_id = 1;
 		for (uint64 k = 0; k < SPI_processed; k++)
 		{
-			int64		tk = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[k], SPI_tuptable->tupdesc, 1, &isnull));
-			Datum		d = SPI_getbinval(SPI_tuptable->vals[k], SPI_tuptable->tupdesc, 2, &isnull);
-			ChainHead  *h = chain_head(heads, &nheads, tk);
+			HeapTuple	tup = SPI_tuptable->vals[k];
+			TupleDesc	td = SPI_tuptable->tupdesc;
+			Datum		maxid = SPI_getbinval(tup, td, 3, &isnull);
+			int64		tk;
+			Datum		d;
 
+			if (!isnull)
+				next_id = DatumGetInt64(maxid) + 1;
+			tk = DatumGetInt64(SPI_getbinval(tup, td, 1, &isnull));
+			if (isnull)
+				continue;
+			d = SPI_getbinval(tup, td, 2, &isnull);
 			if (!isnull)
 			{
 				bytea	   *b = DatumGetByteaPP(d);
+				ChainHead  *h = chain_head(heads, &nheads, tk);
 
 				h->hashlen = Min(VARSIZE_ANY_EXHDR(b), 32);
 				memcpy(h->hash, VARDATA_ANY(b), h->hashlen);
 			}
 		}
 	}
-	initStringInfo(&hashes);
+
+	for (int c = 0; c < NCOLS; c++)
+	{
+		cols[c] = palloc0(sizeof(Datum) * n);
+		colnulls[c] = palloc0(sizeof(bool) * n);
+		argtypes[c] = get_array_type(col_types[c]);
+	}
 
 	for (int i = 0; i < n; i++)
 	{
 		AlogRecord *r = &recs[i];
 		char	   *f[CANON_NFIELDS];
 		bool		fn[CANON_NFIELDS];
-		uint8		prev[32];
-		size_t		prevlen = 0;
-		uint8		h[32];
-		int64		tenant_key = r->has_tenant ? r->tenant : 0;
-		char	   *uuid = record_uuid(r);
 		char		sqlstate[6];
+		uint8		h[32];
+		ChainHead  *head;
 
+		record_fields(r, next_id, f, fn, sqlstate);
 		if (dedupe)
 		{
-			Datum		d[3];
 			bool		seen = false;
-			Oid			tt[3] = {INT8OID, TIMESTAMPTZOID, UUIDOID};
 
-			/* the same record twice in this batch (a spill loaded twice) */
+			/* the same record twice in this batch (a spill loaded twice), or already in */
 			for (int k = 0; k < i && !seen; k++)
-				seen = (recs[k].epoch == r->epoch && recs[k].seq == r->seq && kept[k]);
-			if (seen)
-				continue;
-
-			d[0] = Int64GetDatum(tenant_key);
-			d[1] = TimestampTzGetDatum(r->at);
-			d[2] = DirectFunctionCall1(uuid_in, CStringGetDatum(uuid));
-			if (SPI_execute_with_args("SELECT 1 FROM utilix.access_log l "
-									  "WHERE coalesce(l.tenant_id, 0) = $1 AND l.at = $2 AND l.record_id = $3",
-									  3, tt, d, NULL, true, 1) == SPI_OK_SELECT && SPI_processed > 0)
+				seen = (kept[k] && recs[k].epoch == r->epoch && recs[k].seq == r->seq);
+			if (seen || already_logged(r, f[17]))
 				continue;
 		}
 		kept[i] = true;
 
-		head = chain_head(heads, &nheads, tenant_key);
-		prevlen = head->hashlen;
-		memcpy(prev, head->hash, prevlen);
+		head = chain_head(heads, &nheads, r->has_tenant ? r->tenant : 0);
+		canonical_hash(f, fn, head->hash, head->hashlen, h);
 
-		memset(fn, 0, sizeof(fn));
-		f[0] = psprintf(INT64_FORMAT, next_id);
-		f[1] = psprintf(INT64_FORMAT, (int64) r->at);
-		f[2] = r->has_tenant ? psprintf(INT64_FORMAT, r->tenant) : NULL;
-		f[3] = r->app_user[0] ? bounded(r->app_user, ALOG_USER_LEN - 1) : NULL;
-		f[4] = r->session_role[0] ? bounded(r->session_role, ALOG_ROLE_LEN - 1) : NULL;
-		f[5] = r->current_role[0] ? bounded(r->current_role, ALOG_ROLE_LEN - 1) : NULL;
-		f[6] = NULL;
-		if (r->client_addr[0])
-		{
-			/* inet's own text, so that the hash matches what is stored */
-			char		addr[ALOG_ADDR_LEN];
-
-			strlcpy(addr, r->client_addr, sizeof(addr));
-			f[6] = DatumGetCString(DirectFunctionCall1(inet_out,
-													   DirectFunctionCall1(inet_in, CStringGetDatum(addr))));
-		}
-		f[7] = r->client_addr[0] ? psprintf("%d", r->client_port) : NULL;
-		f[8] = r->application_name[0] ? bounded(r->application_name, ALOG_APP_LEN - 1) : NULL;
-		f[9] = psprintf("%d", r->pid);
-		f[10] = (char *) kind_names[r->kind < ALOG_NKINDS ? r->kind : 0];
-		f[11] = record_tables_json(r);
-		f[12] = (char *) outcome_names[r->outcome <= ALOG_DENIED ? r->outcome : 1];
-		if (r->sqlerrcode != 0)
-		{
-			strlcpy(sqlstate, unpack_sql_state(r->sqlerrcode), sizeof(sqlstate));
-			f[13] = sqlstate;
-		}
-		else
-			f[13] = NULL;
-		f[14] = r->queryid != 0 ? psprintf(INT64_FORMAT, r->queryid) : NULL;
-		f[15] = r->query[0] ? bounded(r->query, ALOG_QUERY_LEN - 1) : NULL;
-		f[16] = r->detail[0] ? bounded(r->detail, ALOG_DETAIL_LEN - 1) : NULL;
-		f[17] = uuid;
-		for (int c = 0; c < CANON_NFIELDS - 1; c++)
-			fn[c] = (f[c] == NULL);
-		canonical_hash(f, fn, prev, prevlen, h);
-
-		/* columns as text arrays; the statement casts */
-		for (int c = 0; c < NCOLS; c++)
-			colnulls[c][m] = true;
 		for (int c = 0; c < CANON_NFIELDS - 1; c++)
 		{
+			colnulls[c][m] = fn[c];
 			if (fn[c])
 				continue;
-			colnulls[c][m] = false;
-			switch (argtypes[c])
+			switch (col_types[c])
 			{
-				case INT8ARRAYOID:
+				case INT8OID:
 					cols[c][m] = Int64GetDatum(pg_strtoint64(f[c]));
 					break;
-				case INT4ARRAYOID:
+				case INT4OID:
 					cols[c][m] = Int32GetDatum(pg_strtoint32(f[c]));
 					break;
-				case TIMESTAMPTZARRAYOID:
+				case TIMESTAMPTZOID:
 					cols[c][m] = TimestampTzGetDatum(r->at);
 					break;
 				default:
@@ -2523,36 +2546,24 @@ write_records(AlogRecord *recs, int n, bool dedupe)
 					break;
 			}
 		}
-		/* prev_hash and hash as hex text */
-		{
-			StringInfoData hx;
+		colnulls[18][m] = (head->hashlen == 0);
+		if (head->hashlen > 0)
+			cols[18][m] = bytea_datum(head->hash, head->hashlen);
+		cols[19][m] = bytea_datum(h, 32);
 
-			initStringInfo(&hx);
-			for (size_t k = 0; k < prevlen; k++)
-				appendStringInfo(&hx, "%02x", prev[k]);
-			if (prevlen > 0)
-			{
-				cols[18][m] = CStringGetTextDatum(hx.data);
-				colnulls[18][m] = false;
-			}
-			resetStringInfo(&hx);
-			for (int k = 0; k < 32; k++)
-				appendStringInfo(&hx, "%02x", h[k]);
-			/* the new head of the chain */
-			memcpy(head->hash, h, 32);
-			head->hashlen = 32;
-			head->last_id = next_id;
-			head->added++;
-			appendStringInfo(&hashes, "%s%s", m == 0 ? "" : ",", hx.data);
-			pfree(hx.data);
-		}
-		/* security events go out on NOTIFY too */
+		/* the new head of the chain */
+		memcpy(head->hash, h, 32);
+		head->hashlen = 32;
+		head->last_id = next_id;
+		head->added++;
+
+		/* security events go out on NOTIFY too (delivered when the batch commits) */
 		if (r->outcome == ALOG_DENIED || r->kind == ALOG_KEY || r->kind == ALOG_PURGE ||
 			(r->kind == ALOG_LOGIN && r->outcome != ALOG_OK))
 		{
 			StringInfoData p;
-			Datum		d[1];
 			Oid			tt[1] = {TEXTOID};
+			Datum		d[1];
 
 			initStringInfo(&p);
 			appendStringInfo(&p, "{\"id\":" INT64_FORMAT ",\"tenant_id\":%s,\"kind\":\"%s\",\"outcome\":\"%s\"",
@@ -2561,103 +2572,73 @@ write_records(AlogRecord *recs, int n, bool dedupe)
 				appendStringInfo(&p, ",\"sqlstate\":\"%s\"", f[13]);
 			appendStringInfoChar(&p, '}');
 			d[0] = CStringGetTextDatum(p.data);
-			(void) SPI_execute_with_args("SELECT pg_catalog.pg_notify('utilix_security', $1)", 1, tt, d, NULL, false, 0);
+			(void) SPI_execute_plan(writer_plan(&notify_plan, "SELECT pg_catalog.pg_notify('utilix_security', $1)", 1, tt),
+									d, NULL, false, 0);
 		}
 		next_id++;
 		m++;
 	}
+	if (m == 0)
+		return;
 
-	if (m > 0)
+	for (int c = 0; c < NCOLS; c++)
+		args[c] = array_of(cols[c], colnulls[c], m, col_types[c]);
+	/*
+	 * unqualified unnest: only that spelling takes several arrays (the
+	 * writer's search_path is pg_catalog, pg_temp)
+	 */
+	if (SPI_execute_plan(writer_plan(&insert_plan,
+									 "INSERT INTO utilix.access_log (id, at, tenant_id, app_user, session_role, db_role, "
+									 "client_addr, client_port, application_name, backend_pid, kind, tables, outcome, sqlstate, "
+									 "query_id, query, detail, record_id, prev_hash, hash) "
+									 "SELECT u.id, u.at, u.tenant_id, u.app_user, u.session_role, u.cur, u.addr::pg_catalog.inet, "
+									 "u.port, u.app, u.pid, u.kind, u.tables::pg_catalog.jsonb, u.outcome, u.sqlstate, u.qid, "
+									 "u.query, u.detail, u.rid::pg_catalog.uuid, u.prev, u.hash "
+									 "FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, "
+									 "$16, $17, $18, $19, $20) AS u(id, at, tenant_id, app_user, session_role, cur, addr, port, "
+									 "app, pid, kind, tables, outcome, sqlstate, qid, query, detail, rid, prev, hash)",
+									 NCOLS, argtypes),
+						 args, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not insert into utilix.access_log");
+
+	/* the new heads, in one statement */
 	{
-		ArrayType  *arrs[NCOLS + 1];
-		Oid			elemtypes[NCOLS] = {
-			INT8OID, TIMESTAMPTZOID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID,
-			TEXTOID, INT4OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT8OID, TEXTOID, TEXTOID,
-			TEXTOID, TEXTOID
-		};
-		Oid			types20[NCOLS + 1];
-		Datum		args20[NCOLS + 1];
-		int			dims[1];
-		int			lbs[1] = {1};
+		Datum	   *tk = palloc(sizeof(Datum) * nheads);
+		Datum	   *li = palloc(sizeof(Datum) * nheads);
+		Datum	   *hh = palloc(sizeof(Datum) * nheads);
+		Datum	   *nn = palloc(sizeof(Datum) * nheads);
+		int			k = 0;
+		Datum		a[4];
+		Oid			t[4] = {INT8ARRAYOID, INT8ARRAYOID, BYTEAARRAYOID, INT8ARRAYOID};
 
-		dims[0] = m;
-		for (int c = 0; c < NCOLS; c++)
+		for (int i = 0; i < nheads; i++)
 		{
-			int16		typlen;
-			bool		byval;
-			char		align;
-
-			get_typlenbyvalalign(elemtypes[c], &typlen, &byval, &align);
-			arrs[c] = construct_md_array(cols[c], colnulls[c], 1, dims, lbs, elemtypes[c], typlen, byval, align);
-			args[c] = PointerGetDatum(arrs[c]);
-			types20[c] = argtypes[c];
-			args20[c] = args[c];
+			if (heads[i].added == 0)
+				continue;
+			tk[k] = Int64GetDatum(heads[i].tenant);
+			li[k] = Int64GetDatum(heads[i].last_id);
+			hh[k] = bytea_datum(heads[i].hash, 32);
+			nn[k] = Int64GetDatum(heads[i].added);
+			k++;
 		}
-		types20[NCOLS] = TEXTOID;
-		args20[NCOLS] = CStringGetTextDatum(hashes.data);
-		if (insert_plan == NULL)
-		{
-			SPIPlanPtr	p = SPI_prepare(
-										"INSERT INTO utilix.access_log (id, at, tenant_id, app_user, session_role, db_role, "
-										"client_addr, client_port, application_name, backend_pid, kind, tables, outcome, sqlstate, "
-										"query_id, query, detail, record_id, prev_hash, hash) "
-										"SELECT u.id, u.at, u.tenant_id, u.app_user, u.session_role, u.cur, u.addr::inet, u.port, "
-										"u.app, u.pid, u.kind, u.tables::jsonb, u.outcome, u.sqlstate, u.qid, u.query, u.detail, "
-										"u.rid::uuid, pg_catalog.decode(u.prev, 'hex'), pg_catalog.decode(h.h, 'hex') "
-										"FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) "
-										"WITH ORDINALITY AS u(id, at, tenant_id, app_user, session_role, cur, addr, port, app, pid, "
-										"kind, tables, outcome, sqlstate, qid, query, detail, rid, prev, n) "
-										"JOIN unnest(pg_catalog.string_to_array($20, ',')) WITH ORDINALITY AS h(h, n) USING (n)",
-										NCOLS + 1, types20);
-
-			if (p == NULL)
-				elog(ERROR, "could not prepare the access log insert: %s", SPI_result_code_string(SPI_result));
-			insert_plan = SPI_saveplan(p);
-		}
-		if (SPI_execute_plan(insert_plan, args20, NULL, false, 0) != SPI_OK_INSERT)
-			elog(ERROR, "could not insert into utilix.access_log");
-
-		/* the new heads, in one statement */
-		{
-			Datum	   *tk = palloc(sizeof(Datum) * nheads);
-			Datum	   *li = palloc(sizeof(Datum) * nheads);
-			Datum	   *hh = palloc(sizeof(Datum) * nheads);
-			Datum	   *nn = palloc(sizeof(Datum) * nheads);
-			int			k = 0;
-			Datum		a[4];
-			Oid			t[4] = {INT8ARRAYOID, INT8ARRAYOID, BYTEAARRAYOID, INT8ARRAYOID};
-
-			for (int i = 0; i < nheads; i++)
-			{
-				bytea	   *b;
-
-				if (heads[i].added == 0)
-					continue;
-				b = palloc(VARHDRSZ + 32);
-				SET_VARSIZE(b, VARHDRSZ + 32);
-				memcpy(VARDATA(b), heads[i].hash, 32);
-				tk[k] = Int64GetDatum(heads[i].tenant);
-				li[k] = Int64GetDatum(heads[i].last_id);
-				hh[k] = PointerGetDatum(b);
-				nn[k] = Int64GetDatum(heads[i].added);
-				k++;
-			}
-			a[0] = PointerGetDatum(construct_array(tk, k, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-			a[1] = PointerGetDatum(construct_array(li, k, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-			a[2] = PointerGetDatum(construct_array(hh, k, BYTEAOID, -1, false, TYPALIGN_INT));
-			a[3] = PointerGetDatum(construct_array(nn, k, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-			if (SPI_execute_with_args("INSERT INTO utilix.access_log_chain AS c (tenant_id, last_id, last_hash, records) "
-									  "SELECT * FROM unnest($1, $2, $3, $4) "
-									  "ON CONFLICT (tenant_id) DO UPDATE SET last_id = EXCLUDED.last_id, "
-									  "last_hash = EXCLUDED.last_hash, records = c.records + EXCLUDED.records",
-									  4, t, a, NULL, false, 0) != SPI_OK_INSERT)
-				elog(ERROR, "could not advance the access log chain");
-		}
+		a[0] = array_of(tk, NULL, k, INT8OID);
+		a[1] = array_of(li, NULL, k, INT8OID);
+		a[2] = array_of(hh, NULL, k, BYTEAOID);
+		a[3] = array_of(nn, NULL, k, INT8OID);
+		if (SPI_execute_plan(writer_plan(&advance_plan,
+										 "INSERT INTO utilix.access_log_chain AS c (tenant_id, last_id, last_hash, records) "
+										 "SELECT * FROM unnest($1, $2, $3, $4) "
+										 "ON CONFLICT (tenant_id) DO UPDATE SET last_id = EXCLUDED.last_id, "
+										 "last_hash = EXCLUDED.last_hash, records = c.records + EXCLUDED.records",
+										 4, t),
+							 a, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "could not advance the access log chain");
 	}
 }
 
 /* set when the database no longer has the extension: its records have nowhere to go */
 static bool extension_missing = false;
+static TimestampTz missing_since = 0;
 
 typedef struct WriteArgs
 {
@@ -2683,7 +2664,21 @@ write_in_transaction(AlogRecord *recs, int n, bool dedupe)
 	bool		ok;
 
 	ok = utilix_worker_transaction("utilix: writing the access log", write_work, &w, &installed);
-	extension_missing = !installed;
+	/*
+	 * No extension: perhaps not yet committed (records of the transaction
+	 * that creates it), perhaps dropped.  Only after half a minute without
+	 * it are the records given up (and counted).
+	 */
+	if (installed)
+		missing_since = 0;
+	else if (missing_since == 0)
+		missing_since = GetCurrentTimestamp();
+	extension_missing = !installed && TimestampDifferenceExceeds(missing_since, GetCurrentTimestamp(), 30000);
+	if (ok && installed)
+	{
+		days_known_lo = days_pending_lo;
+		days_known_hi = days_pending_hi;
+	}
 	if (!installed)
 	{
 		ereport(LOG,
@@ -2693,54 +2688,86 @@ write_in_transaction(AlogRecord *recs, int n, bool dedupe)
 	return ok;
 }
 
-/*
- * Load the spill files of this database: rename (so appenders start a new
- * file), lock (so an append in flight finishes), read, write, delete.
- */
-static void
-load_spill_files(void)
+static bool
+has_suffix(const char *name, const char *suffix)
+{
+	size_t		n = strlen(name);
+	size_t		k = strlen(suffix);
+
+	return n > k && strcmp(name + n - k, suffix) == 0;
+}
+
+/* A spill file of this database waiting to be loaded (name into buf), or false. */
+static bool
+next_spill_file(Oid dboid, char *buf, size_t len)
 {
 	char		dir[MAXPGPATH];
 	DIR		   *d;
 	struct dirent *de;
-	List	   *names = NIL;
-	ListCell   *lc;
+	bool		found = false;
 
-	spill_dir(my_writer_db, dir, sizeof(dir));
+	spill_dir(dboid, dir, sizeof(dir));
 	d = opendir(dir);
 	if (d == NULL)
-		return;
-	while ((de = readdir(d)) != NULL)
-		if (strstr(de->d_name, ".spill") != NULL || strstr(de->d_name, ".loading") != NULL)
-			names = lappend(names, pstrdup(de->d_name));
-	closedir(d);
-
-	foreach(lc, names)
+		return false;
+	while (!found && (de = readdir(d)) != NULL)
 	{
-		char	   *name = (char *) lfirst(lc);
-		char		from[MAXPGPATH];
-		char		path[MAXPGPATH];
-		int			fd;
-		SpillHeader h;
-		AlogRecord *recs;
-		int			cap = Max(alog_batch, 1);
-		int			n = 0;
-		int			bad = 0;
-		int64		total = 0;
-		bool		ok = true;
-
-		snprintf(from, sizeof(from), "%s/%s", dir, name);
-		if (strstr(name, ".loading") != NULL)
-			strlcpy(path, from, sizeof(path));
-		else
+		/* a file being loaded first, so that a restarted writer finishes it */
+		if (has_suffix(de->d_name, ".loading") || has_suffix(de->d_name, ".spill"))
 		{
-			snprintf(path, sizeof(path), "%s/%s.loading", dir, name);
-			if (rename(from, path) != 0)
-				continue;
+			snprintf(buf, len, "%s/%s", dir, de->d_name);
+			found = true;
+		}
+	}
+	closedir(d);
+	return found;
+}
+
+/* the spill file being loaded, and how far */
+static char loading_path[MAXPGPATH] = "";
+static off_t loading_offset = 0;
+static int64 loading_total = 0;
+static int64 loading_bad = 0;
+
+/*
+ * Load one chunk (utilix.access_log_batch records) of this database's spill
+ * files, so that the queue, and statements waiting in sync mode, never wait
+ * for a whole file.  A file is renamed first (appenders then start a new
+ * one) and locked (an append in flight finishes first); it is deleted once
+ * every chunk is in.  Loads are idempotent, so a crash in the middle only
+ * repeats work.  Returns true when more is waiting.
+ */
+static bool
+load_spill_chunk(void)
+{
+	int			fd;
+	AlogRecord *recs;
+	int			cap = Max(alog_batch, 1);
+	int			n = 0;
+	bool		eof = false;
+	bool		ok = true;
+	off_t		chunk_start;
+	int64		bad_start;
+
+	if (loading_path[0] == '\0')
+	{
+		char		path[MAXPGPATH];
+		SpillHeader h;
+
+		if (!next_spill_file(my_writer_db, path, sizeof(path)))
+			return false;
+		if (has_suffix(path, ".spill"))
+		{
+			char		renamed[MAXPGPATH];
+
+			snprintf(renamed, sizeof(renamed), "%s.loading", path);
+			if (rename(path, renamed) != 0)
+				return false;
+			strlcpy(path, renamed, sizeof(path));
 		}
 		fd = open(path, O_RDONLY);
 		if (fd < 0)
-			continue;
+			return false;
 		(void) flock(fd, LOCK_EX);
 		if (read(fd, &h, sizeof(h)) != sizeof(h) || memcmp(h.magic, ALOG_SPILL_MAGIC, 8) != 0 ||
 			h.record_size != sizeof(AlogRecord))
@@ -2753,64 +2780,86 @@ load_spill_files(void)
 							path, rejected)));
 			close(fd);
 			(void) rename(path, rejected);
-			continue;
-		}
-		/* a chunk at a time: a spill can be far larger than memory should hold */
-		recs = palloc(sizeof(AlogRecord) * cap);
-		for (;;)
-		{
-			bool		eof = false;
-
-			n = 0;
-			while (n < cap)
-			{
-				ssize_t		got = read(fd, &recs[n], sizeof(AlogRecord));
-
-				if (got == 0)
-				{
-					eof = true;
-					break;
-				}
-				if (got != sizeof(AlogRecord))
-				{
-					bad++;
-					eof = true;
-					break;
-				}
-				if (!record_crc_ok(&recs[n]) || recs[n].dboid != my_writer_db)
-				{
-					bad++;
-					continue;
-				}
-				n++;
-			}
-			if (n > 0)
-				ok = write_in_transaction(recs, n, true);
-			if (!ok && extension_missing)
-			{
-				bad += n;
-				ok = true;
-			}
-			if (!ok)
-				break;
-			total += n;
-			if (eof)
-				break;
+			return true;
 		}
 		close(fd);
-		if (ok)
-		{
-			/* every chunk is in: the file goes (a retry after a failure skips what is in) */
-			(void) unlink(path);
-			pg_atomic_fetch_add_u64(&alog->loaded, total);
-			if (bad > 0)
-				pg_atomic_fetch_add_u64(&alog->lost, bad);
-			ereport(LOG,
-					(errmsg("utilix: loaded %ld access log records from a spill file%s", (long) total,
-							bad > 0 ? "; some were damaged or had nowhere to go and are counted as lost" : "")));
-		}
-		pfree(recs);
+		strlcpy(loading_path, path, sizeof(loading_path));
+		loading_offset = sizeof(SpillHeader);
+		loading_total = 0;
+		loading_bad = 0;
 	}
+
+	fd = open(loading_path, O_RDONLY);
+	if (fd < 0)
+	{
+		loading_path[0] = '\0';
+		return true;
+	}
+	(void) flock(fd, LOCK_EX);
+	chunk_start = loading_offset;
+	bad_start = loading_bad;
+	if (lseek(fd, loading_offset, SEEK_SET) != loading_offset)
+	{
+		close(fd);
+		loading_path[0] = '\0';
+		return true;
+	}
+	recs = palloc(sizeof(AlogRecord) * cap);
+	while (n < cap)
+	{
+		ssize_t		got = read(fd, &recs[n], sizeof(AlogRecord));
+
+		if (got == 0)
+		{
+			eof = true;
+			break;
+		}
+		if (got != sizeof(AlogRecord))
+		{
+			loading_bad++;
+			eof = true;
+			break;
+		}
+		loading_offset += sizeof(AlogRecord);
+		if (!record_crc_ok(&recs[n]) || recs[n].dboid != my_writer_db)
+		{
+			loading_bad++;
+			continue;
+		}
+		n++;
+	}
+	close(fd);
+	if (n > 0)
+	{
+		ok = write_in_transaction(recs, n, true);
+		if (!ok && extension_missing)
+		{
+			loading_bad += n;
+			ok = true;
+		}
+		else if (ok)
+			loading_total += n;
+	}
+	pfree(recs);
+	if (!ok)
+	{
+		/* read this chunk again next time */
+		loading_offset = chunk_start;
+		loading_bad = bad_start;
+		return true;
+	}
+	if (eof)
+	{
+		(void) unlink(loading_path);
+		pg_atomic_fetch_add_u64(&alog->loaded, loading_total);
+		if (loading_bad > 0)
+			pg_atomic_fetch_add_u64(&alog->lost, loading_bad);
+		ereport(LOG,
+				(errmsg("utilix: loaded %ld access log records from a spill file%s", (long) loading_total,
+						loading_bad > 0 ? "; some were damaged or had nowhere to go and are counted as lost" : "")));
+		loading_path[0] = '\0';
+	}
+	return true;
 }
 
 /* On a hot standby: the batch goes to a spill file for the primary. */
@@ -2830,6 +2879,9 @@ static void
 maintain_log(void)
 {
 	(void) utilix_worker_transaction("utilix: access log maintenance", maintain_work, NULL, NULL);
+	/* days may have gone */
+	days_known_lo = 0;
+	days_known_hi = -1;
 }
 
 void
@@ -2840,6 +2892,7 @@ utilix_alog_writer_main(Datum arg)
 	TimestampTz last_busy;
 	TimestampTz last_maint = 0;
 	TimestampTz last_spill_check = 0;
+	bool		spill_hint = true;	/* look at once: a restart may have left files */
 
 	in_alog_worker = true;
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -2876,6 +2929,7 @@ utilix_alog_writer_main(Datum arg)
 	{
 		TimestampTz now;
 		int			batch_cap = alog_batch;
+		bool		spill_more = false;
 
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
@@ -2889,24 +2943,18 @@ utilix_alog_writer_main(Datum arg)
 			}
 		}
 		now = GetCurrentTimestamp();
-		if (!RecoveryInProgress())
+		if (!RecoveryInProgress() && TimestampDifferenceExceeds(last_maint, now, 3600 * 1000))
 		{
-			if (TimestampDifferenceExceeds(last_spill_check, now, 5000))
-			{
-				last_spill_check = now;
-				load_spill_files();
-			}
-			if (TimestampDifferenceExceeds(last_maint, now, 3600 * 1000))
-			{
-				last_maint = now;
-				maintain_log();
-			}
+			last_maint = now;
+			maintain_log();
 		}
 
+		/* the queue first: statements may be waiting for it */
 		take_batch(&b);
 		if (b.n > 0)
 		{
 			bool		ok;
+			bool		lost = false;
 
 			if (RecoveryInProgress())
 				ok = spill_batch_on_standby(&b);
@@ -2915,11 +2963,9 @@ utilix_alog_writer_main(Datum arg)
 			if (!ok && extension_missing)
 			{
 				/* DROP EXTENSION took the log: these are lost, and counted */
-				pg_atomic_fetch_add_u64(&alog->lost, b.n);
-				pg_atomic_fetch_sub_u64(&alog->written, b.n);
-				ok = true;
+				ok = lost = true;
 			}
-			release_batch(&b, ok);
+			release_batch(&b, ok, lost);
 			last_busy = GetCurrentTimestamp();
 			if (!ok)
 			{
@@ -2928,19 +2974,32 @@ utilix_alog_writer_main(Datum arg)
 				ResetLatch(MyLatch);
 				continue;
 			}
-			if (b.n == alog_batch)
-				continue;		/* more waiting */
+		}
+
+		/* then a chunk of spill files, if there are any (looked for every second) */
+		if (!RecoveryInProgress() &&
+			(spill_hint || TimestampDifferenceExceeds(last_spill_check, GetCurrentTimestamp(), 1000)))
+		{
+			last_spill_check = GetCurrentTimestamp();
+			spill_more = spill_hint = load_spill_chunk();
+			if (spill_more)
+				last_busy = GetCurrentTimestamp();
+		}
+
+		if (b.n == alog_batch || spill_more)
+			continue;			/* more waiting */
+		if (b.n > 0)
+		{
 			/* a part batch: let the next one gather */
 			if (alog_writer_delay > 0)
 				gather_delay();
 			continue;
 		}
-		else if (TimestampDifferenceExceeds(last_busy, GetCurrentTimestamp(), alog_writer_idle))
+		if (TimestampDifferenceExceeds(last_busy, GetCurrentTimestamp(), alog_writer_idle))
 		{
 			/* idle: leave, so that DROP DATABASE is not held up; started again on demand */
 			proc_exit(0);
 		}
-		if (b.n == 0)
 		{
 			int			rc;
 
@@ -2975,6 +3034,14 @@ gather_delay(void)
 						 left, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
+		if (my_writer->urgent)
+		{
+			/* a statement waits in sync mode: write now */
+			LWLockAcquire(alog->lock, LW_EXCLUSIVE);
+			my_writer->urgent = false;
+			LWLockRelease(alog->lock);
+			return;
+		}
 		if (ConfigReloadPending)
 		{
 			ConfigReloadPending = false;
@@ -3080,7 +3147,6 @@ utilix_load_access_log_spill(PG_FUNCTION_ARGS)
 	bytea	   *data = PG_GETARG_BYTEA_PP(0);
 	const char *p = VARDATA_ANY(data);
 	size_t		len = VARSIZE_ANY_EXHDR(data);
-	SpillHeader h;
 	size_t		nrec;
 	AlogRecord *recs;
 
@@ -3089,42 +3155,7 @@ utilix_load_access_log_spill(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
 				 errmsg("spilled access log records are loaded on the primary")));
 	utilix_require_master_key();
-	if (len < sizeof(h) + UTILIX_MAC_LEN)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("this is not an access log spill of utilix")));
-	memcpy(&h, p, sizeof(h));
-	if (memcmp(h.magic, ALOG_SPILL_MAGIC, 8) != 0 || h.record_size != sizeof(AlogRecord) ||
-		(len - sizeof(h) - UTILIX_MAC_LEN) % sizeof(AlogRecord) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("this is not an access log spill of this build of utilix")));
-	{
-		uint8		mac[UTILIX_MAC_LEN];
-
-		utilix_hmac_sha256(utilix_subkey(UTILIX_SUBKEY_CHAIN), UTILIX_KEY_LEN,
-						   (const uint8 *) p, len - UTILIX_MAC_LEN, mac);
-		if (!utilix_ct_equal(mac, p + len - UTILIX_MAC_LEN, UTILIX_MAC_LEN))
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("the spill's seal does not verify; nothing was loaded"),
-					 errdetail("It was changed after utilix.access_log_spill() made it, or made under another master key.")));
-	}
-	len -= UTILIX_MAC_LEN;
-	nrec = (len - sizeof(h)) / sizeof(AlogRecord);
-	recs = palloc(sizeof(AlogRecord) * Max(nrec, 1));
-	memcpy(recs, p + sizeof(h), sizeof(AlogRecord) * nrec);
-	for (size_t i = 0; i < nrec; i++)
-	{
-		if (!record_crc_ok(&recs[i]))
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("record %zu of the spill is damaged; nothing was loaded", i + 1)));
-		if (recs[i].dboid != MyDatabaseId)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("record %zu of the spill belongs to another database; nothing was loaded", i + 1)));
-	}
+	recs = utilix_access_log_spill_parse(p, len, MyDatabaseId, &nrec);
 	if (nrec > 0)
 	{
 		if (!spill_records(MyDatabaseId, recs, (int) nrec, true))
