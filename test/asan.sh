@@ -42,7 +42,7 @@ inside() {
     . "$here/lib.sh"
     cd "$top" || exit 1
     local work=$UTILIX_ASAN_WORK logs=$UTILIX_ASAN_WORK/logs out=$UTILIX_ASAN_WORK/out
-    local passed=0 failed=0 failures=() pid mapped ok bad rc f name
+    local passed=0 failed=0 failures=() pid mapped ok bad rc f name line
     mkdir -p "$out"
 
     pid=$(head -1 "$UTILIX_DIR/data/postmaster.pid")
@@ -63,11 +63,17 @@ inside() {
         failed=$((failed + 1)); failures+=("the sanitizer runtimes are not in the server")
     fi
 
+    # A timing comparison of two code paths does not hold under ASan, which
+    # slows utilix's code and every malloc of PostgreSQL but not OpenSSL (the
+    # scrypt of 40_users): such an assertion that fails is listed, not counted.
+    local timing='costs about as much as' timing_failed=()
     count_tap() {
         ok=$(grep -cE '^\s*ok [0-9]+' "$1" || true)
-        bad=$(grep -cE '^\s*not ok [0-9]+' "$1" || true)
+        bad=$(grep -E '^\s*not ok [0-9]+' "$1" | grep -cv "$timing" || true)
         passed=$((passed + ok)); failed=$((failed + bad))
-        [ "$bad" -gt 0 ] && failures+=("$2: $(grep -E '^\s*not ok' "$1" | head -5 | tr '\n' ';')")
+        [ "$bad" -gt 0 ] && failures+=("$2: $(grep -E '^\s*not ok' "$1" | grep -v "$timing" | head -5 | tr '\n' ';')")
+        while IFS= read -r line; do timing_failed+=("$2: $line"); done \
+            < <(grep -E '^\s*not ok [0-9]+' "$1" | grep "$timing")
         return 0
     }
 
@@ -127,6 +133,10 @@ inside() {
         failed=$((failed + reports)); failures+=("$reports sanitizer report(s) or crash(es), logs in $work")
     fi
 
+    if [ ${#timing_failed[@]} -gt 0 ]; then
+        echo "== timing assertions that failed, not counted (the sanitizers change the costs they compare)"
+        printf '  %s\n' "${timing_failed[@]}"
+    fi
     if [ ${#failures[@]} -gt 0 ]; then
         echo "== failures (sanitized)"
         printf '  %s\n' "${failures[@]}"
@@ -197,8 +207,28 @@ if ! make -C "$work/build" -s -j"$(nproc)" PG_CONFIG="$PG_CONFIG" UTILIX_CFLAGS=
 fi
 grep -E 'warning:' "$work/build.log" || true
 
+# libasan initialises on the first malloc when it comes before its own
+# constructor runs.  In postgres (not in pg_ctl) that first malloc is made by
+# libgpg-error's constructor inside bindtextdomain(), with glibc's gettext
+# lock held; ASan's start-up then calls dlsym(RTLD_DEFAULT, "swift_demangle"),
+# and the dlerror() after that failed look-up takes the same lock: the
+# postmaster hangs in `postgres -V`.  A swift_demangle that exists makes the
+# look-up succeed (it returns NULL: "not a Swift name", so C names are
+# printed as they are).
+cat >"$work/build/swift_demangle.c" <<'C'
+#include <stddef.h>
+#include <stdint.h>
+char *swift_demangle(const char *name, size_t len, char *out, size_t *outlen, uint32_t flags);
+char *swift_demangle(const char *name, size_t len, char *out, size_t *outlen, uint32_t flags) { return NULL; }
+C
+if ! "$cc" -shared -fPIC -O1 -o "$work/build/swift_demangle.so" "$work/build/swift_demangle.c" >>"$work/build.log" 2>&1; then
+    tail -5 "$work/build.log"
+    keep=1
+    result 0 1
+fi
+
 export UTILIX_ASAN_MODE=$mode UTILIX_ASAN_WORK=$work
-export UTILIX_SERVER_ENV="LD_PRELOAD=$libasan:$libubsan ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:disable_coredump=1:log_path=$work/logs/asan UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=0:report_error_type=1:log_path=$work/logs/ubsan"
+export UTILIX_SERVER_ENV="LD_PRELOAD=$libasan:$libubsan:$work/build/swift_demangle.so ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:disable_coredump=1:log_path=$work/logs/asan UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=0:report_error_type=1:log_path=$work/logs/ubsan"
 
 rc=75
 for attempt in 1 2 3; do
@@ -206,7 +236,7 @@ for attempt in 1 2 3; do
     if [ "$mode" = namespace ]; then
         export UTILIX_ASAN_INODE
         UTILIX_ASAN_INODE=$(stat -c %i "$work/build/utilix.so")
-        unshare --mount --propagation private -- \
+        timeout -k 30 1200 unshare --mount --propagation private -- \
             sh -c 'mount --bind "$1" "$2" && exec "$3" run "$4" --inside' sh \
             "$work/build/utilix.so" "$pkglib/utilix.so" "$here/cluster.sh" "$here/asan.sh"
         rc=$?
@@ -218,7 +248,7 @@ for attempt in 1 2 3; do
         fi
         export UTILIX_ASAN_INODE
         UTILIX_ASAN_INODE=$(stat -c %i "$pkglib/utilix.so")
-        "$here/cluster.sh" run "$here/asan.sh" --inside
+        timeout -k 30 1200 "$here/cluster.sh" run "$here/asan.sh" --inside
         rc=$?
     fi
     [ "$rc" -eq 75 ] || break

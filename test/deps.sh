@@ -5,7 +5,8 @@
 set -euo pipefail
 pkgs=(postgresql-15 postgresql-server-dev-15 libssl-dev
       postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl pgbouncer
-      postgresql-15-pgaudit make gcc libasan8 libubsan1 mount)
+      postgresql-15-pgaudit make gcc libasan8 libubsan1 mount
+      clang libclang-rt-dev)   # clang, libFuzzer: test/fuzz/run.sh (make fuzz)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

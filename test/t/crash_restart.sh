@@ -306,7 +306,9 @@ flow() {
     psql -X -q -A -t -U "$APP" -d "$DB" -f "$cr_dir/$name.sql" >"$cr_dir/$name.out" 2>"$cr_dir/$name.err"
 }
 acked() {   # statements of session $1 answered so far
-    grep -cE '^[0-9]+\|1$' "$cr_dir/$1.out" 2>/dev/null
+    local n
+    n=$(grep -cE '^[0-9]+\|1$' "$cr_dir/$1.out" 2>/dev/null)
+    printf '%s' "${n:-0}"
 }
 flow fa "$TOKA" &
 fa_pid=$!
@@ -366,6 +368,7 @@ SELECT utilix.encrypt_column('encq', 'secret');
 INSERT INTO encq SELECT CASE WHEN g % 2 = 0 THEN $TA ELSE $TB END, g, now() - interval '100 days' + make_interval(secs => g),
                         'old ' || g FROM generate_series(1, $EXPIRED4) g;
 INSERT INTO encq SELECT $TB, $EXPIRED4 + g, now(), 'fresh ' || g FROM generate_series(1, 100) g;
+GRANT SELECT ON encq TO $APP;
 VACUUM ANALYZE encq;
 SQL
 ) || bail "loading encq failed: $out"
