@@ -1730,12 +1730,12 @@ utilix_log_event(PG_FUNCTION_ARGS)
 	if (k < ALOG_LOGIN)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("\"%s\" is not a kind of access log event", kind),
+				 errmsg("\"%s\" is not a kind of access log event", pnstrdup(kind, pg_mbcliplen(kind, strlen(kind), 64))),
 				 errhint("The kinds are login, admin, key and purge.")));
 	if (strcmp(outcome, "ok") != 0 && strcmp(outcome, "error") != 0 && strcmp(outcome, "denied") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("\"%s\" is not an outcome of an access log event", outcome),
+				 errmsg("\"%s\" is not an outcome of an access log event", pnstrdup(outcome, pg_mbcliplen(outcome, strlen(outcome), 64))),
 				 errhint("The outcomes are ok, error and denied.")));
 	if (alog == NULL)
 		PG_RETURN_BOOL(false);
@@ -3074,6 +3074,12 @@ utilix_access_log_spill(PG_FUNCTION_ARGS)
 	List	   *names = NIL;
 	ListCell   *lc;
 
+	/* on a primary the spill directory is the writer's own to-do list */
+	if (!RecoveryInProgress())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("utilix.access_log_spill() hands over a hot standby's records; this server is a primary"),
+				 errhint("The primary's own spill files are loaded by its access log writer.")));
 	utilix_require_master_key();
 	spill_dir(MyDatabaseId, dir, sizeof(dir));
 	snprintf(exported, sizeof(exported), "%s/exported", dir);

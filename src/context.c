@@ -704,7 +704,12 @@ utilix_sign_token(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("app_user must be 1 to 255 bytes without control characters")));
-	ttl_us = ttl->time + (int64) ttl->day * USECS_PER_DAY + (int64) ttl->month * 30 * USECS_PER_DAY;
+	/* every part within the limit on its own first, so that their sum cannot wrap */
+	if (ttl->month < 0 || ttl->month > 12 || ttl->day < 0 || ttl->day > 366 ||
+		ttl->time < 0 || ttl->time > (int64) max_context_ttl * USECS_PER_SEC)
+		ttl_us = -1;
+	else
+		ttl_us = ttl->time + (int64) ttl->day * USECS_PER_DAY + (int64) ttl->month * 30 * USECS_PER_DAY;
 	if (ttl_us <= 0 || ttl_us > (int64) max_context_ttl * USECS_PER_SEC)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -65,9 +65,10 @@ typedef struct ColumnMeta
 	int64		column_id;
 	int			label_level;	/* -1: no label */
 	bool		searchable;
+	PlainKind	kind;			/* the plain type of the column */
 } ColumnMeta;
 
-#define MAX_COLUMN_META 128
+#define MAX_COLUMN_META 4096
 static ColumnMeta column_meta[MAX_COLUMN_META];
 static int	n_column_meta = 0;
 static uint64 column_meta_generation = 0;
@@ -177,7 +178,7 @@ load_column_meta(void)
 	{
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
-		if (SPI_execute("SELECT column_id, label, searchable FROM utilix.encrypted_column",
+		if (SPI_execute("SELECT column_id, label, searchable, plain_type FROM utilix.encrypted_column",
 						true, MAX_COLUMN_META) != SPI_OK_SELECT)
 			elog(ERROR, "could not read utilix.encrypted_column");
 		for (uint64 i = 0; i < SPI_processed; i++)
@@ -190,6 +191,12 @@ load_column_meta(void)
 			column_meta[i].column_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
 			column_meta[i].label_level = label_level(label);
 			column_meta[i].searchable = DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull));
+			{
+				char	   *pt = SPI_getvalue(tup, desc, 4);
+
+				column_meta[i].kind = (pt && strcmp(pt, "bytea") == 0) ? KIND_BYTEA :
+					(pt && strcmp(pt, "jsonb") == 0) ? KIND_JSONB : KIND_TEXT;
+			}
 			n_column_meta++;
 		}
 		SPI_finish();
@@ -493,19 +500,46 @@ may_read(const UtilixEnvelope *env)
  * (armour) when the context may not read it.
  */
 static struct varlena *
-readable_plain(struct varlena *v, bool *sealed)
+readable_plain(struct varlena *v, PlainKind kind, bool *sealed)
 {
 	const uint8 *data = (const uint8 *) VARDATA_ANY(v);
 	size_t		len = VARSIZE_ANY_EXHDR(v);
 	UtilixEnvelope env;
+	const ColumnMeta *meta;
+	struct varlena *plain;
 
 	*sealed = utilix_is_sealed(data, len);
 	if (!*sealed)
+	{
+		/* a blind-index probe is no value: it never reads as one */
+		if (utilix_is_probe(data, len))
+			return NULL;
 		return v;				/* pending: the caller's own plaintext */
+	}
 	parse_or_fail(data, len, &env);
 	if (!may_read(&env))
 		return NULL;
-	return open_envelope(&env);
+
+	/*
+	 * The armour of a bytea column's value typed in as encrypted_jsonb would
+	 * decrypt to bytes that are no jsonb: the column's plain type, not the
+	 * type the value arrived in, says what the plaintext is.
+	 */
+	meta = get_column_meta(env.column_id);
+	if (meta == NULL)
+		return NULL;
+	/* authenticated first: the column id is only trusted once the value opens */
+	plain = open_envelope(&env);
+	if (plain != NULL && meta->kind != kind)
+	{
+		utilix_wipe(VARDATA_ANY(plain), VARSIZE_ANY_EXHDR(plain));
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("this ciphertext belongs to a %s column and cannot be read as encrypted %s",
+						meta->kind == KIND_TEXT ? "text" : meta->kind == KIND_BYTEA ? "bytea" : "jsonb",
+						kind == KIND_TEXT ? "text" : kind == KIND_BYTEA ? "bytea" : "jsonb")));
+	}
+	return plain;
 }
 
 /* ---------- type input and output ---------- */
@@ -571,7 +605,7 @@ static char *
 encrypted_out(struct varlena *v, PlainKind kind)
 {
 	bool		sealed;
-	struct varlena *plain = readable_plain(v, &sealed);
+	struct varlena *plain = readable_plain(v, kind, &sealed);
 
 	if (plain == NULL)
 		return utilix_armour((const uint8 *) VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v));
@@ -609,7 +643,10 @@ utilix_decrypt_value(PG_FUNCTION_ARGS)
 {
 	struct varlena *v = PG_GETARG_VARLENA_PP(0);
 	bool		sealed;
-	struct varlena *plain = readable_plain(v, &sealed);
+	Oid			rettype = get_fn_expr_rettype(fcinfo->flinfo);
+	struct varlena *plain = readable_plain(v, rettype == BYTEAOID ? KIND_BYTEA :
+										   rettype == JSONBOID ? KIND_JSONB : KIND_TEXT,
+										   &sealed);
 
 	if (plain != NULL)
 		PG_RETURN_POINTER(plain);
@@ -1037,7 +1074,13 @@ utilix_plain_value(PG_FUNCTION_ARGS)
 	struct varlena *plain;
 
 	if (!utilix_is_sealed(data, len))
+	{
+		if (utilix_is_probe(data, len))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("a blind-index probe is not a value")));
 		PG_RETURN_POINTER(v);
+	}
 	parse_or_fail(data, len, &env);
 	plain = open_envelope(&env);
 	if (plain == NULL)
@@ -1045,6 +1088,19 @@ utilix_plain_value(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("data key %u of tenant " INT64_FORMAT " was destroyed",
 						env.key_version, env.tenant)));
+	{
+		Oid			rettype = get_fn_expr_rettype(fcinfo->flinfo);
+		PlainKind	kind = rettype == BYTEAOID ? KIND_BYTEA : rettype == JSONBOID ? KIND_JSONB : KIND_TEXT;
+		const ColumnMeta *meta = get_column_meta(env.column_id);
+
+		if (meta != NULL && meta->kind != kind)
+		{
+			utilix_wipe(VARDATA_ANY(plain), VARSIZE_ANY_EXHDR(plain));
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("this ciphertext belongs to a column of another plain type")));
+		}
+	}
 	PG_RETURN_POINTER(plain);
 }
 

@@ -155,10 +155,15 @@ utilix_login_failed(PG_FUNCTION_ARGS)
 	int			max_failures = PG_GETARG_INT32(2);
 	Interval   *lockout = PG_GETARG_INTERVAL_P(3);
 	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz until;
 	LoginSlot  *s;
 	int			n;
 
 	utilix_require_preload();
+	/* computed first: an out-of-range lockout fails before anything is counted */
+	until = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
+													TimestampTzGetDatum(now),
+													IntervalPGetDatum(lockout)));
 	LWLockAcquire(login_shared->lock, LW_EXCLUSIVE);
 	s = login_slot(tenant, login, true);
 	if (s->locked_until != 0 && s->locked_until <= now)
@@ -170,9 +175,7 @@ utilix_login_failed(PG_FUNCTION_ARGS)
 	n = ++s->failures;
 	s->last_failure = now;
 	if (n >= max_failures)
-		s->locked_until = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
-																	 TimestampTzGetDatum(now),
-																	 IntervalPGetDatum(lockout)));
+		s->locked_until = until;
 	LWLockRelease(login_shared->lock);
 	PG_RETURN_INT32(n);
 }

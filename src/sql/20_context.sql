@@ -59,11 +59,11 @@ BEGIN
                   DETAIL = 'A tenant name is 1 to 63 characters: letters, digits, space, "_", "." and "-", starting with a letter or digit.';
     END IF;
     IF data_region !~ '^[A-Z]{2}$' THEN
-        RAISE EXCEPTION 'invalid data region "%"', data_region
+        RAISE EXCEPTION 'invalid data region "%"', left(data_region, 64)
             USING ERRCODE = '22023', HINT = 'Use a two-letter ISO 3166 country code such as JP.';
     END IF;
     IF EXISTS (SELECT 1 FROM utilix.tenant t WHERE t.name = create_tenant.name) THEN
-        RAISE EXCEPTION 'tenant "%" already exists', name USING ERRCODE = '23505';
+        RAISE EXCEPTION 'tenant "%" already exists', left(name, 64) USING ERRCODE = '23505';
     END IF;
     INSERT INTO utilix.tenant (name, data_region) VALUES (name, data_region)
         RETURNING id INTO new_id;
@@ -113,15 +113,18 @@ CREATE FUNCTION utilix._check_rights_and_clearance(rights text[], clearance text
 DECLARE
     r text;
 BEGIN
+    IF array_ndims(rights) > 1 THEN
+        RAISE EXCEPTION 'rights must be a one-dimensional array' USING ERRCODE = '22023';
+    END IF;
     FOREACH r IN ARRAY COALESCE(rights, '{}') LOOP
         IF r IS NULL OR r NOT IN ('read', 'write', 'admin', 'audit') THEN
-            RAISE EXCEPTION 'unknown right "%"', r
+            RAISE EXCEPTION 'unknown right "%"', left(r, 64)
                 USING ERRCODE = '22023', DETAIL = 'The rights are read, write, admin and audit.';
         END IF;
     END LOOP;
     IF clearance IS NOT NULL
        AND NOT (clearance = ANY (string_to_array(replace(current_setting('utilix.labels'), ' ', ''), ','))) THEN
-        RAISE EXCEPTION 'unknown clearance "%"', clearance
+        RAISE EXCEPTION 'unknown clearance "%"', left(clearance, 64)
             USING ERRCODE = '22023', DETAIL = format('The levels are %s (utilix.labels).', current_setting('utilix.labels'));
     END IF;
 END
@@ -201,6 +204,9 @@ BEGIN
         RAISE EXCEPTION 'role and tenant must not be null' USING ERRCODE = '22004';
     END IF;
     SELECT rolname, rolsuper, rolbypassrls INTO r FROM pg_roles WHERE oid = role;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'role with OID % does not exist', role::oid USING ERRCODE = '42704';
+    END IF;
     IF r.rolsuper OR r.rolbypassrls THEN
         RAISE EXCEPTION 'role "%" cannot be bound to a tenant', r.rolname
             USING ERRCODE = '42501',

@@ -128,6 +128,9 @@ BEGIN
     IF rel IS NULL OR tenant_column IS NULL THEN
         RAISE EXCEPTION 'table and tenant column must not be null' USING ERRCODE = '22004';
     END IF;
+    IF tenant_column = '' THEN
+        RAISE EXCEPTION 'tenant column must not be empty' USING ERRCODE = '22023';
+    END IF;
     SELECT c.relkind, c.relpersistence, c.relispartition, n.nspname, c.relname
       INTO cls
       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -263,6 +266,9 @@ BEGIN
     IF schema IS NULL OR tenant_column IS NULL THEN
         RAISE EXCEPTION 'schema and tenant column must not be null' USING ERRCODE = '22004';
     END IF;
+    IF tenant_column = '' THEN
+        RAISE EXCEPTION 'tenant column must not be empty' USING ERRCODE = '22023';
+    END IF;
     IF NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = schema) THEN
         RAISE EXCEPTION 'schema "%" does not exist', schema USING ERRCODE = '3F000';
     END IF;
@@ -280,6 +286,9 @@ CREATE FUNCTION utilix.unprotect_schema(schema name) RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
     AS $$
 BEGIN
+    IF schema IS NULL THEN
+        RAISE EXCEPTION 'schema must not be null' USING ERRCODE = '22004';
+    END IF;
     DELETE FROM utilix.protected_schema WHERE schema_name = schema;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'schema "%" is not protected', schema USING ERRCODE = '22023';

@@ -276,10 +276,13 @@ DECLARE
     bad boolean;
     total bigint := 0;
 BEGIN
-    IF rel IS NULL OR col IS NULL THEN
-        RAISE EXCEPTION 'table and column must not be null' USING ERRCODE = '22004';
+    IF rel IS NULL OR col IS NULL OR searchable IS NULL THEN
+        RAISE EXCEPTION 'table, column and searchable must not be null' USING ERRCODE = '22004';
     END IF;
-    IF batch_size IS NULL OR batch_size < 1 THEN
+    IF batch_size IS NULL THEN
+        RAISE EXCEPTION 'batch_size must not be null' USING ERRCODE = '22004';
+    END IF;
+    IF batch_size < 1 THEN
         RAISE EXCEPTION 'batch_size must be positive' USING ERRCODE = '22023';
     END IF;
     SELECT * INTO p FROM utilix.protected_table WHERE relid = rel;
@@ -307,7 +310,7 @@ BEGIN
             USING ERRCODE = '42804', HINT = 'Encrypted columns are text, bytea or jsonb; convert the column first.';
     END IF;
     IF label IS NOT NULL AND NOT (label = ANY (string_to_array(replace(current_setting('utilix.labels'), ' ', ''), ','))) THEN
-        RAISE EXCEPTION 'unknown label "%"', label
+        RAISE EXCEPTION 'unknown label "%"', left(label, 64)
             USING ERRCODE = '22023', DETAIL = format('The labels are %s (utilix.labels).', current_setting('utilix.labels'));
     END IF;
     IF EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = rel AND att.attnum = ANY (i.indkey::smallint[])) THEN
@@ -433,7 +436,10 @@ DECLARE
     n bigint;
     total bigint := 0;
 BEGIN
-    IF batch_size IS NULL OR batch_size < 1 THEN
+    IF batch_size IS NULL THEN
+        RAISE EXCEPTION 'batch_size must not be null' USING ERRCODE = '22004';
+    END IF;
+    IF batch_size < 1 THEN
         RAISE EXCEPTION 'batch_size must be positive' USING ERRCODE = '22023';
     END IF;
     PERFORM utilix._sync_protected();

@@ -256,7 +256,7 @@ BEGIN
     PERFORM utilix._check_rights_and_clearance(rights, clearance);
     PERFORM utilix._check_password(login, initial_password);
     IF EXISTS (SELECT 1 FROM utilix.app_user a WHERE a.tenant_id = t AND a.login = create_user.login) THEN
-        RAISE EXCEPTION 'user "%" already exists', login USING ERRCODE = '23505';
+        RAISE EXCEPTION 'user "%" already exists', left(login, 64) USING ERRCODE = '23505';
     END IF;
     INSERT INTO utilix.app_user (tenant_id, login, password_hash, rights, clearance)
     VALUES (t, login, utilix._hash_password(initial_password), ARRAY(SELECT DISTINCT unnest(rights) ORDER BY 1), clearance);
@@ -278,7 +278,7 @@ BEGIN
     END IF;
     SELECT * INTO u FROM utilix.app_user a WHERE a.tenant_id = t AND a.login = _own_user.login FOR UPDATE;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'user "%" does not exist', login USING ERRCODE = '22023';
+        RAISE EXCEPTION 'user "%" does not exist', left(login, 64) USING ERRCODE = '22023';
     END IF;
     RETURN u;
 END
@@ -456,7 +456,7 @@ BEGIN
     END IF;
     PERFORM utilix._check_password(login, initial_password);
     IF EXISTS (SELECT 1 FROM utilix.app_user a WHERE a.tenant_id = tenant AND a.login = create_tenant_admin.login) THEN
-        RAISE EXCEPTION 'user "%" already exists', login USING ERRCODE = '23505';
+        RAISE EXCEPTION 'user "%" already exists', left(login, 64) USING ERRCODE = '23505';
     END IF;
     INSERT INTO utilix.app_user (tenant_id, login, password_hash, rights)
     VALUES (tenant, login, utilix._hash_password(initial_password), '{admin,audit,read,write}');

@@ -135,8 +135,9 @@ BEGIN
     IF keep IS NULL OR time_column IS NULL THEN
         RAISE EXCEPTION 'keep and time_column must not be null' USING ERRCODE = '22004';
     END IF;
-    IF keep <= interval '0' THEN
-        RAISE EXCEPTION 'keep must be a positive interval' USING ERRCODE = '22023';
+    -- a century at most: the cutoff now() - keep must stay a timestamp
+    IF keep <= interval '0' OR keep > interval '100 years' THEN
+        RAISE EXCEPTION 'keep must be a positive interval of at most 100 years' USING ERRCODE = '22023';
     END IF;
     SELECT a.atttypid INTO typ FROM pg_attribute a
      WHERE a.attrelid = rel AND a.attname = time_column AND a.attnum > 0 AND NOT a.attisdropped;
@@ -180,8 +181,9 @@ BEGIN
     IF tenant IS NULL OR keep IS NULL THEN
         RAISE EXCEPTION 'tenant and keep must not be null' USING ERRCODE = '22004';
     END IF;
-    IF keep <= interval '0' THEN
-        RAISE EXCEPTION 'keep must be a positive interval' USING ERRCODE = '22023';
+    -- a century at most: the cutoff now() - keep must stay a timestamp
+    IF keep <= interval '0' OR keep > interval '100 years' THEN
+        RAISE EXCEPTION 'keep must be a positive interval of at most 100 years' USING ERRCODE = '22023';
     END IF;
     IF NOT EXISTS (SELECT 1 FROM utilix.tenant t WHERE t.id = tenant) THEN
         RAISE EXCEPTION 'tenant % does not exist', tenant USING ERRCODE = '22023';
