@@ -81,6 +81,7 @@
 #include "utils/memutils.h"
 #include "utils/queryjumble.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "utilix.h"
@@ -542,6 +543,18 @@ ensure_writer_locked(Oid dboid)
 		w->launched_at = now - 9 * USECS_PER_SEC;	/* no slot: retry in a second */
 }
 
+/* Does the database exist?  (pg_database is shared: readable from any database.) */
+static bool
+database_exists(Oid dboid)
+{
+	bool		exists;
+
+	StartTransactionCommand();
+	exists = SearchSysCacheExists1(DATABASEOID, ObjectIdGetDatum(dboid));
+	CommitTransactionCommand();
+	return exists;
+}
+
 /*
  * For the main utilix worker, every second: start the writers of databases
  * that have queued records or spill files but no writer (after a restart,
@@ -581,9 +594,23 @@ utilix_access_log_launch_writers(void)
 			Oid			db = (Oid) strtoul(de->d_name, NULL, 10);
 			bool		has;
 
-			if (!OidIsValid(db))
+			if (!OidIsValid(db) || strspn(de->d_name, "0123456789") != strlen(de->d_name))
 				continue;
 			has = next_spill_file(db, path, sizeof(path));
+			if (has && !database_exists(db))
+			{
+				/* the database was dropped: its records have nowhere to go */
+				char		from[MAXPGPATH];
+				char		to[MAXPGPATH];
+
+				spill_dir(db, from, sizeof(from));
+				snprintf(to, sizeof(to), "%s.dropped", from);
+				if (rename(from, to) == 0)
+					ereport(LOG,
+							(errmsg("utilix: database %u no longer exists; its spilled access log records were moved to \"%s\"",
+									db, to)));
+				continue;
+			}
 			if (has)
 				want[nwant++] = db;
 		}
