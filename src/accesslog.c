@@ -2446,6 +2446,8 @@ write_records(AlogRecord *recs, int n, bool dedupe)
 	TimestampTz lo = utc_day(recs[0].at);
 	TimestampTz hi = lo;
 
+	for (int i = 0; i < n; i++)
+		record_terminate(&recs[i]);
 	/* the log's own days: only when a record falls outside the days known to exist */
 	for (int i = 1; i < n; i++)
 	{

@@ -69,6 +69,27 @@ typedef struct SpillHeader
 	uint32		version;
 } SpillHeader;
 
+/*
+ * Every string of a record ends inside its field, whatever the bytes of a
+ * spill file said (a record is written whole, so this changes nothing in a
+ * record utilix made).
+ */
+static inline void
+record_terminate(AlogRecord *rec)
+{
+	rec->app_user[ALOG_USER_LEN - 1] = '\0';
+	rec->session_role[ALOG_ROLE_LEN - 1] = '\0';
+	rec->current_role[ALOG_ROLE_LEN - 1] = '\0';
+	rec->client_addr[ALOG_ADDR_LEN - 1] = '\0';
+	rec->application_name[ALOG_APP_LEN - 1] = '\0';
+	rec->detail[ALOG_DETAIL_LEN - 1] = '\0';
+	rec->query[ALOG_QUERY_LEN - 1] = '\0';
+	for (int i = 0; i < ALOG_MAX_TABLES; i++)
+		rec->tables[i].name[ALOG_NAME_LEN - 1] = '\0';
+	if (rec->ntables > ALOG_MAX_TABLES)
+		rec->ntables = ALOG_MAX_TABLES;
+}
+
 static inline bool
 record_crc_ok(const AlogRecord *rec)
 {
