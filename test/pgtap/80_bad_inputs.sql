@@ -14,7 +14,7 @@
 -- behind (catalogs, context, role, settings compared before and after each
 -- call), no token, password or encrypted value in a message, no 1 MB echo,
 -- and the session and server still up at the end.  doc/bad-inputs.md has
--- the table of results, and the bugs (Bn) the failing assertions point to.
+-- the table of results, and the bugs (Bn) the sweep found, with their fixes.
 --
 -- Every call runs in a subtransaction that is rolled back (a successful one
 -- too), so no call depends on another.  Calls that crash the server (a
