@@ -232,6 +232,16 @@ static struct
 	char		query[ALOG_QUERY_LEN];
 }			pending;
 
+/* events recorded on commit only (utilix._log_event(..., on_commit => true)), newest first */
+typedef struct DeferredEvent
+{
+	AlogRecord	rec;
+	SubTransactionId subxid;
+	struct DeferredEvent *next;
+} DeferredEvent;
+
+static DeferredEvent *deferred_events = NULL;
+
 static int	hook_depth = 0;
 static int	top_kind = -1;
 static bool in_alog_worker = false;
@@ -1676,6 +1686,53 @@ alog_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTr
 }
 
 /*
+ * Deferred events of the subtransaction that aborts and of those inside it
+ * (every later one is inside it), or all of them (InvalidSubTransactionId).
+ */
+static void
+drop_deferred(SubTransactionId from)
+{
+	DeferredEvent **p = &deferred_events;
+
+	while (*p != NULL)
+	{
+		DeferredEvent *d = *p;
+
+		if (from == InvalidSubTransactionId || d->subxid >= from)
+		{
+			*p = d->next;
+			pfree(d);
+		}
+		else
+			p = &d->next;
+	}
+}
+
+/* At commit: the deferred events go to the queue, oldest first (never an error). */
+static void
+enqueue_deferred(void)
+{
+	DeferredEvent *rev = NULL;
+
+	while (deferred_events != NULL)
+	{
+		DeferredEvent *d = deferred_events;
+
+		deferred_events = d->next;
+		d->next = rev;
+		rev = d;
+	}
+	while (rev != NULL)
+	{
+		DeferredEvent *d = rev;
+
+		rev = d->next;
+		(void) alog_enqueue(&d->rec);
+		pfree(d);
+	}
+}
+
+/*
  * Anything still pending when a transaction ends (a deferred trigger run
  * at COMMIT, a cursor closed by the commit) is recorded then; an abort
  * records it as failed.
@@ -1687,6 +1744,7 @@ alog_xact_callback(XactEvent event, void *arg)
 	{
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
+			drop_deferred(InvalidSubTransactionId);
 			log_maintenance = false;
 			if (pending.active)
 				alog_flush(ALOG_ERROR, ERRCODE_IN_FAILED_SQL_TRANSACTION);
@@ -1702,6 +1760,7 @@ alog_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_COMMIT:
 			nnotes = 0;
 			log_maintenance = false;
+			enqueue_deferred();
 			break;
 		default:
 			break;
@@ -1718,6 +1777,7 @@ alog_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 {
 	if (event != SUBXACT_EVENT_ABORT_SUB)
 		return;
+	drop_deferred(mySubid);
 	for (int i = nnotes - 1; i >= 0; i--)
 		if (notes[i].subxid >= mySubid)
 			notes[i] = notes[--nnotes];
@@ -1780,6 +1840,18 @@ utilix_log_event(PG_FUNCTION_ARGS)
 		text_to_cstring_buffer(PG_GETARG_TEXT_PP(3), rec->detail, sizeof(rec->detail));
 	if (!PG_ARGISNULL(4))
 		text_to_cstring_buffer(PG_GETARG_TEXT_PP(4), rec->app_user, sizeof(rec->app_user));
+	if (PG_NARGS() > 5 && !PG_ARGISNULL(5) && PG_GETARG_BOOL(5))
+	{
+		/* a record of work this transaction does: kept only if it commits */
+		DeferredEvent *d = MemoryContextAlloc(TopMemoryContext, sizeof(DeferredEvent));
+
+		memcpy(&d->rec, rec, sizeof(AlogRecord));
+		d->subxid = GetCurrentSubTransactionId();
+		d->next = deferred_events;
+		deferred_events = d;
+		pfree(rec);
+		PG_RETURN_BOOL(true);
+	}
 	seq = alog_enqueue(rec);
 	pfree(rec);
 	if (seq != 0 && alog_sync)

@@ -39,8 +39,8 @@ COMMENT ON FUNCTION utilix._invalidate_cache() IS
 -- functions (logins, administration, keys, purges).  Defined first so that
 -- every later part can call it; the record leaves the transaction at once.
 CREATE FUNCTION utilix._log_event(kind text, tenant bigint, outcome text, detail text DEFAULT NULL,
-                                  app_user text DEFAULT NULL) RETURNS boolean
+                                  app_user text DEFAULT NULL, on_commit boolean DEFAULT false) RETURNS boolean
     LANGUAGE c VOLATILE
     AS 'MODULE_PATHNAME', 'utilix_log_event';
-COMMENT ON FUNCTION utilix._log_event(text, bigint, text, text, text) IS
-    'internal: queues an access log record of kind login, admin, key or purge (kept through rollback)';
+COMMENT ON FUNCTION utilix._log_event(text, bigint, text, text, text, boolean) IS
+    'internal: queues an access log record of kind login, admin, key or purge: at once (kept through rollback: attempts), or with on_commit only if the transaction commits (work done)';

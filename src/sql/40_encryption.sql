@@ -419,7 +419,7 @@ BEGIN
     UPDATE utilix.data_key k SET state = 'retiring'
      WHERE k.tenant_id = tenant AND k.version > 0 AND k.state = 'active';
     INSERT INTO utilix.data_key (tenant_id, version, wrapped) VALUES (tenant, v, utilix._wrap_new_key(tenant, v));
-    PERFORM utilix._log_event('key', tenant, 'ok', format('data key rotated to version %s', v));
+    PERFORM utilix._log_event('key', tenant, 'ok', format('data key rotated to version %s', v), on_commit => true);
     RETURN v;
 END
 $$;
@@ -463,6 +463,12 @@ BEGIN
             END IF;
         END LOOP;
     END LOOP;
+    -- this call re-sealed rows and holds their locks: waiting for writers
+    -- now (below) could deadlock with one that waits for those rows; the
+    -- next call, with nothing left to re-seal, retires the old versions
+    IF total > 0 THEN
+        RETURN total;
+    END IF;
     -- nothing older is left: retire the versions no value uses any more
     -- (checked value by value: a version is destroyed only when unused)
     CREATE TEMP TABLE IF NOT EXISTS utilix_versions_in_use (tenant_id bigint, version integer) ON COMMIT DROP;
@@ -500,7 +506,7 @@ BEGIN
     UPDATE utilix.data_key k SET wrapped = NULL, state = 'destroyed', destroyed_at = now()
      WHERE k.tenant_id = tenant AND k.state <> 'destroyed';
     GET DIAGNOSTICS n = ROW_COUNT;
-    PERFORM utilix._log_event('key', tenant, 'ok', format('data keys shredded (%s versions)', n));
+    PERFORM utilix._log_event('key', tenant, 'ok', format('data keys shredded (%s versions)', n), on_commit => true);
     RETURN n;
 END
 $$;
@@ -538,7 +544,7 @@ BEGIN
     GET DIAGNOSTICS n = ROW_COUNT;
     DELETE FROM utilix.key_check;
     INSERT INTO utilix.key_check (kcv) VALUES (mine);
-    PERFORM utilix._log_event('key', NULL, 'ok', format('%s data keys rewrapped under the current master key', n));
+    PERFORM utilix._log_event('key', NULL, 'ok', format('%s data keys rewrapped under the current master key', n), on_commit => true);
     RETURN n;
 END
 $$;

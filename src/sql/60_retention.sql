@@ -97,7 +97,8 @@ CREATE FUNCTION utilix._lifecycle(tenant bigint, event text, detail text DEFAULT
     AS $$
     INSERT INTO utilix.lifecycle_event (tenant_id, event, detail) VALUES (tenant, event, detail);
     SELECT utilix._log_event(CASE WHEN event = 'purged' THEN 'purge' ELSE 'admin' END, tenant, 'ok',
-                             event || CASE WHEN detail IS NULL THEN '' ELSE ': ' || detail END);
+                             event || CASE WHEN detail IS NULL THEN '' ELSE ': ' || detail END,
+                             on_commit => true);
 $$;
 COMMENT ON FUNCTION utilix._lifecycle(bigint, text, text) IS 'internal: records a lifecycle event';
 
@@ -422,7 +423,8 @@ BEGIN
      WHERE x.id = run.id;
     IF done > 0 OR dropped > 0 THEN
         PERFORM utilix._log_event('purge', NULL, 'ok',
-                                  format('retention of %s: %s rows removed, %s partitions dropped (run %s)', rel::text, done, dropped, run.id));
+                                  format('retention of %s: %s rows removed, %s partitions dropped (run %s)', rel::text, done, dropped, run.id),
+                                  on_commit => true);
     END IF;
     RETURN run.id;
 END

@@ -181,7 +181,8 @@ BEGIN
         EXECUTE format('DROP TABLE %s', p.rel);
         PERFORM utilix._access_log_maintenance(false);
         PERFORM utilix._log_event('purge', NULL, 'ok',
-                                  format('access log day %s dropped (%s records, older than %s days)', p.relname, rows, keep));
+                                  format('access log day %s dropped (%s records, older than %s days)', p.relname, rows, keep),
+                                  on_commit => true);
         n := n + 1;
     END LOOP;
     RETURN n;

@@ -261,7 +261,7 @@ $$;
 -- that argument NULL (of its declared type) and the others valid.
 CREATE TEMP TABLE bi80_fn (fn regprocedure PRIMARY KEY, who text NOT NULL, args text[] NOT NULL);
 INSERT INTO bi80_fn VALUES
-    ('utilix._log_event(text,bigint,text,text,text)', 'super', ARRAY['''admin''', :'ta', '''ok''', '''bi80 null sweep''', '''bi80''']),
+    ('utilix._log_event(text,bigint,text,text,text,boolean)', 'super', ARRAY['''admin''', :'ta', '''ok''', '''bi80 null sweep''', '''bi80''', 'false']),
     ('utilix._tenant_status(bigint,boolean)', 'super', ARRAY[:'ta', 'false']),
     ('utilix._sign_token(bigint,text,interval,text[],text,integer)', 'super',
         ARRAY[:'ta', '''bi80''', '''1 hour''', '''{read}''', '''public''', '0']),
@@ -409,9 +409,10 @@ SELECT f.fn, f.who, g.pos,
 -- whose callers never pass NULL.
 CREATE TEMP TABLE bi80_null_expect (fn regprocedure, pos int, expect text, bug text, PRIMARY KEY (fn, pos));
 INSERT INTO bi80_null_expect VALUES
-    ('utilix._log_event(text,bigint,text,text,text)', 2, 'ok', NULL),          -- an event of no tenant
-    ('utilix._log_event(text,bigint,text,text,text)', 4, 'ok', NULL),
-    ('utilix._log_event(text,bigint,text,text,text)', 5, 'ok', NULL),
+    ('utilix._log_event(text,bigint,text,text,text,boolean)', 2, 'ok', NULL),          -- an event of no tenant
+    ('utilix._log_event(text,bigint,text,text,text,boolean)', 4, 'ok', NULL),
+    ('utilix._log_event(text,bigint,text,text,text,boolean)', 5, 'ok', NULL),
+    ('utilix._log_event(text,bigint,text,text,text,boolean)', 6, 'ok', NULL),          -- NULL on_commit: at once
     ('utilix._tenant_status(bigint,boolean)', 2, 'ok', NULL),
     ('utilix._sign_token(bigint,text,interval,text[],text,integer)', 4, 'ok', NULL),
     ('utilix._sign_token(bigint,text,interval,text[],text,integer)', 5, 'ok', NULL),

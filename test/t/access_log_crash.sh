@@ -303,4 +303,18 @@ is "$(q "SELECT bool_and(ok) FROM utilix.verify_access_log()")" "t" "verify_acce
 is "$(grep 'could not be kept' "$LOG" | grep -vc ', 0 could not be kept')|$(grep -cE 'PANIC|TRAP:|spill file .* is not an access log spill' "$LOG")" "0|0" \
     "the server log has no record that could not be kept, no PANIC, no assertion failure, no rejected spill file"
 
+# ------------------------------------------------------------------ events of work done: on commit only
+# a rolled-back transaction that rotated a key or recorded a purge leaves no
+# record of work that did not happen; a committed one does, once; a
+# subtransaction rolled back inside a committed one drops its own events
+q "BEGIN; SELECT utilix._log_event('purge', NULL, 'ok', 'crash-oc rolled back', on_commit => true); ROLLBACK;" >/dev/null
+q "BEGIN; SELECT utilix._log_event('purge', NULL, 'ok', 'crash-oc committed', on_commit => true);
+   SAVEPOINT s; SELECT utilix._log_event('purge', NULL, 'ok', 'crash-oc savepoint rolled back', on_commit => true);
+   ROLLBACK TO SAVEPOINT s; COMMIT;" >/dev/null
+q "BEGIN; SELECT utilix._log_event('admin', NULL, 'ok', 'crash-oc attempt'); ROLLBACK;" >/dev/null
+is "$(q "SELECT utilix.access_log_flush(10000)")" "t" "the events are written"
+is "$(q "SELECT string_agg(detail, ',' ORDER BY id) FROM utilix.access_log WHERE detail LIKE 'crash-oc%'")" \
+    "crash-oc committed,crash-oc attempt" \
+    "an on-commit event is kept only when its transaction (and savepoint) commits; an attempt is kept through rollback"
+
 done_testing
