@@ -32,13 +32,15 @@ top=$(cd "$here/.." && pwd)
 # -Wno-error=clobbered: at -O1 gcc 12 warns that a pointer set before PG_TRY in
 # encrypt.c might be clobbered by longjmp; it is not assigned after the
 # setjmp, so the warning is spurious, and it does not appear at -O2.
-SAN_CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -O1 -g -Wno-error=clobbered"
+# UTILIX_ASAN_CFLAGS replaces these flags.
+SAN_CFLAGS=${UTILIX_ASAN_CFLAGS:-"-fsanitize=address,undefined -fno-omit-frame-pointer -O1 -g -Wno-error=clobbered"}
 
 # ------------------------------------------------------------------ inside
 # Run by cluster.sh in the running throwaway cluster.  Writes "passed failed"
 # to $UTILIX_ASAN_WORK/result; exits 75 when the server did not load the
 # sanitized build (the caller retries).
 inside() {
+    # shellcheck source=test/lib.sh
     . "$here/lib.sh"
     cd "$top" || exit 1
     local work=$UTILIX_ASAN_WORK logs=$UTILIX_ASAN_WORK/logs out=$UTILIX_ASAN_WORK/out
@@ -152,6 +154,7 @@ fi
 
 # ------------------------------------------------------------------ outside
 result() {   # result PASSED FAILED: the last line, and the exit status
+    [ -n "${keep:-}" ] && [ -n "${work:-}" ] && echo "kept $work (build, sanitizer logs, server.log)"
     echo "$1 passed, $2 failed"
     [ "$2" -eq 0 ]
     exit
@@ -186,12 +189,13 @@ chmod 755 "$work"
 mkdir -p "$work/logs" "$work/build/src/sql"
 [ "$(id -u)" -eq 0 ] && chown postgres "$work/logs"
 keep=${UTILIX_KEEP:-}
+# shellcheck disable=SC2317  # called by the trap
 cleanup() {
     if [ "$mode" = swap ]; then
         make -C "$top" -s install >>"$work/restore.log" 2>&1 ||
             echo "could not reinstall the normal build: $(tail -3 "$work/restore.log")" >&2
     fi
-    if [ -z "$keep" ]; then rm -rf "$work"; else echo "kept $work" >&2; fi
+    [ -n "$keep" ] || rm -rf "$work"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -227,6 +231,8 @@ if ! "$cc" -shared -fPIC -O1 -o "$work/build/swift_demangle.so" "$work/build/swi
     result 0 1
 fi
 
+# UBSan's log_path is set, but with libasan ahead of it gcc 12's libubsan
+# writes its reports to stderr, that is to server.log: both are checked.
 export UTILIX_ASAN_MODE=$mode UTILIX_ASAN_WORK=$work
 export UTILIX_SERVER_ENV="LD_PRELOAD=$libasan:$libubsan:$work/build/swift_demangle.so ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:disable_coredump=1:log_path=$work/logs/asan UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=0:report_error_type=1:log_path=$work/logs/ubsan"
 
@@ -236,6 +242,7 @@ for attempt in 1 2 3; do
     if [ "$mode" = namespace ]; then
         export UTILIX_ASAN_INODE
         UTILIX_ASAN_INODE=$(stat -c %i "$work/build/utilix.so")
+        # shellcheck disable=SC2016  # $1..$4 are the inner shell's
         timeout -k 30 1200 unshare --mount --propagation private -- \
             sh -c 'mount --bind "$1" "$2" && exec "$3" run "$4" --inside' sh \
             "$work/build/utilix.so" "$pkglib/utilix.so" "$here/cluster.sh" "$here/asan.sh"
@@ -261,6 +268,13 @@ if [ -f "$work/result" ]; then
 else
     echo "the sanitized run did not finish (exit $rc)"
     passed=0 failed=1
+    for f in "$work/logs"/*; do
+        [ -e "$f" ] || continue
+        echo "--- $f"
+        head -150 "$f"
+        n=$(grep -cE 'ERROR: AddressSanitizer|runtime error:' "$f" || true)
+        failed=$((failed + (n > 0 ? n : 1)))
+    done
 fi
 [ "$failed" -gt 0 ] && keep=1
 result "$passed" "$failed"
