@@ -26,8 +26,9 @@ utilix--$(EXTVERSION).sql: $(SQL_PARTS) utilix.control
 	cat $(SQL_PARTS) > $@
 
 $(OBJS): src/utilix.h
+src/accesslog.o src/spill.o: src/accesslog.h
 
-.PHONY: deps test test-asan demo bench meta-check
+.PHONY: deps test test-asan demo bench fuzz meta-check
 # Installs the Debian packages the build, tests, demo and benchmarks need.
 deps:
 	@test/deps.sh
@@ -53,3 +54,7 @@ bench: deps
 	$(MAKE) all
 	$(MAKE) install
 	test/bench/run.sh
+
+# every libFuzzer harness of test/fuzz/, FUZZ_SECONDS each (100 by default)
+fuzz: deps
+	bash test/fuzz/run.sh
