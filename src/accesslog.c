@@ -317,7 +317,7 @@ alog_shmem_exit(int code, Datum arg)
 
 	if (alog == NULL || alog_slots == NULL)
 		return;
-	for (int w = 0; w < ALOG_MAX_WRITERS + 1; w++)
+	for (;;)
 	{
 		/* one pass per database that has queued records */
 		Oid			db = InvalidOid;
@@ -726,6 +726,15 @@ alog_wait_committed(uint64 seq)
 		LWLockAcquire(alog->lock, LW_EXCLUSIVE);
 		w = writer_for(MyDatabaseId, false);
 		done = (w != NULL && w->committed_upto >= seq);
+		if (!done)
+		{
+			/* a slot is freed only once its record is kept: none of ours at or below seq left */
+			done = true;
+			for (int i = 0; i < alog->nslots && done; i++)
+				if (alog_slots[i].state != SLOT_FREE && alog_slots[i].rec.dboid == MyDatabaseId &&
+					alog_slots[i].rec.seq <= seq)
+					done = false;
+		}
 		/* the writer is gathering a batch: tell it someone waits */
 		if (!done && w != NULL && w->state == WRITER_RUNNING && !w->urgent && w->latch)
 		{
@@ -2189,9 +2198,11 @@ writer_detach(int code, Datum arg)
 			alog_slots[i].state = SLOT_READY;
 	if (my_writer != NULL && my_writer->pid == MyProcPid)
 	{
+		/* the slot is free for any database (records left start a new writer) */
 		my_writer->state = WRITER_NONE;
 		my_writer->pid = 0;
 		my_writer->latch = NULL;
+		my_writer->dboid = InvalidOid;
 	}
 	LWLockRelease(alog->lock);
 	ConditionVariableBroadcast(&alog->done_cv);
