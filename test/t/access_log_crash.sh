@@ -317,4 +317,34 @@ is "$(q "SELECT string_agg(detail, ',' ORDER BY id) FROM utilix.access_log WHERE
     "crash-oc committed,crash-oc attempt" \
     "an on-commit event is kept only when its transaction (and savepoint) commits; an attempt is kept through rollback"
 
+# ------------------------------------------------------------------ security events on NOTIFY
+# a session listening on utilix_security hears a key event once the writer
+# has committed it: psql prints the notification after its next statement
+out=$(psql -X -q -A -t -d "$DB" 2>&1 <<'SQL'
+LISTEN utilix_security;
+SELECT utilix._log_event('key', NULL, 'ok', 'crash-notify');
+SELECT utilix.access_log_flush(10000);
+SELECT pg_sleep(0.2);
+SELECT 1;
+SQL
+)
+like "$out" 'Asynchronous notification "utilix_security" with payload "\{"id":[0-9]+,"tenant_id":null,"kind":"key","outcome":"ok"\}"' \
+    "a key event reaches LISTEN utilix_security, with id, tenant, kind and outcome only"
+
+# ------------------------------------------------------------------ retention of the log
+# days older than utilix.access_log_retention are dropped, after their
+# anchors are kept, and the drop is itself a purge record; chains still verify
+q "SELECT utilix._access_log_partitions(now() - interval '12 days', now() - interval '10 days')" >/dev/null
+is "$(q "SELECT count(*) FROM pg_inherits WHERE inhparent = 'utilix.access_log'::regclass
+         AND inhrelid::regclass::text ~ ('access_log_' || to_char((now() - interval '11 days') AT TIME ZONE 'UTC', 'YYYYMMDD'))")" "1" \
+    "a day partition eleven days back exists"
+q "ALTER SYSTEM SET utilix.access_log_retention = 5" >/dev/null; q "SELECT pg_reload_conf()" >/dev/null; sleep 0.5
+dropped=$(q "SELECT utilix.run_access_log_maintenance()")
+is "$dropped" "3" "run_access_log_maintenance() drops the three days older than 5 days"
+is "$(q "SELECT utilix.access_log_flush(10000)")|$(q "SELECT count(*) FROM utilix.access_log WHERE kind = 'purge' AND detail ~ '^access log day access_log_[0-9]{8} dropped'")" "t|3" \
+    "each dropped day is recorded as a purge"
+is "$(q "SELECT bool_and(ok) FROM utilix.verify_access_log()")" "t" "the chains still verify after the drop"
+like "$(q "DROP TABLE utilix.access_log_$(date -u +%Y%m%d)" 2>&1)" "cannot drop table|days of the access log are dropped only" "a day of the log cannot be dropped by hand"
+q "ALTER SYSTEM RESET utilix.access_log_retention" >/dev/null; q "SELECT pg_reload_conf()" >/dev/null
+
 done_testing
