@@ -274,6 +274,7 @@ static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 PGDLLEXPORT void utilix_alog_writer_main(Datum arg);
 
 static void alog_flush(int outcome, int sqlerrcode);
+static RangeVar *ddl_relation(Node *stmt);
 static bool next_spill_file(Oid dboid, char *buf, size_t len);
 static void guard_access_log_ddl(Node *stmt);
 static bool log_maintenance = false;
@@ -1541,6 +1542,31 @@ alog_planner(Query *parse, const char *query_string, int cursorOptions, ParamLis
  * Utility statements: COPY, TRUNCATE, and DDL on protected tables
  * ===================================================================== */
 
+/* The one table a DDL statement acts on, for the statements that name one table. */
+static RangeVar *
+ddl_relation(Node *stmt)
+{
+	switch (nodeTag(stmt))
+	{
+		case T_AlterTableStmt:
+			return ((AlterTableStmt *) stmt)->relation;
+		case T_IndexStmt:
+			return ((IndexStmt *) stmt)->relation;
+		case T_CreatePolicyStmt:
+			return ((CreatePolicyStmt *) stmt)->table;
+		case T_AlterPolicyStmt:
+			return ((AlterPolicyStmt *) stmt)->table;
+		case T_CreateTrigStmt:
+			return ((CreateTrigStmt *) stmt)->relation;
+		case T_RuleStmt:
+			return ((RuleStmt *) stmt)->relation;
+		case T_RenameStmt:
+			return ((RenameStmt *) stmt)->relation;
+		default:
+			return NULL;
+	}
+}
+
 static void
 note_rangevar(RangeVar *rv, int kind)
 {
@@ -1593,34 +1619,6 @@ note_utility(Node *stmt)
 					note_rangevar((RangeVar *) lfirst(lc), ALOG_TRUNCATE);
 				break;
 			}
-		case T_AlterTableStmt:
-			top_kind = ALOG_DDL;
-			note_rangevar(((AlterTableStmt *) stmt)->relation, ALOG_DDL);
-			break;
-		case T_IndexStmt:
-			top_kind = ALOG_DDL;
-			note_rangevar(((IndexStmt *) stmt)->relation, ALOG_DDL);
-			break;
-		case T_CreatePolicyStmt:
-			top_kind = ALOG_DDL;
-			note_rangevar(((CreatePolicyStmt *) stmt)->table, ALOG_DDL);
-			break;
-		case T_AlterPolicyStmt:
-			top_kind = ALOG_DDL;
-			note_rangevar(((AlterPolicyStmt *) stmt)->table, ALOG_DDL);
-			break;
-		case T_CreateTrigStmt:
-			top_kind = ALOG_DDL;
-			note_rangevar(((CreateTrigStmt *) stmt)->relation, ALOG_DDL);
-			break;
-		case T_RuleStmt:
-			top_kind = ALOG_DDL;
-			note_rangevar(((RuleStmt *) stmt)->relation, ALOG_DDL);
-			break;
-		case T_RenameStmt:
-			top_kind = ALOG_DDL;
-			note_rangevar(((RenameStmt *) stmt)->relation, ALOG_DDL);
-			break;
 		case T_DropStmt:
 			{
 				DropStmt   *d = (DropStmt *) stmt;
@@ -1646,7 +1644,16 @@ note_utility(Node *stmt)
 				break;
 			}
 		default:
-			break;
+			{
+				RangeVar   *rv = ddl_relation(stmt);
+
+				if (rv != NULL)
+				{
+					top_kind = ALOG_DDL;
+					note_rangevar(rv, ALOG_DDL);
+				}
+				break;
+			}
 	}
 }
 
@@ -2146,19 +2153,9 @@ is_access_log_relation(RangeVar *rv)
 static void
 guard_access_log_ddl(Node *stmt)
 {
-	RangeVar   *rv = NULL;
-
 	if (log_maintenance || creating_extension)
 		return;
-	if (IsA(stmt, AlterTableStmt))
-		rv = ((AlterTableStmt *) stmt)->relation;
-	else if (IsA(stmt, RenameStmt))
-		rv = ((RenameStmt *) stmt)->relation;
-	else if (IsA(stmt, CreateTrigStmt))
-		rv = ((CreateTrigStmt *) stmt)->relation;
-	else if (IsA(stmt, RuleStmt))
-		rv = ((RuleStmt *) stmt)->relation;
-	if (is_access_log_relation(rv))
+	if (is_access_log_relation(ddl_relation(stmt)))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("the tables of the access log cannot be altered"),
