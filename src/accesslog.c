@@ -224,6 +224,7 @@ static struct
 	bool		writes;			/* something was (or would have been) changed */
 	int			caught_code;	/* a refusal inside the statement that a handler caught */
 	int			untracked;		/* protected tables beyond MAX_PENDING_TABLES */
+	AlogRecord	who;			/* tenant, user, roles, client: taken when the statement began */
 	int			kind;
 	TimestampTz at;
 	int64		queryid;
@@ -325,7 +326,8 @@ alog_shmem_exit(int code, Datum arg)
 		AlogRecord *batch;
 		int			n = 0;
 
-		for (int i = 0; i < alog->nslots; i++)
+		/* the queue size of this process, not one read from memory a crash may have damaged */
+		for (int i = 0; i < alog_queue_size; i++)
 		{
 			AlogSlot   *s = &alog_slots[i];
 
@@ -342,10 +344,10 @@ alog_shmem_exit(int code, Datum arg)
 		}
 		if (!OidIsValid(db))
 			break;
-		batch = malloc(sizeof(AlogRecord) * alog->nslots);
+		batch = malloc(sizeof(AlogRecord) * alog_queue_size);
 		if (batch == NULL)
 			break;
-		for (int i = 0; i < alog->nslots; i++)
+		for (int i = 0; i < alog_queue_size; i++)
 		{
 			AlogSlot   *s = &alog_slots[i];
 
@@ -629,10 +631,35 @@ utilix_access_log_launch_writers(void)
 	}
 	if (nwant == 0)
 		return;
-	LWLockAcquire(alog->lock, LW_EXCLUSIVE);
 	for (int j = 0; j < nwant; j++)
+	{
+		if (!database_exists(want[j]))
+		{
+			/* a dropped database: its queued records have nowhere to go */
+			int			n = 0;
+
+			LWLockAcquire(alog->lock, LW_EXCLUSIVE);
+			for (int i = 0; i < alog->nslots; i++)
+				if (alog_slots[i].state == SLOT_READY && alog_slots[i].rec.dboid == want[j])
+				{
+					alog_slots[i].state = SLOT_FREE;
+					alog_free_stack[alog->nfree++] = i;
+					n++;
+				}
+			LWLockRelease(alog->lock);
+			if (n > 0)
+			{
+				pg_atomic_fetch_add_u64(&alog->lost, n);
+				ereport(LOG,
+						(errmsg("utilix: database %u no longer exists; its %d queued access log records were given up",
+								want[j], n)));
+			}
+			continue;
+		}
+		LWLockAcquire(alog->lock, LW_EXCLUSIVE);
 		ensure_writer_locked(want[j]);
-	LWLockRelease(alog->lock);
+		LWLockRelease(alog->lock);
+	}
 }
 
 /* =====================================================================
@@ -701,10 +728,13 @@ alog_enqueue(AlogRecord *rec)
 		rec->epoch = alog->epoch;
 		rec->seq = 0;
 		{
-			/* a unique id all the same: the pid and a local counter */
+			/* a unique id all the same: a random number of this backend and a counter */
+			static uint64 spill_base = 0;
 			static uint64 local_counter = 0;
 
-			rec->seq = ((uint64) 1 << 63) | ((uint64) (uint32) MyProcPid << 31) | (++local_counter & 0x7fffffff);
+			if (spill_base == 0 && !pg_strong_random(&spill_base, sizeof(spill_base)))
+				spill_base = ((uint64) MyProcPid << 32) ^ (uint64) GetCurrentTimestamp();
+			rec->seq = ((uint64) 1 << 63) | ((spill_base + (++local_counter)) & ~((uint64) 1 << 63));
 		}
 		record_set_crc(rec);
 		if (!spill_records(rec->dboid, rec, 1, alog_sync))
@@ -713,16 +743,23 @@ alog_enqueue(AlogRecord *rec)
 	}
 }
 
-/* Wait until the writer has committed the record (access_log_sync). */
+/*
+ * Wait until the writer has committed the record (access_log_sync), at
+ * most utilix.access_log_wait_timeout: a writer that cannot keep up (or
+ * start) gets a warning, not a statement that never returns.
+ */
 static void
 alog_wait_committed(uint64 seq)
 {
+	TimestampTz start = GetCurrentTimestamp();
+	bool		done = false;
+
 	if (alog == NULL || seq == 0)
 		return;
+	ConditionVariablePrepareToSleep(&alog->done_cv);
 	for (;;)
 	{
 		AlogWriter *w;
-		bool		done;
 
 		LWLockAcquire(alog->lock, LW_EXCLUSIVE);
 		w = writer_for(MyDatabaseId, false);
@@ -736,24 +773,29 @@ alog_wait_committed(uint64 seq)
 					alog_slots[i].rec.seq <= seq)
 					done = false;
 		}
-		/* the writer is gathering a batch: tell it someone waits */
-		if (!done && w != NULL && w->state == WRITER_RUNNING && !w->urgent && w->latch)
-		{
-			w->urgent = true;
-			SetLatch(w->latch);
-		}
-		LWLockRelease(alog->lock);
-		if (done || interrupt_pending())
-			return;
-		ConditionVariableTimedSleep(&alog->done_cv, 100, PG_WAIT_EXTENSION);
-		ConditionVariableCancelSleep();
 		if (!done)
 		{
-			LWLockAcquire(alog->lock, LW_EXCLUSIVE);
-			ensure_writer_locked(MyDatabaseId);
-			LWLockRelease(alog->lock);
+			/* the writer is gathering a batch: tell it someone waits (or start one) */
+			if (w != NULL && w->state == WRITER_RUNNING && !w->urgent && w->latch)
+			{
+				w->urgent = true;
+				SetLatch(w->latch);
+			}
+			else if (w == NULL || w->state != WRITER_RUNNING)
+				ensure_writer_locked(MyDatabaseId);
 		}
+		LWLockRelease(alog->lock);
+		if (done || interrupt_pending() ||
+			TimestampDifferenceExceeds(start, GetCurrentTimestamp(), alog_wait_timeout))
+			break;
+		(void) ConditionVariableTimedSleep(&alog->done_cv, 100, PG_WAIT_EXTENSION);
 	}
+	ConditionVariableCancelSleep();
+	if (!done && !interrupt_pending())
+		ereport(WARNING,
+				(errmsg("the access log record of this statement is not committed yet"),
+				 errdetail("utilix.access_log_sync waited utilix.access_log_wait_timeout (%d ms); the record stays queued.",
+						   alog_wait_timeout)));
 }
 
 /* =====================================================================
@@ -815,12 +857,30 @@ fill_session(AlogRecord *rec, bool acting_role)
 							   host, sizeof(host), port, sizeof(port),
 							   NI_NUMERICHOST | NI_NUMERICSERV) == 0)
 		{
+			char	   *zone = strchr(host, '%');
+
+			/* inet has no zone id (fe80::1%eth0) */
+			if (zone != NULL)
+				*zone = '\0';
 			strlcpy(rec->client_addr, host, sizeof(rec->client_addr));
 			rec->client_port = atoi(port);
 		}
 	}
 	if (application_name)
 		strlcpy(rec->application_name, application_name, sizeof(rec->application_name));
+}
+
+static void
+copy_session(AlogRecord *rec, const AlogRecord *who)
+{
+	rec->tenant = who->tenant;
+	rec->has_tenant = who->has_tenant;
+	rec->client_port = who->client_port;
+	memcpy(rec->app_user, who->app_user, sizeof(rec->app_user));
+	memcpy(rec->session_role, who->session_role, sizeof(rec->session_role));
+	memcpy(rec->current_role, who->current_role, sizeof(rec->current_role));
+	memcpy(rec->client_addr, who->client_addr, sizeof(rec->client_addr));
+	memcpy(rec->application_name, who->application_name, sizeof(rec->application_name));
 }
 
 /* =====================================================================
@@ -873,7 +933,16 @@ prot_reload(void)
 			if (mode != NULL)
 				e->mode = strcmp(mode, "off") == 0 ? ALOG_MODE_OFF :
 					strcmp(mode, "writes") == 0 ? ALOG_MODE_WRITES : ALOG_MODE_ALL;
-			strlcpy(e->name, name ? name : "", sizeof(e->name));
+			/* quoted names can be longer than the field: cut at a character boundary */
+			if (name == NULL)
+				e->name[0] = '\0';
+			else
+			{
+				int			cut = pg_mbcliplen(name, strlen(name), sizeof(e->name) - 1);
+
+				memcpy(e->name, name, cut);
+				e->name[cut] = '\0';
+			}
 			e->relkind = DatumGetChar(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 4, &isnull));
 			prot_count++;
 		}
@@ -908,7 +977,11 @@ prot_lookup(Oid relid)
 static bool
 capture_enabled(void)
 {
-	if (alog == NULL || in_alog_worker || prot_loading || IsParallelWorker() ||
+	/*
+	 * A parallel worker records what functions it runs read (the leader sees
+	 * only its own range table); the plan fragment itself is the leader's.
+	 */
+	if (alog == NULL || in_alog_worker || prot_loading || (IsParallelWorker() && hook_depth == 0) ||
 		!IsNormalProcessingMode() || !OidIsValid(MyDatabaseId))
 		return false;
 	if (MyBgworkerEntry != NULL && strcmp(MyBgworkerEntry->bgw_library_name, "utilix") == 0)
@@ -926,7 +999,7 @@ capture_enabled(void)
 static bool
 capture_enabled_quiet(void)
 {
-	if (alog == NULL || in_alog_worker || prot_loading || IsParallelWorker() ||
+	if (alog == NULL || in_alog_worker || prot_loading || (IsParallelWorker() && hook_depth == 0) ||
 		!OidIsValid(MyDatabaseId) || utilix_internal_depth_active())
 		return false;
 	if (MyBgworkerEntry != NULL && strcmp(MyBgworkerEntry->bgw_library_name, "utilix") == 0)
@@ -952,6 +1025,13 @@ pending_start(int kind)
 	memset(&pending, 0, offsetof(typeof(pending), tables));
 	pending.active = true;
 	pending.kind = top_kind >= 0 ? top_kind : kind;
+	/*
+	 * Who did it is taken now, in a healthy state: a statement that clears or
+	 * swaps its context, or fails inside a SECURITY DEFINER function, cannot
+	 * move its own record.
+	 */
+	memset(&pending.who, 0, sizeof(pending.who));
+	fill_session(&pending.who, false);
 	pending.at = GetCurrentTimestamp();
 	pending.queryid = pgstat_get_my_query_id();
 	pending.query[0] = '\0';
@@ -1046,9 +1126,10 @@ alog_flush(int outcome, int sqlerrcode)
 	for (int i = 0; i < pending.ntables; i++)
 	{
 		PendingTable *t = &pending.tables[i];
-		int64		ins = xact_stat(pg_stat_get_xact_tuples_inserted, t->relid) - t->base_ins;
-		int64		upd = xact_stat(pg_stat_get_xact_tuples_updated, t->relid) - t->base_upd;
-		int64		del = xact_stat(pg_stat_get_xact_tuples_deleted, t->relid) - t->base_del;
+		/* (a TRUNCATE in the transaction resets the counters: never below zero) */
+		int64		ins = Max(xact_stat(pg_stat_get_xact_tuples_inserted, t->relid) - t->base_ins, 0);
+		int64		upd = Max(xact_stat(pg_stat_get_xact_tuples_updated, t->relid) - t->base_upd, 0);
+		int64		del = Max(xact_stat(pg_stat_get_xact_tuples_deleted, t->relid) - t->base_del, 0);
 		int			mode = effective_mode(t->mode);
 		bool		is_write = (ins > 0 || upd > 0 || del > 0 || pending.writes);
 
@@ -1068,7 +1149,7 @@ alog_flush(int outcome, int sqlerrcode)
 		}
 		if (n == 0)
 		{
-			fill_session(rec, false);
+			copy_session(rec, &pending.who);
 			rec->at = pending.at;
 			rec->kind = pending.kind;
 			rec->outcome = outcome;
@@ -1136,6 +1217,9 @@ alog_statement_failed(void)
 {
 	int			code = geterrcode();
 
+	/* a refusal caught inside, then another error: the refusal is what matters */
+	if (!denied_code(code) && pending.active && pending.caught_code != 0)
+		code = pending.caught_code;
 	alog_flush(denied_code(code) ? ALOG_DENIED : ALOG_ERROR, code);
 	top_kind = -1;
 	my_sync_wait = false;
@@ -1255,7 +1339,7 @@ typedef struct QueryNote
 	bool		owns_instrument;
 } QueryNote;
 
-#define MAX_QUERY_NOTES 64
+#define MAX_QUERY_NOTES 1024
 static QueryNote notes[MAX_QUERY_NOTES];
 static int	nnotes = 0;
 
@@ -1508,6 +1592,12 @@ alog_planner(Query *parse, const char *query_string, int cursorOptions, ParamLis
 {
 	PlannedStmt *result;
 
+	/*
+	 * Know the protected tables before planning: the tenant policy can refuse
+	 * a statement right here, and the error path must not read a catalog.
+	 */
+	if (ActiveSnapshotSet() && !prot_loading)
+		(void) capture_enabled();
 	hook_depth++;
 	PG_TRY();
 	{
@@ -1541,6 +1631,22 @@ alog_planner(Query *parse, const char *query_string, int cursorOptions, ParamLis
 /* =====================================================================
  * Utility statements: COPY, TRUNCATE, and DDL on protected tables
  * ===================================================================== */
+
+/* Utility statements the access log records or guards. */
+static bool
+utility_of_interest(Node *stmt)
+{
+	switch (nodeTag(stmt))
+	{
+		case T_CopyStmt:
+		case T_TruncateStmt:
+		case T_DropStmt:
+		case T_GrantStmt:
+			return true;
+		default:
+			return ddl_relation(stmt) != NULL;
+	}
+}
 
 /* The one table a DDL statement acts on, for the statements that name one table. */
 static RangeVar *
@@ -1664,10 +1770,17 @@ alog_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTr
 {
 	Node	   *stmt = pstmt->utilityStmt;
 
-	if (alog != NULL && OidIsValid(MyDatabaseId))
+	/*
+	 * Only the statements that can touch a protected table are looked at:
+	 * reading utilix's catalog takes a snapshot, which must not happen before
+	 * BEGIN ISOLATION LEVEL, SET TRANSACTION or a transaction's first LOCK.
+	 */
+	if (alog != NULL && OidIsValid(MyDatabaseId) && utility_of_interest(stmt))
+	{
 		guard_access_log_ddl(stmt);
-	if (capture_enabled())
-		note_utility(stmt);
+		if (capture_enabled())
+			note_utility(stmt);
+	}
 	hook_depth++;
 	PG_TRY();
 	{
@@ -1764,7 +1877,7 @@ alog_xact_callback(XactEvent event, void *arg)
 			log_maintenance = false;
 			if (pending.active)
 				alog_flush(ALOG_ERROR, ERRCODE_IN_FAILED_SQL_TRANSACTION);
-			hook_depth = 0;
+			/* hook_depth stays: a procedure's ROLLBACK aborts under hooks still on the stack */
 			top_kind = -1;
 			nnotes = 0;
 			my_sync_wait = false;
@@ -1772,6 +1885,16 @@ alog_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_PRE_COMMIT:
 			if (pending.active)
 				alog_flush(ALOG_OK, 0);
+			break;
+		case XACT_EVENT_PRE_PREPARE:
+			/* a prepared transaction may still roll back: its work cannot be recorded as done */
+			if (deferred_events != NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("cannot PREPARE a transaction that did utilix key, lifecycle or purge work")));
+			if (pending.active)
+				alog_flush(ALOG_OK, 0);
+			log_maintenance = false;
 			break;
 		case XACT_EVENT_COMMIT:
 			nnotes = 0;
@@ -1914,7 +2037,8 @@ utilix_access_log_flush(PG_FUNCTION_ARGS)
 		LWLockAcquire(alog->lock, LW_EXCLUSIVE);
 		ensure_writer_locked(MyDatabaseId);
 		LWLockRelease(alog->lock);
-		ConditionVariableTimedSleep(&alog->done_cv, 50, PG_WAIT_EXTENSION);
+		ConditionVariablePrepareToSleep(&alog->done_cv);
+		(void) ConditionVariableTimedSleep(&alog->done_cv, 50, PG_WAIT_EXTENSION);
 		ConditionVariableCancelSleep();
 	}
 }
@@ -2155,6 +2279,27 @@ guard_access_log_ddl(Node *stmt)
 {
 	if (log_maintenance || creating_extension)
 		return;
+	if (IsA(stmt, DropStmt))
+	{
+		DropStmt   *d = (DropStmt *) stmt;
+		ListCell   *lc;
+
+		/* DROP TRIGGER / POLICY / RULE name ON table: the table is the name list less its last */
+		if (d->removeType == OBJECT_TRIGGER || d->removeType == OBJECT_POLICY || d->removeType == OBJECT_RULE)
+			foreach(lc, d->objects)
+			{
+				List	   *names = (List *) lfirst(lc);
+
+				if (list_length(names) >= 2 &&
+					is_access_log_relation(makeRangeVarFromNameList(list_truncate(list_copy(names),
+																				  list_length(names) - 1))))
+					ereport(ERROR,
+							(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+							 errmsg("the tables of the access log cannot be altered"),
+							 errhint("The access log is append-only; only its retention removes days.")));
+			}
+		return;
+	}
 	if (is_access_log_relation(ddl_relation(stmt)))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -2217,6 +2362,7 @@ cmp_seq(const void *a, const void *b)
 typedef struct TakenBatch
 {
 	int			n;
+	int			cap;			/* records the buffers hold */
 	int		   *slot;
 	AlogRecord *recs;
 } TakenBatch;
@@ -2237,8 +2383,8 @@ take_batch(TakenBatch *b)
 	if (n > 0)
 	{
 		qsort(ptrs, n, sizeof(AlogRecord *), cmp_seq);
-		if (n > alog_batch)
-			n = alog_batch;
+		if (n > Min(alog_batch, b->cap))
+			n = Min(alog_batch, b->cap);
 		for (int i = 0; i < n; i++)
 		{
 			AlogSlot   *s = (AlogSlot *) ((char *) ptrs[i] - offsetof(AlogSlot, rec));
@@ -2675,8 +2821,9 @@ write_records(AlogRecord *recs, int n, bool dedupe)
 			Datum		d[1];
 
 			initStringInfo(&p);
-			appendStringInfo(&p, "{\"id\":" INT64_FORMAT ",\"tenant_id\":%s,\"kind\":\"%s\",\"outcome\":\"%s\"",
-							 next_id, f[2] ? f[2] : "null", f[10], f[12]);
+			/* anyone may LISTEN: no tenant in the payload, the id leads an operator to the record */
+			appendStringInfo(&p, "{\"id\":" INT64_FORMAT ",\"kind\":\"%s\",\"outcome\":\"%s\"",
+							 next_id, f[10], f[12]);
 			if (f[13])
 				appendStringInfo(&p, ",\"sqlstate\":\"%s\"", f[13]);
 			appendStringInfoChar(&p, '}');
@@ -2952,10 +3099,10 @@ load_spill_chunk(void)
 	pfree(recs);
 	if (!ok)
 	{
-		/* read this chunk again next time */
+		/* read this chunk again, in a second (not at once: no spinning on a failure) */
 		loading_offset = chunk_start;
 		loading_bad = bad_start;
-		return true;
+		return false;
 	}
 	if (eof)
 	{
@@ -2967,6 +3114,40 @@ load_spill_chunk(void)
 				(errmsg("utilix: loaded %ld access log records from a spill file%s", (long) loading_total,
 						loading_bad > 0 ? "; some were damaged or had nowhere to go and are counted as lost" : "")));
 		loading_path[0] = '\0';
+	}
+	return true;
+}
+
+/*
+ * A batch failed.  If some of its records can be written one by one, the
+ * others are what failed: they are given up (counted, and logged without
+ * their content) so that they cannot hold up every later record of the
+ * database.  If none can, the failure is not theirs (a full disk, a lock):
+ * the batch is kept and retried.
+ */
+static bool
+write_one_by_one(TakenBatch *b, int *given_up)
+{
+	int			good = 0;
+	int			bad = 0;
+
+	*given_up = 0;
+	for (int i = 0; i < b->n; i++)
+	{
+		if (write_in_transaction(&b->recs[i], 1, false))
+			good++;
+		else
+			bad++;
+	}
+	if (good == 0)
+		return false;
+	if (bad > 0)
+	{
+		pg_atomic_fetch_add_u64(&alog->lost, bad);
+		*given_up = bad;
+		ereport(LOG,
+				(errmsg("utilix: %d access log records could not be written and were given up; %d of their batch were written",
+						bad, good)));
 	}
 	return true;
 }
@@ -3029,15 +3210,23 @@ utilix_alog_writer_main(Datum arg)
 	SetConfigOption("synchronous_commit", "on", PGC_SUSET, PGC_S_OVERRIDE);
 	/* it runs as a superuser: no one's objects on a search_path may stand in for the catalog's */
 	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
+	/* nor may a database's settings (its owner's to make) stop it */
+	SetConfigOption("default_transaction_read_only", "off", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("default_transaction_isolation", "read committed", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("statement_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("idle_in_transaction_session_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("lock_timeout", "10s", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("default_tablespace", "", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("default_table_access_method", "heap", PGC_SUSET, PGC_S_OVERRIDE);
 
-	b.slot = palloc(sizeof(int) * Max(alog_batch, 1) * 2);
-	b.recs = palloc(sizeof(AlogRecord) * Max(alog_batch, 1) * 2);
+	b.cap = Max(alog_batch, 1);
+	b.slot = palloc(sizeof(int) * b.cap);
+	b.recs = palloc(sizeof(AlogRecord) * b.cap);
 	last_busy = GetCurrentTimestamp();
 
 	for (;;)
 	{
 		TimestampTz now;
-		int			batch_cap = alog_batch;
 		bool		spill_more = false;
 
 		CHECK_FOR_INTERRUPTS();
@@ -3045,11 +3234,6 @@ utilix_alog_writer_main(Datum arg)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
-			if (alog_batch > batch_cap)
-			{
-				b.slot = repalloc(b.slot, sizeof(int) * alog_batch * 2);
-				b.recs = repalloc(b.recs, sizeof(AlogRecord) * alog_batch * 2);
-			}
 		}
 		now = GetCurrentTimestamp();
 		if (!RecoveryInProgress() && TimestampDifferenceExceeds(last_maint, now, 3600 * 1000))
@@ -3058,12 +3242,20 @@ utilix_alog_writer_main(Datum arg)
 			maintain_log();
 		}
 
+		/* a reload (here or while a batch gathered) may have raised the batch size */
+		if (alog_batch > b.cap)
+		{
+			b.cap = alog_batch;
+			b.slot = repalloc(b.slot, sizeof(int) * b.cap);
+			b.recs = repalloc(b.recs, sizeof(AlogRecord) * b.cap);
+		}
 		/* the queue first: statements may be waiting for it */
 		take_batch(&b);
 		if (b.n > 0)
 		{
 			bool		ok;
 			bool		lost = false;
+			int			given_up = 0;
 
 			if (RecoveryInProgress())
 				ok = spill_batch_on_standby(&b);
@@ -3074,7 +3266,27 @@ utilix_alog_writer_main(Datum arg)
 				/* DROP EXTENSION took the log: these are lost, and counted */
 				ok = lost = true;
 			}
+			else if (!ok && !RecoveryInProgress() && b.n > 1)
+				ok = write_one_by_one(&b, &given_up);
+			else if (!ok && !RecoveryInProgress())
+			{
+				/* one record failing alone, again and again: given up after five tries */
+				static uint64 failing_seq = 0;
+				static int	failures = 0;
+
+				failures = (failing_seq == b.recs[0].seq) ? failures + 1 : 1;
+				failing_seq = b.recs[0].seq;
+				if (failures >= 5)
+				{
+					ereport(LOG,
+							(errmsg("utilix: an access log record could not be written five times and was given up")));
+					ok = lost = true;
+					failures = 0;
+				}
+			}
 			release_batch(&b, ok, lost);
+			if (given_up > 0)
+				pg_atomic_fetch_sub_u64(&alog->written, given_up);
 			last_busy = GetCurrentTimestamp();
 			if (!ok)
 			{
@@ -3106,8 +3318,29 @@ utilix_alog_writer_main(Datum arg)
 		}
 		if (TimestampDifferenceExceeds(last_busy, GetCurrentTimestamp(), alog_writer_idle))
 		{
-			/* idle: leave, so that DROP DATABASE is not held up; started again on demand */
-			proc_exit(0);
+			/*
+			 * Idle: leave, so that DROP DATABASE is not held up; started again on
+			 * demand.  Checked and given up under the lock, so that a record
+			 * queued meanwhile starts a new writer instead of waking this one.
+			 */
+			bool		ready = false;
+
+			LWLockAcquire(alog->lock, LW_EXCLUSIVE);
+			for (int i = 0; i < alog->nslots && !ready; i++)
+				ready = (alog_slots[i].state == SLOT_READY && alog_slots[i].rec.dboid == my_writer_db);
+			if (!ready)
+			{
+				my_writer->state = WRITER_NONE;
+				my_writer->pid = 0;
+				my_writer->latch = NULL;
+				my_writer->dboid = InvalidOid;
+				my_writer = NULL;
+			}
+			LWLockRelease(alog->lock);
+			if (!ready)
+				proc_exit(0);
+			last_busy = GetCurrentTimestamp();
+			continue;
 		}
 		{
 			int			rc;

@@ -15,6 +15,7 @@
 #include "lib/stringinfo.h"
 #include "tcop/tcopprot.h"
 #include "utils/elog.h"
+#include "parser/parser.h"
 #include "utils/guc.h"
 
 #include "utilix.h"
@@ -191,8 +192,10 @@ mask_literals_ext(const char *text, bool same_length, bool respect_identifiers, 
 		}
 		else if (*p == '\'')
 		{
-			bool		escapes = (p > text && (p[-1] == 'E' || p[-1] == 'e') &&
-								   (p - 1 == text || !isalnum((unsigned char) p[-2])));
+			/* backslashes escape in E'' strings, and in all of them without standard_conforming_strings */
+			bool		escapes = !standard_conforming_strings ||
+				(p > text && (p[-1] == 'E' || p[-1] == 'e') &&
+				 (p - 1 == text || !isalnum((unsigned char) p[-2])));
 			const char *start = p;
 
 			p++;

@@ -328,8 +328,8 @@ SELECT pg_sleep(0.2);
 SELECT 1;
 SQL
 )
-like "$out" 'Asynchronous notification "utilix_security" with payload "\{"id":[0-9]+,"tenant_id":null,"kind":"key","outcome":"ok"\}"' \
-    "a key event reaches LISTEN utilix_security, with id, tenant, kind and outcome only"
+like "$out" 'Asynchronous notification "utilix_security" with payload "\{"id":[0-9]+,"kind":"key","outcome":"ok"\}"' \
+    "a key event reaches LISTEN utilix_security, with id, kind and outcome only (anyone may listen: no tenant)"
 
 # ------------------------------------------------------------------ retention of the log
 # days older than utilix.access_log_retention are dropped, after their
