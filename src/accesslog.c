@@ -2577,6 +2577,7 @@ static const Oid col_types[NCOLS] = {
 	TEXTOID, INT4OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT8OID, TEXTOID, TEXTOID,
 	TEXTOID, BYTEAOID, BYTEAOID
 };
+static const Oid written_at_type[1] = {TIMESTAMPTZOID};
 
 /* the canonical fields of a record that gets id id */
 static void
@@ -2661,25 +2662,21 @@ write_records(AlogRecord *recs, int n, bool dedupe)
 	static SPIPlanPtr notify_plan = NULL;
 	Datum	   *cols[NCOLS];
 	bool	   *colnulls[NCOLS];
-	Datum		args[NCOLS];
-	Oid			argtypes[NCOLS];
+	Datum		args[NCOLS + 1];
+	Oid			argtypes[NCOLS + 1];
 	int64		next_id;
 	int			m = 0;
 	bool		isnull;
 	ChainHead  *heads = palloc0(sizeof(ChainHead) * n);
 	int			nheads = 0;
 	bool	   *kept = palloc0(sizeof(bool) * n);
-	TimestampTz lo = utc_day(recs[0].at);
+	/* every record of the batch is written "now": the day partition is today's */
+	TimestampTz written_at = GetCurrentTransactionStartTimestamp();
+	TimestampTz lo = utc_day(written_at);
 	TimestampTz hi = lo;
 
 	for (int i = 0; i < n; i++)
 		record_terminate(&recs[i]);
-	/* the log's own days: only when a record falls outside the days known to exist */
-	for (int i = 1; i < n; i++)
-	{
-		lo = Min(lo, utc_day(recs[i].at));
-		hi = Max(hi, utc_day(recs[i].at));
-	}
 	days_pending_lo = days_known_lo;
 	days_pending_hi = days_known_hi;
 	if (lo < days_known_lo || hi > days_known_hi)
@@ -2839,6 +2836,8 @@ write_records(AlogRecord *recs, int n, bool dedupe)
 
 	for (int c = 0; c < NCOLS; c++)
 		args[c] = array_of(cols[c], colnulls[c], m, col_types[c]);
+	args[NCOLS] = TimestampTzGetDatum(written_at);
+	argtypes[NCOLS] = written_at_type[0];
 	/*
 	 * unqualified unnest: only that spelling takes several arrays (the
 	 * writer's search_path is pg_catalog, pg_temp)
@@ -2846,14 +2845,14 @@ write_records(AlogRecord *recs, int n, bool dedupe)
 	if (SPI_execute_plan(writer_plan(&insert_plan,
 									 "INSERT INTO utilix.access_log (id, at, tenant_id, app_user, session_role, db_role, "
 									 "client_addr, client_port, application_name, backend_pid, kind, tables, outcome, sqlstate, "
-									 "query_id, query, detail, record_id, prev_hash, hash) "
+									 "query_id, query, detail, record_id, prev_hash, hash, written_at) "
 									 "SELECT u.id, u.at, u.tenant_id, u.app_user, u.session_role, u.cur, u.addr::pg_catalog.inet, "
 									 "u.port, u.app, u.pid, u.kind, u.tables::pg_catalog.jsonb, u.outcome, u.sqlstate, u.qid, "
-									 "u.query, u.detail, u.rid::pg_catalog.uuid, u.prev, u.hash "
+									 "u.query, u.detail, u.rid::pg_catalog.uuid, u.prev, u.hash, $21 "
 									 "FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, "
 									 "$16, $17, $18, $19, $20) AS u(id, at, tenant_id, app_user, session_role, cur, addr, port, "
 									 "app, pid, kind, tables, outcome, sqlstate, qid, query, detail, rid, prev, hash)",
-									 NCOLS, argtypes),
+									 NCOLS + 1, argtypes),
 						 args, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not insert into utilix.access_log");
 
@@ -3084,7 +3083,7 @@ load_spill_chunk(void)
 		}
 		n++;
 	}
-	close(fd);
+	/* the lock is held until the chunk is in (and, at the end, the file gone) */
 	if (n > 0)
 	{
 		ok = write_in_transaction(recs, n, true);
@@ -3100,13 +3099,22 @@ load_spill_chunk(void)
 	if (!ok)
 	{
 		/* read this chunk again, in a second (not at once: no spinning on a failure) */
+		close(fd);
 		loading_offset = chunk_start;
 		loading_bad = bad_start;
 		return false;
 	}
-	if (eof)
+	if (!eof)
+		close(fd);
+	else
 	{
+		/*
+		 * Unlinked while still locked: an appender that opened the file before
+		 * it was renamed, and waits for the lock, then finds it unlinked and
+		 * starts a new file.
+		 */
 		(void) unlink(loading_path);
+		close(fd);
 		pg_atomic_fetch_add_u64(&alog->loaded, loading_total);
 		if (loading_bad > 0)
 			pg_atomic_fetch_add_u64(&alog->lost, loading_bad);

@@ -1,7 +1,8 @@
 -- utilix install script, part 70: the access history.
 --
 -- The records are made by hooks in C (src/accesslog.c) and written here by
--- the access log writer of this database.  The log is partitioned by day,
+-- the access log writer of this database.  The log is partitioned by the day
+-- its records were written,
 -- append-only, chained per tenant with SHA-256, and readable by a tenant's
 -- auditors (row level security) and by operators.
 
@@ -35,11 +36,15 @@ CREATE TABLE utilix.access_log (
     prev_hash        bytea,
     hash             bytea NOT NULL,
     written_at       timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp()
-) PARTITION BY RANGE (at);
+) PARTITION BY RANGE (written_at);
+-- Partitioned by when records were written, not by when their statements began:
+-- ids are given in writing order, so a day holds a contiguous run of each chain
+-- and dropping it cuts every chain at one place (the anchor).
 CREATE INDEX access_log_tenant_at ON utilix.access_log (tenant_id, at);
 COMMENT ON TABLE utilix.access_log IS
     'access history: one record per statement that touched a protected table, and per login, admin, key and purge event; append-only, chained per tenant';
 COMMENT ON COLUMN utilix.access_log.at IS 'when the statement began (UTC; shown in the session''s time zone)';
+COMMENT ON COLUMN utilix.access_log.written_at IS 'when the writer committed the record; the log is partitioned by its UTC day';
 COMMENT ON COLUMN utilix.access_log.tables IS 'protected tables touched: [{"table", "read", "inserted", "updated", "deleted"}]';
 COMMENT ON COLUMN utilix.access_log.outcome IS 'ok, error (sqlstate says which), or denied (42501 or class 28)';
 COMMENT ON COLUMN utilix.access_log.query IS 'normalised statement text (literals masked), only with utilix.access_log_query_text';
@@ -132,7 +137,7 @@ BEGIN
             -- DDL (SHARE UPDATE EXCLUSIVE), never against its readers
             PERFORM utilix._access_log_maintenance(true);
             EXECUTE format('CREATE TABLE utilix.%I (LIKE utilix.access_log INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', name);
-            EXECUTE format('ALTER TABLE utilix.%I ADD CONSTRAINT %I CHECK (at >= %L AND at < %L)',
+            EXECUTE format('ALTER TABLE utilix.%I ADD CONSTRAINT %I CHECK (written_at >= %L AND written_at < %L)',
                            name, name || '_day', (d::timestamp AT TIME ZONE 'UTC'), ((d + 1)::timestamp AT TIME ZONE 'UTC'));
             EXECUTE format('CREATE TRIGGER utilix_append_only_truncate BEFORE TRUNCATE ON utilix.%I '
                            'FOR EACH STATEMENT EXECUTE FUNCTION utilix._access_log_append_only()', name);
@@ -267,7 +272,10 @@ BEGIN
          WHERE a.tenant_id = c.t ORDER BY a.upto_id DESC LIMIT 1;
         FOR r IN SELECT l.id, l.prev_hash, l.hash, utilix._access_log_hash(l) AS expected
                    FROM utilix.access_log l
-                  WHERE coalesce(l.tenant_id, 0) = c.t AND (since IS NULL OR l.at >= since)
+                  WHERE coalesce(l.tenant_id, 0) = c.t
+                    -- since: from the first record of a statement begun then, in id order
+                    AND (since IS NULL OR l.id >= (SELECT min(x.id) FROM utilix.access_log x
+                                                     WHERE coalesce(x.tenant_id, 0) = c.t AND x.at >= since))
                   ORDER BY l.id LOOP
             IF records = 0 AND since IS NOT NULL THEN
                 prev := r.prev_hash;

@@ -331,6 +331,25 @@ SQL
 like "$out" 'Asynchronous notification "utilix_security" with payload "\{"id":[0-9]+,"kind":"key","outcome":"ok"\}"' \
     "a key event reaches LISTEN utilix_security, with id, kind and outcome only (anyone may listen: no tenant)"
 
+# ------------------------------------------------------------------ ids follow writing, not statement start
+# a long statement begins first and is written last; a short one begins and
+# ends meanwhile; verify since the short one's start still finds an intact chain
+tok_il=$(token u-interleave)
+{ echo "SELECT utilix.set_context('$tok_il', false) \\g /dev/null"; echo "SELECT count(*), pg_sleep(2) FROM m \\g /dev/null"; } |
+    psql -X -q -A -t -U "$APP" -d "$DB" >/dev/null 2>&1 &
+il_pid=$!
+sleep 0.7
+since=$(q "SELECT now()")
+out=$(app_reads "$tok_il" 2)
+wait $il_pid
+app_reads "$tok_il" 1 >/dev/null
+is "$(q "SELECT utilix.access_log_flush(10000)")" "t" "the interleaved statements are written"
+is "$(q "SELECT (SELECT max(id) FROM utilix.access_log WHERE app_user = 'u-interleave' AND at < '$since')
+              > (SELECT min(id) FROM utilix.access_log WHERE app_user = 'u-interleave' AND at >= '$since')")" "t" \
+    "the long statement began first but has a higher id than the short ones"
+is "$(q "SELECT ok FROM utilix.verify_access_log($TENANT, '$since')")" "t" \
+    "verify_access_log(since) is not fooled: it follows ids from the first statement begun since"
+
 # ------------------------------------------------------------------ retention of the log
 # days older than utilix.access_log_retention are dropped, after their
 # anchors are kept, and the drop is itself a purge record; chains still verify
