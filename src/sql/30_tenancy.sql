@@ -551,6 +551,13 @@ BEGIN
         RAISE EXCEPTION 'days of the access log are dropped only by its retention'
             USING ERRCODE = '42501', HINT = 'See utilix.access_log_retention.';
     END IF;
+    -- a protected table that goes (by DROP TABLE, or with its schema or a
+    -- parent in a CASCADE) is recorded in the access log when the drop commits
+    PERFORM utilix._log_event('admin', NULL, 'ok', format('protected table %I.%I dropped', p.schema_name, p.table_name),
+                              on_commit => true)
+       FROM utilix.protected_table p, pg_event_trigger_dropped_objects() d
+      WHERE d.classid = 'pg_class'::regclass AND d.objid = p.relid AND d.objsubid = 0
+        AND d.object_type IN ('table', 'partitioned table');
     DELETE FROM utilix.protected_table p
      USING pg_event_trigger_dropped_objects() d
      WHERE d.classid = 'pg_class'::regclass AND d.objid = p.relid AND d.objsubid = 0

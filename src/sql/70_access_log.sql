@@ -257,10 +257,14 @@ DECLARE
     prev bytea;
     last_id bigint;
 BEGIN
-    FOR c IN SELECT h.tenant_id AS t, h.last_id, h.last_hash, h.records AS n
-               FROM utilix.access_log_chain h
-              WHERE scope IS NULL OR h.tenant_id = scope
-              ORDER BY h.tenant_id LOOP
+    -- every chain with a head, and every tenant with records but no head
+    -- (its head deleted: reported below as a chain whose records are not its head's)
+    FOR c IN SELECT k.t, h.last_id, h.last_hash, h.records AS n
+               FROM (SELECT x.tenant_id AS t FROM utilix.access_log_chain x
+                     UNION SELECT DISTINCT coalesce(l.tenant_id, 0) FROM utilix.access_log l) k
+               LEFT JOIN utilix.access_log_chain h ON h.tenant_id = k.t
+              WHERE scope IS NULL OR k.t = scope
+              ORDER BY k.t LOOP
         tenant_id := NULLIF(c.t, 0);
         records := 0;
         ok := true;
@@ -297,7 +301,8 @@ BEGIN
         -- with since, a tenant without newer records has nothing to check
         IF ok AND NOT (since IS NOT NULL AND records = 0) AND prev IS DISTINCT FROM c.last_hash THEN
             ok := false; broken_at := last_id;
-            problem := CASE WHEN last_id IS NULL THEN 'the records of this tenant are missing'
+            problem := CASE WHEN c.last_hash IS NULL THEN 'the chain head of this tenant is missing'
+                            WHEN last_id IS NULL THEN 'the records of this tenant are missing'
                             ELSE 'records after this one are missing' END;
         END IF;
         RETURN NEXT;
