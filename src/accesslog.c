@@ -1229,6 +1229,20 @@ alog_statement_failed(void)
  * Executor hooks
  * ===================================================================== */
 
+/*
+ * In a hook's PG_CATCH: the outermost hook records the statement as failed;
+ * an inner one notes a refusal in case a handler catches it.
+ */
+static void
+hook_failed(void)
+{
+	hook_depth--;
+	if (hook_depth == 0)
+		alog_statement_failed();
+	else
+		note_nested_error();
+}
+
 static int
 kind_of_operation(CmdType op)
 {
@@ -1432,11 +1446,7 @@ alog_ExecutorStart(QueryDesc *queryDesc, int eflags)
 	}
 	PG_CATCH();
 	{
-		hook_depth--;
-		if (hook_depth == 0)
-			alog_statement_failed();
-		else
-			note_nested_error();
+		hook_failed();
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
@@ -1478,15 +1488,11 @@ alog_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count, bo
 	}
 	PG_CATCH();
 	{
-		hook_depth--;
 		/* nested queries may have moved the note: find it again */
 		note = note != NULL ? note_for(queryDesc) : NULL;
 		if (note != NULL && note->owns_instrument)
 			count_reads(queryDesc, note);
-		if (hook_depth == 0)
-			alog_statement_failed();
-		else
-			note_nested_error();
+		hook_failed();
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
@@ -1509,11 +1515,7 @@ alog_ExecutorFinish(QueryDesc *queryDesc)
 	}
 	PG_CATCH();
 	{
-		hook_depth--;
-		if (hook_depth == 0)
-			alog_statement_failed();
-		else
-			note_nested_error();
+		hook_failed();
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
@@ -1542,11 +1544,7 @@ alog_ExecutorEnd(QueryDesc *queryDesc)
 	}
 	PG_CATCH();
 	{
-		hook_depth--;
-		if (hook_depth == 0)
-			alog_statement_failed();
-		else
-			note_nested_error();
+		hook_failed();
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
@@ -1793,11 +1791,7 @@ alog_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTr
 	}
 	PG_CATCH();
 	{
-		hook_depth--;
-		if (hook_depth == 0)
-			alog_statement_failed();
-		else
-			note_nested_error();
+		hook_failed();
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
