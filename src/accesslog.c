@@ -1261,6 +1261,27 @@ kind_of_operation(CmdType op)
 	}
 }
 
+/*
+ * The kind of a planned statement: a SELECT whose WITH clause changes rows
+ * is recorded as the change (the first data-modifying CTE's).
+ */
+static int
+kind_of_statement(PlannedStmt *ps)
+{
+	ListCell   *lc;
+
+	if (ps->commandType != CMD_SELECT || !ps->hasModifyingCTE)
+		return kind_of_operation(ps->commandType);
+	foreach(lc, ps->subplans)
+	{
+		Plan	   *plan = (Plan *) lfirst(lc);
+
+		if (plan != NULL && IsA(plan, ModifyTable))
+			return kind_of_operation(((ModifyTable *) plan)->operation);
+	}
+	return ALOG_SELECT;
+}
+
 static bool
 is_protected_scan(PlanState *ps, EState *estate, Oid *relid)
 {
@@ -1409,7 +1430,7 @@ note_tables(QueryDesc *qd)
 			continue;
 		if (!any)
 		{
-			pending_start(kind_of_operation(qd->operation));
+			pending_start(kind_of_statement(qd->plannedstmt));
 			any = true;
 		}
 		pending_add_with_partitions(e, rte->relid);
@@ -1428,7 +1449,7 @@ alog_ExecutorStart(QueryDesc *queryDesc, int eflags)
 	if ((eflags & EXEC_FLAG_EXPLAIN_ONLY) == 0 && capture_enabled())
 	{
 		if (hook_depth == 0 && !pending.active)
-			top_kind = kind_of_operation(queryDesc->operation);
+			top_kind = kind_of_statement(queryDesc->plannedstmt);
 		counted = note_tables(queryDesc);
 		if (counted && queryDesc->instrument_options == 0)
 		{

@@ -30,7 +30,7 @@
 -- time out.
 SELECT utilix.run_access_log_maintenance() \g /dev/null
 BEGIN;
-SELECT plan(142);
+SELECT plan(143);
 SET LOCAL client_min_messages = error;
 
 -- ------------------------------------------------------------------ set-up
@@ -59,6 +59,7 @@ SELECT utilix.issue_context(:ta, 'ins-60', rights => '{read,write}') AS tok_ins,
        utilix.issue_context(:ta, 'upd-60', rights => '{read,write}') AS tok_upd,
        utilix.issue_context(:ta, 'del-60', rights => '{read,write}') AS tok_del,
        utilix.issue_context(:ta, 'mrg-60', rights => '{read,write}') AS tok_mrg,
+       utilix.issue_context(:ta, 'cte-60', rights => '{read,write}') AS tok_cte,
        utilix.issue_context(:ta, 'rb-60', rights => '{read,write}') AS tok_rb,
        utilix.issue_context(:ta, 'fn-60', rights => '{read,write}') AS tok_fn,
        utilix.issue_context(:ta, 'trg-60', rights => '{read,write}') AS tok_trg,
@@ -198,6 +199,8 @@ SELECT utilix.set_context(:'tok_mrg', false) \g /dev/null
 MERGE INTO a60_t t USING a60_src s ON t.id = s.id
     WHEN MATCHED THEN UPDATE SET v = s.v
     WHEN NOT MATCHED THEN INSERT (id, v) VALUES (s.id, s.v);
+SELECT utilix.set_context(:'tok_cte', false) \g /dev/null
+WITH w AS (UPDATE a60_t SET v = v WHERE id = 3 RETURNING 1) SELECT count(*) FROM w \g /dev/null
 SELECT utilix.set_context(:'tok_fn', false) \g /dev/null
 SELECT a60_count() \g /dev/null
 SELECT a60_count() + a60_count() \g /dev/null
@@ -222,6 +225,8 @@ SELECT is(pg_temp.recs('upd-60'), ARRAY['update ok - public.a60_t:r2,i0,u2,d0', 
 SELECT is(pg_temp.recs('del-60'), ARRAY['delete ok - public.a60_t:r1,i0,u0,d1'], 'DELETE of one row: deleted 1');
 SELECT is(pg_temp.recs('mrg-60'), ARRAY['merge ok - public.a60_t:r7,i1,u2,d0'],
           'MERGE: kind merge, the tenant''s seven rows scanned for the join, two matched and updated, one inserted');
+SELECT is(pg_temp.recs('cte-60'), ARRAY['update ok - public.a60_t:r1,i0,u1,d0'],
+          'a SELECT whose WITH clause updates a row: kind update, read 1, updated 1');
 SELECT is(pg_temp.recs('fn-60'), ARRAY['select ok - public.a60_t:r8,i0,u0,d0', 'select ok - public.a60_t:r16,i0,u0,d0'],
           'a statement calling a function that reads a protected table: one record for the top-level statement, with the function''s reads (called twice: 16)');
 SELECT is(pg_temp.recs('trg-60'), ARRAY['insert ok - public.a60_t:r0,i2,u0,d0'],
