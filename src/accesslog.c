@@ -802,6 +802,27 @@ alog_wait_committed(uint64 seq)
  * Who and where: the parts of a record that describe the session
  * ===================================================================== */
 
+/*
+ * The name of a role into buf (NAMEDATALEN), remembered with *last so that
+ * the syscache is read only when the role changes; "oid N" where it cannot
+ * be read (a role dropped meanwhile, or the abort path, where no lookup is
+ * made) and then looked up again next time.
+ */
+static void
+role_name(Oid role, Oid *last, char *buf, bool can_lookup)
+{
+	char	   *n;
+
+	if (role == *last)
+		return;
+	n = can_lookup ? GetUserNameFromId(role, true) : NULL;
+	if (n != NULL)
+		strlcpy(buf, n, NAMEDATALEN);
+	else
+		snprintf(buf, NAMEDATALEN, "oid %u", role);
+	*last = n != NULL ? role : InvalidOid;
+}
+
 static void
 fill_session(AlogRecord *rec, bool acting_role)
 {
@@ -825,26 +846,8 @@ fill_session(AlogRecord *rec, bool acting_role)
 	 * Role names: from the syscache, remembered (no error if a role is gone);
 	 * not looked up outside a healthy transaction (the abort path).
 	 */
-	if (sess != last_session)
-	{
-		char	   *n = can_lookup ? GetUserNameFromId(sess, true) : NULL;
-
-		if (n != NULL)
-			strlcpy(session_name, n, sizeof(session_name));
-		else
-			snprintf(session_name, sizeof(session_name), "oid %u", sess);
-		last_session = n != NULL ? sess : InvalidOid;
-	}
-	if (cur != last_current)
-	{
-		char	   *n = can_lookup ? GetUserNameFromId(cur, true) : NULL;
-
-		if (n != NULL)
-			strlcpy(current_name, n, sizeof(current_name));
-		else
-			snprintf(current_name, sizeof(current_name), "oid %u", cur);
-		last_current = n != NULL ? cur : InvalidOid;
-	}
+	role_name(sess, &last_session, session_name, can_lookup);
+	role_name(cur, &last_current, current_name, can_lookup);
 	strlcpy(rec->session_role, session_name, sizeof(rec->session_role));
 	strlcpy(rec->current_role, current_name, sizeof(rec->current_role));
 	if (MyBEEntry != NULL && MyBEEntry->st_clientaddr.salen > 0 &&

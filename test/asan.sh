@@ -42,6 +42,8 @@ SAN_CFLAGS=${UTILIX_ASAN_CFLAGS:-"-fsanitize=address,undefined -fno-omit-frame-p
 inside() {
     # shellcheck source=test/lib.sh
     . "$here/lib.sh"
+    # shellcheck source=test/sql-suites.sh
+    . "$here/sql-suites.sh"
     cd "$top" || exit 1
     local work=$UTILIX_ASAN_WORK logs=$UTILIX_ASAN_WORK/logs out=$UTILIX_ASAN_WORK/out
     local passed=0 failed=0 failures=() pid mapped ok bad rc f name line
@@ -79,34 +81,8 @@ inside() {
         return 0
     }
 
-    echo "== pg_regress (sanitized)"
-    make -s installcheck >"$out/regress.log" 2>&1
-    rc=$?
-    grep -E '^(test| ) |\.\.\. ' "$out/regress.log" || true
-    ok=$(grep -cE '\.\.\. ok' "$out/regress.log" || true)
-    bad=$(grep -cE '\.\.\. FAILED' "$out/regress.log" || true)
-    if [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ]; then bad=1; fi
-    passed=$((passed + ok)); failed=$((failed + bad))
-    if [ "$bad" -gt 0 ]; then
-        failures+=("pg_regress: see regression.diffs")
-        [ -f regression.diffs ] && head -200 regression.diffs
-    fi
-
-    echo "== pgTAP (sanitized)"
-    if ls test/pgtap/*.sql >/dev/null 2>&1; then
-        psql -Xq -d postgres -c "DROP DATABASE IF EXISTS utilix_tap" -c "CREATE DATABASE utilix_tap" >/dev/null
-        psql -Xq -d utilix_tap -c "CREATE EXTENSION utilix" -c "CREATE EXTENSION pgtap" >/dev/null
-        for f in test/pgtap/*.sql; do
-            name=$(basename "$f" .sql)
-            pg_prove -d utilix_tap --verbose "$f" >"$out/tap-$name.log" 2>&1
-            rc=$?
-            count_tap "$out/tap-$name.log" "pgtap/$name"
-            if [ "$rc" -ne 0 ] && ! grep -qE '^\s*not ok' "$out/tap-$name.log"; then
-                failed=$((failed + 1)); failures+=("pgtap/$name: $(tail -3 "$out/tap-$name.log" | tr '\n' ' ')")
-            fi
-            echo "pgtap/$name: exit $rc"
-        done
-    fi
+    run_regress " (sanitized)"
+    run_pgtap " (sanitized)"
 
     # stop first: reports written at process exit belong to this run too
     cluster_stop

@@ -45,23 +45,6 @@ export PGOPTIONS="-c client_min_messages=warning"
 q() {       # q SQL: as the superuser in $DB, one value per line, errors shown
     psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$DB" -c "$1" 2>&1
 }
-# wait_for SECONDS SQL WANT: polls (every 0.25 s) until SQL prints WANT; prints the last value
-wait_for() {
-    local got="" end=$((SECONDS + $1))
-    while :; do
-        got=$(q "$2")
-        [ "$got" == "$3" ] && { printf '%s' "$got"; return 0; }
-        [ $SECONDS -ge $end ] && { printf '%s' "$got"; return 1; }
-        sleep 0.25
-    done
-}
-server_ready() {    # waits up to $1 seconds for connections
-    local end=$((SECONDS + $1))
-    until psql -X -q -A -t -d postgres -c "SELECT 1" >/dev/null 2>&1; do
-        [ $SECONDS -ge $end ] && return 1
-        sleep 0.25
-    done
-}
 # app_reads TOKEN N: one session of the application role, N reads of the protected table
 app_reads() {
     {

@@ -37,13 +37,6 @@ export PGOPTIONS="-c client_min_messages=warning"
 q() {       # q SQL: as the superuser in $DB, one value per line, errors shown
     psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$DB" -c "$1" 2>&1
 }
-server_ready() {    # waits up to $1 seconds for connections
-    local end=$((SECONDS + $1))
-    until psql -X -q -A -t -d postgres -c "SELECT 1" >/dev/null 2>&1; do
-        [ $SECONDS -ge $end ] && return 1
-        sleep 0.25
-    done
-}
 crashes() {         # backends the postmaster saw die of a signal so far
     grep -c 'terminated by signal' "$LOG"
 }

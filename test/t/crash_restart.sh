@@ -60,23 +60,6 @@ q() {       # q SQL: as the superuser in $DB, one value per line, errors shown
 qa() {
     PGOPTIONS="$PGOPTIONS -c utilix.context=$1" psql -X -q -A -t -v ON_ERROR_STOP=1 -U "$APP" -d "$DB" -c "$2" 2>&1
 }
-# wait_for SECONDS SQL WANT: polls (every 0.25 s) until SQL prints WANT; prints the last value
-wait_for() {
-    local got="" end=$((SECONDS + $1))
-    while :; do
-        got=$(q "$2")
-        [ "$got" == "$3" ] && { printf '%s' "$got"; return 0; }
-        [ $SECONDS -ge $end ] && { printf '%s' "$got"; return 1; }
-        sleep 0.25
-    done
-}
-server_ready() {    # waits up to $1 seconds for connections
-    local end=$((SECONDS + $1))
-    until psql -X -q -A -t -d postgres -c "SELECT 1" >/dev/null 2>&1; do
-        [ $SECONDS -ge $end ] && return 1
-        sleep 0.25
-    done
-}
 reinits() {     # crash restarts so far
     grep -c 'all server processes terminated; reinitializing' "$LOG"
 }

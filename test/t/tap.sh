@@ -90,6 +90,26 @@ done_testing() {
     exit 0
 }
 
+# Helpers of scripts that start and crash servers of their own.
+# wait_for SECONDS SQL WANT: polls (every 0.25 s) the caller's q() until SQL
+# prints WANT; prints the last value, and fails if it never came
+wait_for() {
+    local got="" end=$((SECONDS + $1))
+    while :; do
+        got=$(q "$2")
+        [ "$got" == "$3" ] && { printf '%s' "$got"; return 0; }
+        [ $SECONDS -ge $end ] && { printf '%s' "$got"; return 1; }
+        sleep 0.25
+    done
+}
+server_ready() {    # server_ready SECONDS: waits that long at most for connections
+    local end=$((SECONDS + $1))
+    until psql -X -q -A -t -d postgres -c "SELECT 1" >/dev/null 2>&1; do
+        [ $SECONDS -ge $end ] && return 1
+        sleep 0.25
+    done
+}
+
 # Run directly (test/suites.sh runs every test/t/*.sh), this file checks
 # itself: a helper that could not report a failure would hide every other one.
 if [ "${BASH_SOURCE[0]}" == "$0" ]; then

@@ -37,23 +37,6 @@ LOG=$UTILIX_DIR/server.log
 q() {       # q SQL: one value per line, errors shown
     psql -X -q -A -t -v ON_ERROR_STOP=1 -d wk -c "$1" 2>&1
 }
-# wait_for SECONDS SQL WANT: polls (every 0.25 s) until SQL prints WANT; prints the last value
-wait_for() {
-    local secs=$1 sql=$2 want=$3 got="" end=$((SECONDS + $1))
-    while :; do
-        got=$(q "$sql")
-        [ "$got" == "$want" ] && { printf '%s' "$got"; return 0; }
-        [ $SECONDS -ge $end ] && { printf '%s' "$got"; return 1; }
-        sleep 0.25
-    done
-}
-server_ready() {    # waits up to $1 seconds for connections
-    local end=$((SECONDS + $1))
-    until psql -X -q -A -t -d postgres -c "SELECT 1" >/dev/null 2>&1; do
-        [ $SECONDS -ge $end ] && return 1
-        sleep 0.25
-    done
-}
 
 cluster_start || bail "the server does not start: $(tail -5 "$LOG")"
 ok "the server starts with utilix.database = 'wk' before database wk exists"
