@@ -16,10 +16,15 @@ CREATE TABLE meter.reading (
     tenant_id bigint, site_id int, ts timestamptz, kwh numeric,
     PRIMARY KEY (tenant_id, site_id, ts),
     FOREIGN KEY (tenant_id, site_id) REFERENCES meter.site (tenant_id, site_id));
--- a referenced table is protected after the tables that reference it
+-- tables that reference each other are protected in one transaction: a
+-- protected table may reference only protected tables (checked at commit),
+-- and a protected table only be referenced by protected tables
 SELECT utilix.protect('meter.site');
 SELECT utilix.protect('meter.reading');
+BEGIN;
+SELECT utilix.protect('meter.reading');
 SELECT utilix.protect('meter.site');
+COMMIT;
 SELECT table_name, tenant_column, rls_enabled, rls_forced, tenant_policy, guard_trigger
   FROM utilix.protected_tables ORDER BY 1::text;
 -- what protect refuses, and why

@@ -17,6 +17,7 @@
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "nodes/parsenodes.h"
+#include "parser/analyze.h"
 #include "parser/parsetree.h"
 #include "rewrite/rowsecurity.h"
 #include "tcop/utility.h"
@@ -36,14 +37,15 @@ static int	explain_depth = 0;
 
 static ExecutorStart_hook_type prev_ExecutorStart = NULL;
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
+static post_parse_analyze_hook_type prev_post_parse_analyze = NULL;
 
 /*
  * Is this relation protected by utilix?  It carries utilix's restrictive
  * policy and its guard trigger (a policy of that name alone, which anyone
  * can create on a table of their own, is not enough).
  */
-static bool
-relation_is_protected(Relation rel)
+bool
+utilix_relation_is_protected(Relation rel)
 {
 	ListCell   *lc;
 	bool		has_guard = false;
@@ -88,7 +90,7 @@ check_explain(QueryDesc *queryDesc)
 		if (check_enable_rls(rte->relid, InvalidOid, true) != RLS_ENABLED)
 			continue;
 		rel = relation_open(rte->relid, NoLock);
-		prot = relation_is_protected(rel);
+		prot = utilix_relation_is_protected(rel);
 		relation_close(rel, NoLock);
 		if (prot)
 			ereport(ERROR,
@@ -139,7 +141,7 @@ copy_from_owner(CopyStmt *stmt)
 	if (!OidIsValid(relid) || check_enable_rls(relid, InvalidOid, true) != RLS_ENABLED)
 		return InvalidOid;
 	rel = relation_open(relid, NoLock);
-	prot = relation_is_protected(rel);
+	prot = utilix_relation_is_protected(rel);
 	owner = rel->rd_rel->relowner;
 
 	/*
@@ -216,6 +218,8 @@ utilix_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	PlannedStmt *volatile run_pstmt = pstmt;
 	Oid			save_userid = InvalidOid;
 	int			save_sec = 0;
+	volatile bool sanitize = false;
+	MemoryContext oldcxt = CurrentMemoryContext;
 
 	if (IsA(pstmt->utilityStmt, CopyStmt))
 	{
@@ -246,13 +250,27 @@ utilix_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	if (queryString && utilix_redact_literals_enabled() && context == PROCESS_UTILITY_TOPLEVEL &&
 		(strchr(queryString, '\'') != NULL || strchr(queryString, '$') != NULL))
 		masked = utilix_mask_literals_same_length(queryString);
+	/* DDL that would evaluate the caller's expressions over tenants' rows */
+	{
+		bool		s;
+
+		utilix_ddl_gate(pstmt->utilityStmt, &s);
+		sanitize = s;
+	}
 	if (is_explain)
 		explain_depth++;
 	if (OidIsValid(copy_owner))
 	{
-		/* run as the owner, without row level security; the guard trigger checks each row */
+		/*
+		 * Run as the owner, as a restricted operation, without row level
+		 * security for PostgreSQL's check at the start of COPY only: the
+		 * first statement trigger, row or query of the COPY ends that
+		 * (utilix_copy_end_noforce), so that defaults and triggers see the
+		 * caller's tenant only.  The guard trigger checks each row.
+		 */
 		GetUserIdAndSecContext(&save_userid, &save_sec);
-		SetUserIdAndSecContext(copy_owner, save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_NOFORCE_RLS);
+		SetUserIdAndSecContext(copy_owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
+							   SECURITY_RESTRICTED_OPERATION | SECURITY_NOFORCE_RLS);
 		copy_guard_depth++;
 	}
 	PG_TRY();
@@ -264,7 +282,7 @@ utilix_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 			standard_ProcessUtility(run_pstmt, masked, readOnlyTree, context,
 									params, queryEnv, dest, qc);
 	}
-	PG_FINALLY();
+	PG_CATCH();
 	{
 		if (is_explain)
 			explain_depth--;
@@ -273,8 +291,61 @@ utilix_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 			copy_guard_depth--;
 			SetUserIdAndSecContext(save_userid, save_sec);
 		}
+		if (sanitize)
+		{
+			/*
+			 * Errors of DDL over tenants' rows quote the offending key in
+			 * their detail ("Key (tenant_id, email)=(...) is duplicated").
+			 */
+			ErrorData  *edata;
+
+			MemoryContextSwitchTo(oldcxt);
+			edata = CopyErrorData();
+			FlushErrorState();
+			edata->detail = NULL;
+			edata->detail_log = NULL;
+			edata->context = NULL;
+			edata->internalquery = NULL;
+			edata->internalpos = 0;
+			ReThrowError(edata);
+		}
+		PG_RE_THROW();
 	}
 	PG_END_TRY();
+	if (is_explain)
+		explain_depth--;
+	if (OidIsValid(copy_owner))
+	{
+		copy_guard_depth--;
+		SetUserIdAndSecContext(save_userid, save_sec);
+	}
+}
+
+/*
+ * Called by the first statement trigger, row trigger or parsed query of a
+ * COPY FROM that utilix runs as the owner: from here on row level security
+ * applies again, so that a default or trigger that queries a table sees the
+ * caller's tenant only.
+ */
+void
+utilix_copy_end_noforce(void)
+{
+	Oid			userid;
+	int			sec;
+
+	if (copy_guard_depth <= 0)
+		return;
+	GetUserIdAndSecContext(&userid, &sec);
+	if (sec & SECURITY_NOFORCE_RLS)
+		SetUserIdAndSecContext(userid, sec & ~SECURITY_NOFORCE_RLS);
+}
+
+static void
+utilix_post_parse_analyze(ParseState *pstate, Query *query, JumbleState *jstate)
+{
+	utilix_copy_end_noforce();
+	if (prev_post_parse_analyze)
+		prev_post_parse_analyze(pstate, query, jstate);
 }
 
 void
@@ -295,6 +366,8 @@ TenancyInit(void)
 	ExecutorStart_hook = utilix_ExecutorStart;
 	prev_ProcessUtility = ProcessUtility_hook;
 	ProcessUtility_hook = utilix_ProcessUtility;
+	prev_post_parse_analyze = post_parse_analyze_hook;
+	post_parse_analyze_hook = utilix_post_parse_analyze;
 }
 
 /*
@@ -335,6 +408,7 @@ utilix_guard_tenant(PG_FUNCTION_ARGS)
 		 */
 		if (copy_guard_depth > 0)
 		{
+			utilix_copy_end_noforce();
 			newv = heap_getattr(td->tg_trigtuple, attnum, desc, &newnull);
 			if (newnull || DatumGetInt64(newv) != utilix_current_context(false)->tenant)
 				ereport(ERROR,

@@ -406,6 +406,7 @@ utilix_check_rights(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("utilix._check_rights() must be a statement trigger")));
 	relid = RelationGetRelid(td->tg_relation);
+	utilix_copy_end_noforce();
 	if (check_enable_rls(relid, InvalidOid, true) != RLS_ENABLED)
 		return PointerGetDatum(NULL);
 	if (TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))

@@ -177,6 +177,12 @@ extern const UtilixContext *utilix_context_unchecked(void);
 
 /* tenancy.c */
 extern void TenancyInit(void);
+struct RelationData;
+extern bool utilix_relation_is_protected(struct RelationData *rel);
+extern void utilix_copy_end_noforce(void);
+
+/* ddlgate.c: DDL a role under row level security may run on protected tables */
+extern void utilix_ddl_gate(struct Node *parsetree, bool *sanitize);
 
 /* pwhash.c: the text form of a password hash (users.c computes and checks them) */
 #define UTILIX_PW_SALT_LEN	16

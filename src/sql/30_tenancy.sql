@@ -47,7 +47,7 @@ COMMENT ON FUNCTION utilix._check_rights() IS
     'internal: statement trigger: writes need the write right, TRUNCATE is refused (roles under row level security)';
 
 -- The uniqueness and reference rules, as rows: one per offending object.
-CREATE FUNCTION utilix._oracle_problems(rel regclass, tenant_column name)
+CREATE FUNCTION utilix._oracle_problems(rel regclass, tenant_column name, unprotected_refs boolean DEFAULT true)
     RETURNS TABLE (object text, problem text, fix text)
     LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
     AS $$
@@ -74,6 +74,29 @@ BEGIN
       FROM pg_constraint c
      WHERE c.conrelid = rel AND c.contype = 'x'
        AND (tatt IS NULL OR c.conkey[1] <> tatt);
+
+    -- an exclusion constraint that compares the tenant column with another
+    -- operator than = spans tenants
+    RETURN QUERY
+    SELECT format('constraint %I', c.conname),
+           'an exclusion constraint must compare the tenant column with =, or it compares rows of different tenants',
+           format('Use EXCLUDE USING gist (%I WITH =, ...).', tenant_column)
+      FROM pg_constraint c
+     WHERE c.conrelid = rel AND c.contype = 'x'
+       AND c.conkey[1] = tatt AND c.conexclop[1] <> 'pg_catalog.=(bigint,bigint)'::regoperator;
+
+    -- foreign keys from this table to a table outside protection: deleting or
+    -- changing a key there fails (or cascades) only when some tenant uses it
+    RETURN QUERY
+    SELECT format('constraint %I', c.conname),
+           format('a foreign key to %s, which is not protected, reveals which keys tenants use, and its actions reach every tenant''s rows',
+                  c.confrelid::regclass),
+           format('Protect %s first (its keys then lead with the tenant column), or keep the values in a CHECK constraint or an enum.',
+                  c.confrelid::regclass)
+      FROM pg_constraint c
+     WHERE unprotected_refs AND c.conrelid = rel AND c.contype = 'f' AND c.conparentid = 0
+       AND c.confrelid <> rel AND c.confrelid <> 'utilix.tenant'::regclass
+       AND NOT EXISTS (SELECT 1 FROM utilix.protected_table p WHERE p.relid = c.confrelid);
 
     -- foreign keys from this table to another protected table
     RETURN QUERY
@@ -109,8 +132,96 @@ BEGIN
        AND (tatt IS NULL OR c.confkey[1] <> tatt OR c.conkey[1] <> tatt);
 END
 $$;
-COMMENT ON FUNCTION utilix._oracle_problems(regclass, name) IS
+COMMENT ON FUNCTION utilix._oracle_problems(regclass, name, boolean) IS
     'internal: unique constraints and foreign keys of a table that would reveal other tenants'' keys';
+
+-- Every function that code attached to a table can run over its rows, and
+-- that a non-superuser owns: the code of triggers (and their WHEN), column
+-- defaults, constraints, indexes, policies, rules and extended statistics,
+-- the operators they use, and the column types with their domain
+-- constraints, range functions, attributes and casts.  Such code would see
+-- tenants' rows with the privileges of whoever touches them (a tenant's
+-- session, utilix's own functions, the worker), so a protected table may
+-- carry only functions that a superuser owns: reviewed code.
+CREATE FUNCTION utilix._untrusted_code(rel regclass)
+    RETURNS TABLE (object text, function regprocedure, owner name)
+    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+    AS $$
+WITH RECURSIVE
+  own(classid, objid, label) AS (
+    SELECT 'pg_class'::regclass::oid, rel::oid, 'a column type'
+    UNION ALL SELECT 'pg_constraint'::regclass, c.oid, format('constraint %I', c.conname)
+                FROM pg_constraint c WHERE c.conrelid = rel
+    UNION ALL SELECT 'pg_trigger'::regclass, t.oid, format('trigger %I', t.tgname)
+                FROM pg_trigger t WHERE t.tgrelid = rel
+    UNION ALL SELECT 'pg_class'::regclass, i.indexrelid, format('index %s', i.indexrelid::regclass)
+                FROM pg_index i WHERE i.indrelid = rel
+    UNION ALL SELECT 'pg_attrdef'::regclass, d.oid, format('the default of column %I', a.attname)
+                FROM pg_attrdef d JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum
+               WHERE d.adrelid = rel
+    UNION ALL SELECT 'pg_policy'::regclass, p.oid, format('policy %I', p.polname)
+                FROM pg_policy p WHERE p.polrelid = rel
+    UNION ALL SELECT 'pg_rewrite'::regclass, r.oid, format('rule %I', r.rulename)
+                FROM pg_rewrite r WHERE r.ev_class = rel
+    UNION ALL SELECT 'pg_statistic_ext'::regclass, x.oid, format('statistics %I', x.stxname)
+                FROM pg_statistic_ext x WHERE x.stxrelid = rel
+  ),
+  reach(classid, objid, label) AS (
+    SELECT classid, objid, label FROM own
+    UNION
+    SELECT n.classid, n.objid, r.label
+      FROM reach r, LATERAL (
+        SELECT d.refclassid AS classid, d.refobjid AS objid
+          FROM pg_depend d
+         WHERE d.classid = r.classid AND d.objid = r.objid AND d.deptype IN ('n', 'a', 'i')
+           AND d.refclassid IN ('pg_proc'::regclass, 'pg_operator'::regclass, 'pg_type'::regclass)
+        UNION ALL
+        SELECT 'pg_constraint'::regclass, c.oid FROM pg_constraint c
+         WHERE r.classid = 'pg_type'::regclass AND c.contypid = r.objid
+        UNION ALL
+        SELECT 'pg_proc'::regclass, k.castfunc FROM pg_cast k
+         WHERE r.classid = 'pg_type'::regclass AND k.castfunc <> 0
+           AND (k.castsource = r.objid OR k.casttarget = r.objid)
+        UNION ALL
+        SELECT 'pg_type'::regclass, a.atttypid FROM pg_type t JOIN pg_attribute a ON a.attrelid = t.typrelid
+         WHERE r.classid = 'pg_type'::regclass AND t.oid = r.objid AND t.typrelid <> 0
+           AND a.attnum > 0 AND NOT a.attisdropped
+        UNION ALL
+        SELECT 'pg_proc'::regclass, f.f FROM pg_operator o,
+               unnest(ARRAY[o.oprcode::oid, o.oprrest::oid, o.oprjoin::oid]) AS f(f)
+         WHERE r.classid = 'pg_operator'::regclass AND o.oid = r.objid AND f.f <> 0
+      ) n
+  )
+SELECT DISTINCT r.label, p.oid::regprocedure, o.rolname
+  FROM reach r
+  JOIN pg_proc p ON p.oid = r.objid
+  JOIN pg_roles o ON o.oid = p.proowner
+ WHERE r.classid = 'pg_proc'::regclass AND NOT o.rolsuper
+$$;
+COMMENT ON FUNCTION utilix._untrusted_code(regclass) IS
+    'internal: functions owned by a non-superuser that code attached to the table (triggers, defaults, constraints, indexes, policies, column types and casts) can run over its rows';
+
+-- Statistics of index expressions are shown in pg_stats without row level
+-- security (the index has none): keep them from being collected.
+CREATE FUNCTION utilix._hide_index_statistics(rel regclass) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    SET utilix.internal_ddl = on SET client_min_messages = warning
+    AS $$
+DECLARE
+    ix record;
+BEGIN
+    FOR ix IN SELECT i.indexrelid, a.attnum
+                FROM pg_index i
+                JOIN pg_attribute a ON a.attrelid = i.indexrelid AND a.attnum > 0
+               WHERE i.indrelid = rel AND i.indkey[a.attnum - 1] = 0
+                 AND a.attstattarget IS DISTINCT FROM 0 LOOP
+        EXECUTE format('ALTER INDEX %s ALTER COLUMN %s SET STATISTICS 0', ix.indexrelid::regclass, ix.attnum);
+        DELETE FROM pg_statistic WHERE starelid = ix.indexrelid AND staattnum = ix.attnum;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION utilix._hide_index_statistics(regclass) IS
+    'internal: sets the statistics target of the expression columns of a protected table''s indexes to 0 and removes what was collected';
 
 CREATE FUNCTION utilix.protect(rel regclass, tenant_column name DEFAULT 'tenant_id') RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET client_min_messages = warning
@@ -158,10 +269,20 @@ BEGIN
             USING ERRCODE = '42804';
     END IF;
 
-    -- refuse existence oracles before changing anything
-    FOR prob IN SELECT * FROM utilix._oracle_problems(rel, tenant_column) LOOP
+    -- refuse existence oracles before changing anything; references to tables
+    -- not yet protected are checked when the transaction commits (see
+    -- utilix._check_references), so that tables that reference each other
+    -- can be protected one after the other in one transaction
+    FOR prob IN SELECT * FROM utilix._oracle_problems(rel, tenant_column, false) LOOP
         RAISE EXCEPTION 'cannot protect table "%": % (%)', rel::text, prob.object, prob.problem
             USING ERRCODE = '42P16', HINT = prob.fix;
+    END LOOP;
+    FOR prob IN SELECT * FROM utilix._untrusted_code(rel) LOOP
+        RAISE EXCEPTION 'cannot protect table "%": % runs function %, owned by role "%", which is not a superuser',
+                        rel::text, prob.object, prob.function, prob.owner
+            USING ERRCODE = '42501',
+                  DETAIL = 'Code attached to a protected table sees tenants'' rows with the privileges of whoever touches them.',
+                  HINT = 'Have a superuser review the function and take it over (ALTER FUNCTION ... OWNER TO), or remove it.';
     END LOOP;
 
     IF att.attnum IS NULL THEN
@@ -221,6 +342,8 @@ BEGIN
             SET tenant_column = EXCLUDED.tenant_column, relid = EXCLUDED.relid,
                 protected_at = now(), protected_by = session_user;
 
+    PERFORM utilix._hide_index_statistics(rel);
+
     -- partitions are tables of their own: protect each one
     FOR child IN SELECT inhrelid FROM pg_inherits WHERE inhparent = rel LOOP
         PERFORM utilix.protect(child::regclass, tenant_column);
@@ -229,6 +352,32 @@ END
 $$;
 COMMENT ON FUNCTION utilix.protect(regclass, name) IS
     'operator: puts a table (and its partitions) under tenant isolation: tenant column, FORCE row level security, a restrictive tenant policy, a guard against moving rows between tenants';
+
+-- At commit: a protected table references only protected tables (and
+-- utilix.tenant).  Deferred, so that a table and the tables it references
+-- can be protected in any order within one transaction.
+CREATE FUNCTION utilix._check_references() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    prob record;
+    rel regclass := to_regclass(format('%I.%I', NEW.schema_name, NEW.table_name));
+BEGIN
+    IF rel IS NULL OR NOT EXISTS (SELECT 1 FROM utilix.protected_table p
+                                   WHERE p.schema_name = NEW.schema_name AND p.table_name = NEW.table_name) THEN
+        RETURN NULL;
+    END IF;
+    FOR prob IN SELECT * FROM utilix._oracle_problems(rel, NEW.tenant_column) LOOP
+        RAISE EXCEPTION 'protected table "%" cannot keep %: %', rel::text, prob.object, prob.problem
+            USING ERRCODE = '42P16', HINT = prob.fix || ' Tables that reference each other are protected in one transaction.';
+    END LOOP;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION utilix._check_references() IS
+    'internal: deferred check that a newly protected table references only protected tables';
+CREATE CONSTRAINT TRIGGER utilix_check_references AFTER INSERT OR UPDATE ON utilix.protected_table
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION utilix._check_references();
 
 CREATE FUNCTION utilix.unprotect(rel regclass) RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET client_min_messages = warning
@@ -242,6 +391,12 @@ BEGIN
     END IF;
     IF NOT EXISTS (SELECT 1 FROM utilix.protected_table WHERE relid = rel) THEN
         RAISE EXCEPTION 'table "%" is not protected', rel::text USING ERRCODE = '22023';
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_constraint c JOIN utilix.protected_table p ON p.relid = c.conrelid
+                WHERE c.confrelid = rel AND c.contype = 'f' AND c.conrelid <> rel
+                  AND NOT EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhrelid = c.conrelid AND i.inhparent = rel)) THEN
+        RAISE EXCEPTION 'table "%" is referenced by a protected table', rel::text
+            USING ERRCODE = '2BP01', HINT = 'Unprotect the referencing tables first, or drop their foreign keys.';
     END IF;
     FOR child IN SELECT inhrelid FROM pg_inherits WHERE inhparent = rel LOOP
         IF EXISTS (SELECT 1 FROM utilix.protected_table WHERE relid = child) THEN
@@ -311,7 +466,7 @@ CREATE VIEW utilix.protected_tables AS
                       AND NOT pol.polpermissive AND pol.polcmd = '*') AS tenant_policy,
            EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t
                     WHERE t.tgrelid = c.oid AND t.tgname = 'utilix_guard_tenant'
-                      AND t.tgenabled <> 'D') AS guard_trigger,
+                      AND t.tgenabled = 'O') AS guard_trigger,
            p.protected_at, p.protected_by
       FROM utilix.protected_table p
       LEFT JOIN pg_catalog.pg_class c
@@ -346,9 +501,9 @@ BEGIN
             oracle := false; fix := NULL; table_name := p.table_name::text; problem := 'trigger utilix_guard_tenant is missing or disabled'; RETURN NEXT;
         END IF;
         IF NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = p.table_name AND t.tgname = 'utilix_rights'
-                         AND t.tgenabled <> 'D') THEN
+                         AND t.tgenabled = 'O' AND t.tgfoid = 'utilix._check_rights()'::regprocedure) THEN
             oracle := false; fix := NULL; table_name := p.table_name::text;
-            problem := 'trigger utilix_rights is missing or disabled'; RETURN NEXT;
+            problem := 'trigger utilix_rights is missing, disabled, enabled for replica sessions only or altered'; RETURN NEXT;
         END IF;
         IF NOT EXISTS (SELECT 1 FROM pg_policy pol
                         WHERE pol.polrelid = p.table_name AND pol.polname = 'utilix_access' AND pol.polpermissive
@@ -381,21 +536,31 @@ BEGIN
         -- encrypted columns: the seal trigger and each column's CHECK must stay
         IF EXISTS (SELECT 1 FROM utilix.encrypted_column e WHERE e.relid = p.table_name::oid) THEN
             IF NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = p.table_name AND t.tgname = 'zz_utilix_seal'
-                             AND t.tgenabled <> 'D') THEN
+                             AND t.tgenabled = 'O' AND t.tgfoid = 'utilix._seal_row()'::regprocedure) THEN
                 oracle := false; fix := NULL; table_name := p.table_name::text;
-                problem := 'trigger zz_utilix_seal is missing or disabled'; RETURN NEXT;
+                problem := 'trigger zz_utilix_seal is missing, disabled, enabled for replica sessions only or altered'; RETURN NEXT;
             END IF;
+            -- the constraint is judged by what it checks, not by its name
             IF EXISTS (SELECT 1 FROM utilix.encrypted_column e
                         WHERE e.relid = p.table_name::oid
                           AND NOT EXISTS (SELECT 1 FROM pg_constraint k
-                                           WHERE k.conrelid = p.table_name AND k.conname = 'utilix_sealed_' || e.column_id)) THEN
+                                           WHERE k.conrelid = p.table_name AND k.conname = 'utilix_sealed_' || e.column_id
+                                             AND k.contype = 'c'
+                                             AND pg_get_expr(k.conbin, k.conrelid) = format('utilix.is_sealed(%I)', e.column_name))) THEN
                 oracle := false; fix := NULL; table_name := p.table_name::text;
-                problem := 'a CHECK constraint utilix_sealed_* of an encrypted column is missing'; RETURN NEXT;
+                problem := 'a CHECK constraint utilix_sealed_* of an encrypted column is missing or altered'; RETURN NEXT;
             END IF;
         END IF;
         FOR o IN SELECT * FROM utilix._oracle_problems(p.table_name, p.tenant_column) LOOP
             oracle := true; fix := o.fix; table_name := p.table_name::text;
             problem := o.object || ': ' || o.problem; RETURN NEXT;
+        END LOOP;
+        FOR o IN SELECT * FROM utilix._untrusted_code(p.table_name) LOOP
+            oracle := true; table_name := p.table_name::text;
+            problem := format('%s that runs function %s, owned by role %I, which is not a superuser (code attached to a protected table sees tenants'' rows)',
+                              o.object, o.function, o.owner);
+            fix := 'Have a superuser review the function and take it over (ALTER FUNCTION ... OWNER TO), or remove it.';
+            RETURN NEXT;
         END LOOP;
     END LOOP;
 END
@@ -486,11 +651,20 @@ BEGIN
                END AS r
           FROM pg_event_trigger_ddl_commands() c) s
      WHERE r IS NOT NULL;
+    -- a cast, domain, type, operator or function can be reached from any protected table
+    IF EXISTS (SELECT 1 FROM pg_event_trigger_ddl_commands() c
+                WHERE c.object_type IN ('cast', 'domain', 'domain constraint', 'type', 'operator',
+                                        'function', 'procedure', 'aggregate')) THEN
+        touched := COALESCE(touched, '{}') || ARRAY(SELECT p.relid FROM utilix.protected_table p);
+    END IF;
     IF touched IS NULL THEN
         RETURN;
     END IF;
     touched := touched || ARRAY(SELECT k.confrelid FROM pg_constraint k
                                  WHERE k.conrelid = ANY (touched) AND k.contype = 'f');
+    PERFORM utilix._hide_index_statistics(p.relid::regclass)
+       FROM utilix.protected_table p
+      WHERE p.relid = ANY (touched) AND to_regclass(format('%I.%I', p.schema_name, p.table_name)) IS NOT NULL;
 
     -- no one but a superuser may weaken a protected table
     FOR bad IN SELECT * FROM utilix._integrity_problems(touched) LOOP

@@ -272,7 +272,9 @@ INSERT INTO bi80_fn VALUES
     ('utilix.create_tenant(text,text)', 'op', ARRAY['''bi80 new''', '''JP''']),
     ('utilix.bind_role(regrole,bigint)', 'op', ARRAY['''bi80_bound''', :'ta']),
     ('utilix.unbind_role(regrole)', 'op', ARRAY['''bi80_bound''']),
-    ('utilix._oracle_problems(regclass,name)', 'super', ARRAY['''bi80_t''', '''tenant_id''']),
+    ('utilix._oracle_problems(regclass,name,boolean)', 'super', ARRAY['''bi80_t''', '''tenant_id''', 'true']),
+    ('utilix._untrusted_code(regclass)', 'super', ARRAY['''bi80_t''']),
+    ('utilix._hide_index_statistics(regclass)', 'super', ARRAY['''bi80_t''']),
     ('utilix.protect(regclass,name)', 'op', ARRAY['''bi80_t''', '''tenant_id''']),
     ('utilix.unprotect(regclass)', 'op', ARRAY['''bi80_t''']),
     ('utilix.protect_schema(name,name)', 'op', ARRAY['''bi80_s''', '''tenant_id''']),
@@ -422,7 +424,10 @@ INSERT INTO bi80_null_expect VALUES
     ('utilix.issue_context(bigint,text,interval,text[],text)', 4, 'ok', NULL),  -- the default rights
     ('utilix.issue_context(bigint,text,interval,text[],text)', 5, 'ok', NULL),  -- no clearance
     ('utilix.set_context(text,boolean)', 2, 'ok', NULL),                        -- local, the default
-    ('utilix._oracle_problems(regclass,name)', 1, 'ok', NULL),
+    ('utilix._oracle_problems(regclass,name,boolean)', 1, 'ok', NULL),
+    ('utilix._oracle_problems(regclass,name,boolean)', 3, 'ok', NULL),           -- no problem of either kind
+    ('utilix._untrusted_code(regclass)', 1, 'ok', NULL),                         -- nothing attached to no table
+    ('utilix._hide_index_statistics(regclass)', 1, 'ok', NULL),                  -- no table, no index
     ('utilix._integrity_problems(oid[])', 1, 'ok', NULL),                       -- every table
     ('utilix._ensure_tenant_keys(bigint)', 1, 'null', NULL),
     ('utilix._leaves(regclass)', 1, 'ok', NULL),
@@ -826,6 +831,7 @@ INSERT INTO bi80_case (fn, class, who, q, expect) VALUES
 ('_seal_row', 'called directly', 'plain', $$SELECT utilix._seal_row()$$, '39P01'),
 ('_guard_tenant', 'called directly', 'plain', $$SELECT utilix._guard_tenant()$$, '39P01'),
 ('_check_rights', 'called directly', 'plain', $$SELECT utilix._check_rights()$$, '39P01'),
+('_check_references', 'called directly', 'super', $$SELECT utilix._check_references()$$, '0A000'),
 ('_on_ddl_end', 'called directly', 'super', $$SELECT utilix._on_ddl_end()$$, '0A000'),
 ('_on_sql_drop', 'called directly', 'super', $$SELECT utilix._on_sql_drop()$$, '0A000'),
 ('_key_check_dedup', 'called directly', 'super', $$SELECT utilix._key_check_dedup()$$, '0A000'),

@@ -1,0 +1,474 @@
+/*
+ * ddlgate.c
+ *		Which DDL a role that row level security applies to (the table owner
+ *		that runs migrations above all) may run on a protected table.
+ *
+ * Row level security filters queries, not DDL: CREATE INDEX, ALTER TABLE
+ * ... ADD CHECK, ALTER COLUMN ... TYPE and their kin evaluate expressions
+ * over every row of the table, whatever tenant it belongs to, and whatever
+ * those expressions see or fail on reaches the role that ran the statement
+ * (through notices, errors, timing, or statistics).  Two rules keep the
+ * owner blind:
+ *
+ *  - Before the statement runs (here): a statement that would evaluate an
+ *    expression the caller chose over rows already in the table (an
+ *    expression or partial index, a validated CHECK or exclusion
+ *    constraint, a stored generated column, a column type change, a domain
+ *    constraint validated over a protected column) runs only while the
+ *    table holds no row at all, dead rows included.  Rows may not arrive
+ *    by ATTACH PARTITION or INHERIT from a table filled elsewhere, nor may
+ *    a new partition be checked against a filled default partition.  The
+ *    allowed statements that still touch existing rows without an
+ *    expression of the caller's (plain-column indexes, unique and foreign
+ *    keys, SET NOT NULL) have the detail of their errors removed, since it
+ *    quotes the offending key.
+ *
+ *  - After the statement (the event trigger, utilix._integrity_problems):
+ *    every function that a protected table's triggers, defaults,
+ *    constraints, indexes, policies, column types and their casts can run
+ *    must be owned by a superuser.  Code of the owner's own never runs
+ *    over tenants' rows, neither in tenants' sessions nor in utilix's
+ *    privileged functions and workers.
+ *
+ * Superusers and BYPASSRLS roles are outside row level security and are
+ * not judged here.
+ */
+#include "postgres.h"
+
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/relation.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "catalog/index.h"
+#include "catalog/namespace.h"
+#include "catalog/partition.h"
+#include "catalog/pg_constraint.h"
+#include "catalog/pg_inherits.h"
+#include "catalog/pg_type.h"
+#include "commands/tablecmds.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "nodes/parsenodes.h"
+#include "parser/parse_type.h"
+#include "storage/lmgr.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/rls.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+
+#include "utilix.h"
+
+/*
+ * Is relid a protected table that row level security applies to for the
+ * current user?  Only such statements are judged.
+ */
+static bool
+gated(Oid relid)
+{
+	Relation	rel;
+	bool		prot;
+
+	if (!OidIsValid(relid) || get_rel_relkind(relid) == '\0')
+		return false;
+	if (check_enable_rls(relid, InvalidOid, true) != RLS_ENABLED)
+		return false;
+	rel = relation_open(relid, AccessShareLock);
+	prot = utilix_relation_is_protected(rel);
+	relation_close(rel, AccessShareLock);
+	return prot;
+}
+
+/*
+ * Does the table, or any table below it, hold a tuple?  Every tuple counts,
+ * dead or in progress ones too: index builds evaluate their expressions on
+ * recently dead tuples as well.  The caller holds a lock that keeps writers
+ * out for the statement's duration.
+ */
+static bool
+rel_has_tuples(Oid relid, LOCKMODE lockmode)
+{
+	List	   *rels = find_all_inheritors(relid, lockmode, NULL);
+	ListCell   *lc;
+
+	foreach(lc, rels)
+	{
+		Oid			child = lfirst_oid(lc);
+		Relation	rel;
+		TableScanDesc scan;
+		bool		found;
+
+		if (!RELKIND_HAS_STORAGE(get_rel_relkind(child)))
+			continue;
+		rel = table_open(child, NoLock);
+		scan = table_beginscan(rel, SnapshotAny, 0, NULL);
+		found = heap_getnext(scan, ForwardScanDirection) != NULL;
+		table_endscan(scan);
+		table_close(rel, NoLock);
+		if (found)
+			return true;
+	}
+	return false;
+}
+
+static void
+refuse(Oid relid, const char *what, const char *hint)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("%s on protected table \"%s\" is not allowed while it holds rows",
+					what, get_rel_name(relid)),
+			 errdetail("Row level security does not apply to expressions that DDL evaluates over existing rows: "
+					   "what they see, and whether they fail, would reveal every tenant's data to the role running the statement."),
+			 errhint("%s", hint)));
+}
+
+#define HINT_SUPERUSER "Run it while the table is empty, or have a superuser run it after review."
+
+/* refuse the statement unless the table tree is empty, locking it first */
+static void
+require_empty(Oid relid, LOCKMODE lockmode, const char *what, const char *hint)
+{
+	LockRelationOid(relid, lockmode);
+	if (rel_has_tuples(relid, lockmode))
+		refuse(relid, what, hint);
+}
+
+static void
+require_child_empty(Oid parent, Oid child, const char *what)
+{
+	if (!OidIsValid(child))
+		return;
+	LockRelationOid(child, AccessExclusiveLock);
+	if (rel_has_tuples(child, AccessExclusiveLock))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("%s \"%s\" to protected table \"%s\" is not allowed while \"%s\" holds rows",
+						what, get_rel_name(child), get_rel_name(parent), get_rel_name(child)),
+				 errdetail("Its rows would enter the protected table without the tenant checks of an insert."),
+				 errhint("Attach an empty table and insert the rows under each tenant's context, or have a superuser attach it after review.")));
+}
+
+/* a new partition is checked against the rows of the default partition */
+static void
+require_default_partition_empty(Oid parent, const char *what)
+{
+	Oid			def;
+
+	if (get_rel_relkind(parent) != RELKIND_PARTITIONED_TABLE)
+		return;
+	def = get_default_partition_oid(parent);
+	if (OidIsValid(def))
+		require_empty(def, AccessExclusiveLock, what,
+					  "Its bounds would be checked against every tenant's rows in the default partition; "
+					  "empty the default partition first, or have a superuser run it.");
+}
+
+static bool
+index_has_expressions(IndexStmt *stmt)
+{
+	ListCell   *lc;
+
+	if (stmt->whereClause != NULL)
+		return true;
+	foreach(lc, stmt->indexParams)
+	{
+		IndexElem  *e = (IndexElem *) lfirst(lc);
+
+		if (e->expr != NULL)
+			return true;
+	}
+	return false;
+}
+
+static void
+gate_index(IndexStmt *stmt, bool *sanitize)
+{
+	Oid			relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+
+	if (!gated(relid))
+		return;
+	if (index_has_expressions(stmt))
+	{
+		if (stmt->concurrent)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("CREATE INDEX CONCURRENTLY with expressions or a predicate on protected table \"%s\" is not allowed",
+							get_rel_name(relid)),
+					 errdetail("Rows that tenants write while the index is built would be evaluated for the role building it."),
+					 errhint("Build it without CONCURRENTLY while the table is empty, or have a superuser build it.")));
+		require_empty(relid, ShareLock, "an index with expressions or a predicate", HINT_SUPERUSER);
+	}
+	*sanitize = true;
+}
+
+static void
+gate_alter_table(AlterTableStmt *stmt, bool *sanitize)
+{
+	Oid			relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+	bool		target_gated;
+	const char *needs_empty = NULL;
+	const char *hint = HINT_SUPERUSER;
+	ListCell   *lc;
+
+	if (!OidIsValid(relid))
+		return;
+
+	/* INHERIT names the protected table as the parent of the target */
+	foreach(lc, stmt->cmds)
+	{
+		AlterTableCmd *cmd = (AlterTableCmd *) lfirst(lc);
+
+		if (cmd->subtype == AT_AddInherit)
+		{
+			Oid			parent = RangeVarGetRelid((RangeVar *) cmd->def, NoLock, true);
+
+			if (gated(parent))
+				require_child_empty(parent, relid, "INHERIT of table");
+		}
+	}
+
+	if (stmt->objtype == OBJECT_INDEX)
+	{
+		/* the statistics of an expression index are not row-level secured */
+		Oid			table = IndexGetRelation(relid, true);
+
+		if (OidIsValid(table) && gated(table))
+			foreach(lc, stmt->cmds)
+			{
+				AlterTableCmd *cmd = (AlterTableCmd *) lfirst(lc);
+
+				if (cmd->subtype == AT_SetStatistics)
+					ereport(ERROR,
+							(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+							 errmsg("the statistics target of index \"%s\" of a protected table cannot be changed",
+									get_rel_name(relid)),
+							 errdetail("Statistics of index expressions would show other tenants' values in pg_stats."),
+							 errhint("utilix keeps it at 0; a superuser can change it.")));
+			}
+		return;
+	}
+
+	target_gated = gated(relid);
+	if (!target_gated)
+		return;
+
+	foreach(lc, stmt->cmds)
+	{
+		AlterTableCmd *cmd = (AlterTableCmd *) lfirst(lc);
+
+		switch (cmd->subtype)
+		{
+			case AT_AddColumn:
+				{
+					ColumnDef  *def = (ColumnDef *) cmd->def;
+					ListCell   *cl;
+
+					foreach(cl, def->constraints)
+					{
+						Constraint *c = (Constraint *) lfirst(cl);
+
+						if (c->contype == CONSTR_CHECK)
+							needs_empty = "ADD COLUMN with a CHECK constraint";
+						else if (c->contype == CONSTR_GENERATED)
+							needs_empty = "ADD COLUMN ... GENERATED ALWAYS AS";
+						else if (c->contype == CONSTR_UNIQUE || c->contype == CONSTR_PRIMARY ||
+								 c->contype == CONSTR_FOREIGN)
+							*sanitize = true;
+					}
+					break;
+				}
+			case AT_AddConstraint:
+#if PG_VERSION_NUM < 160000
+			case AT_AddConstraintRecurse:
+#endif
+				{
+					Constraint *c = (Constraint *) cmd->def;
+
+					if (c->contype == CONSTR_CHECK && !c->skip_validation)
+					{
+						needs_empty = "ADD CONSTRAINT ... CHECK";
+						hint = "Add it NOT VALID: new and changed rows are then checked in their writers' statements. "
+							"Or run it while the table is empty, or have a superuser run it after review.";
+					}
+					else if (c->contype == CONSTR_EXCLUSION)
+						needs_empty = "ADD CONSTRAINT ... EXCLUDE";
+					else
+						*sanitize = true;
+					break;
+				}
+			case AT_ValidateConstraint:
+#if PG_VERSION_NUM < 160000
+			case AT_ValidateConstraintRecurse:
+#endif
+				{
+					Oid			conoid = get_relation_constraint_oid(relid, cmd->name, true);
+					HeapTuple	tup;
+
+					if (!OidIsValid(conoid))
+						break;
+					tup = SearchSysCache1(CONSTROID, ObjectIdGetDatum(conoid));
+					if (HeapTupleIsValid(tup))
+					{
+						if (((Form_pg_constraint) GETSTRUCT(tup))->contype == CONSTRAINT_CHECK)
+							needs_empty = "VALIDATE CONSTRAINT of a CHECK constraint";
+						ReleaseSysCache(tup);
+					}
+					*sanitize = true;
+					break;
+				}
+			case AT_AlterColumnType:
+				needs_empty = "ALTER COLUMN ... TYPE";
+				hint = "Add a column of the new type and have the application fill it under each tenant's context, "
+					"or run it while the table is empty, or have a superuser run it after review.";
+				break;
+			case AT_SetNotNull:
+#if PG_VERSION_NUM < 160000
+			case AT_CheckNotNull:
+#endif
+				*sanitize = true;
+				break;
+			case AT_AttachPartition:
+				{
+					PartitionCmd *pc = (PartitionCmd *) cmd->def;
+					Oid			child = RangeVarGetRelid(pc->name, NoLock, true);
+
+					if (get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE)
+					{
+						require_child_empty(relid, child, "ATTACH PARTITION of table");
+						if (pc->bound == NULL || !pc->bound->is_default)
+							require_default_partition_empty(relid, "ATTACH PARTITION");
+					}
+					*sanitize = true;
+					break;
+				}
+			default:
+				break;
+		}
+	}
+	if (needs_empty)
+		require_empty(relid, AlterTableGetLockLevel(stmt->cmds), needs_empty, hint);
+}
+
+static void
+gate_create_partition(CreateStmt *stmt)
+{
+	Oid			parent;
+
+	if (stmt->partbound == NULL || stmt->inhRelations == NIL || stmt->partbound->is_default)
+		return;
+	parent = RangeVarGetRelid((RangeVar *) linitial(stmt->inhRelations), NoLock, true);
+	if (gated(parent))
+		require_default_partition_empty(parent, "CREATE TABLE ... PARTITION OF");
+}
+
+/*
+ * ALTER DOMAIN that checks stored values (ADD CONSTRAINT, VALIDATE, SET NOT
+ * NULL) reads every column of that domain, whatever table and tenant: refuse
+ * it while a protected table that row level security applies to has such a
+ * column and rows.
+ */
+static void
+gate_alter_domain(AlterDomainStmt *stmt)
+{
+	Oid			domain;
+	int			ret;
+	uint64		i;
+	Oid			save_userid;
+	int			save_sec;
+	List	   *volatile tables = NIL;
+	ListCell   *lc;
+	Datum		arg[1];
+	Oid			argtype[1] = {OIDOID};
+	MemoryContext caller = CurrentMemoryContext;
+
+	if (stmt->subtype == 'C')
+	{
+		Constraint *c = (Constraint *) stmt->def;
+
+		if (c == NULL || c->contype != CONSTR_CHECK || c->skip_validation)
+			return;
+	}
+	else if (stmt->subtype != 'V' && stmt->subtype != 'O')
+		return;
+	domain = typenameTypeId(NULL, makeTypeNameFromNameList(stmt->typeName));
+	if (!utilix_preloaded || get_namespace_oid("utilix", true) == InvalidOid)
+		return;
+
+	/* the protected tables with a column of this domain, of a domain over it, or of an array of either */
+	arg[0] = ObjectIdGetDatum(domain);
+	utilix_begin_internal(&save_userid, &save_sec);
+	PG_TRY();
+	{
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		ret = SPI_execute_with_args(
+			"WITH RECURSIVE t(oid) AS (SELECT $1 UNION "
+			"  SELECT ty.oid FROM pg_catalog.pg_type ty JOIN t ON ty.typbasetype = t.oid OR ty.typelem = t.oid) "
+			"SELECT DISTINCT a.attrelid FROM pg_catalog.pg_attribute a JOIN t ON a.atttypid = t.oid "
+			"  JOIN utilix.protected_table p ON p.relid = a.attrelid WHERE NOT a.attisdropped",
+			1, argtype, arg, NULL, true, 0);
+		if (ret != SPI_OK_SELECT)
+			elog(ERROR, "protected columns of a domain: SPI error %d", ret);
+		for (i = 0; i < SPI_processed; i++)
+		{
+			bool		isnull;
+			Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+
+			if (!isnull)
+			{
+				MemoryContext old = MemoryContextSwitchTo(caller);
+
+				tables = lappend_oid(tables, DatumGetObjectId(d));
+				MemoryContextSwitchTo(old);
+			}
+		}
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		utilix_end_internal(save_userid, save_sec);
+	}
+	PG_END_TRY();
+
+	foreach(lc, tables)
+	{
+		Oid			relid = lfirst_oid(lc);
+
+		if (gated(relid))
+			require_empty(relid, ShareLock, "ALTER DOMAIN that checks stored values of a column",
+						  "Add the domain constraint NOT VALID, or have a superuser run it after review.");
+	}
+}
+
+/*
+ * Judge a utility statement before it runs.  Sets *sanitize when the
+ * statement may run but its errors must lose their detail.
+ */
+void
+utilix_ddl_gate(Node *parsetree, bool *sanitize)
+{
+	*sanitize = false;
+	if (!utilix_preloaded || parsetree == NULL)
+		return;
+	switch (nodeTag(parsetree))
+	{
+		case T_IndexStmt:
+			gate_index((IndexStmt *) parsetree, sanitize);
+			break;
+		case T_AlterTableStmt:
+			gate_alter_table((AlterTableStmt *) parsetree, sanitize);
+			break;
+		case T_CreateStmt:
+			gate_create_partition((CreateStmt *) parsetree);
+			break;
+		case T_AlterDomainStmt:
+			gate_alter_domain((AlterDomainStmt *) parsetree);
+			break;
+		default:
+			break;
+	}
+}
