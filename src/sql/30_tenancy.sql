@@ -648,6 +648,7 @@ BEGIN
                  WHEN 'trigger' THEN (SELECT t.tgrelid FROM pg_trigger t WHERE t.oid = c.objid)
                  WHEN 'table constraint' THEN (SELECT k.conrelid FROM pg_constraint k WHERE k.oid = c.objid)
                  WHEN 'rule' THEN (SELECT rw.ev_class FROM pg_rewrite rw WHERE rw.oid = c.objid)
+                 WHEN 'statistics object' THEN (SELECT x.stxrelid FROM pg_statistic_ext x WHERE x.oid = c.objid)
                END AS r
           FROM pg_event_trigger_ddl_commands() c) s
      WHERE r IS NOT NULL;

@@ -1,0 +1,241 @@
+-- 24_owner_attacks: the table owner that runs migrations is held by tenant
+-- isolation like every role short of superuser (issue 12).  Each exploit of
+-- the review is run as the weakest role that can attempt it, and each must
+-- fail: DDL that evaluates the owner's expressions over tenants' rows, rows
+-- planted through partitions and inheritance, the owner's code attached to a
+-- protected table (triggers, defaults, constraints, policies, domains,
+-- casts), trigger states and seal constraints altered, foreign keys to
+-- tables outside protection, COPY FROM defaults seeing other tenants, and
+-- exclusion constraints that compare the tenant column with <>.
+BEGIN;
+SELECT plan(55);
+
+-- ------------------------------------------------------------------ set-up
+CREATE EXTENSION IF NOT EXISTS btree_gist;
+CREATE ROLE o24_owner NOLOGIN;
+GRANT CREATE ON SCHEMA public TO o24_owner;
+CREATE ROLE o24_app NOLOGIN;
+CREATE ROLE o24_issuer NOLOGIN IN ROLE utilix_issuer;
+SELECT utilix.create_tenant('o24 alpha') AS ta, utilix.create_tenant('o24 beta') AS tb \gset
+SET LOCAL ROLE o24_issuer;
+SELECT utilix.issue_context(:ta, 'alice') AS tok_a, utilix.issue_context(:tb, 'bob') AS tok_b \gset
+RESET ROLE;
+
+-- the error a statement raises: SQLSTATE, message and detail
+CREATE FUNCTION pg_temp.err(q text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE st text; msg text; det text;
+BEGIN
+    EXECUTE q;
+    RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL;
+    RETURN st || ': ' || msg || ' | ' || coalesce(det, '');
+END
+$$;
+
+SET LOCAL ROLE o24_owner;
+CREATE TABLE o24_t (tenant_id bigint NOT NULL, id int NOT NULL, note text, dup text, n int,
+                    PRIMARY KEY (tenant_id, id));
+CREATE TABLE o24_empty (tenant_id bigint NOT NULL, id int NOT NULL, note text, PRIMARY KEY (tenant_id, id));
+CREATE TABLE o24_p (tenant_id bigint NOT NULL, id int NOT NULL, ts date NOT NULL, PRIMARY KEY (tenant_id, id, ts))
+    PARTITION BY RANGE (ts);
+CREATE TABLE o24_p2026 PARTITION OF o24_p FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+CREATE TABLE o24_pdef PARTITION OF o24_p DEFAULT;
+CREATE TABLE o24_lookup (code text PRIMARY KEY);
+-- the owner's spy: whatever it is handed, it keeps
+CREATE TABLE o24_loot (v text);
+GRANT INSERT ON o24_loot TO PUBLIC;
+CREATE FUNCTION o24_spy(v text) RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS
+    $$BEGIN RAISE NOTICE 'spy: %', v; RETURN true; END$$;
+CREATE FUNCTION o24_spy_default() RETURNS text LANGUAGE sql VOLATILE AS $$SELECT 'x'$$;
+CREATE FUNCTION o24_spy_trigger() RETURNS trigger LANGUAGE plpgsql AS
+    $$BEGIN INSERT INTO o24_loot VALUES (NEW.note); RETURN NEW; END$$;
+RESET ROLE;
+SELECT utilix.protect('o24_t') \g /dev/null
+SELECT utilix.protect('o24_empty') \g /dev/null
+SELECT utilix.protect('o24_p') \g /dev/null
+GRANT SELECT, INSERT, UPDATE, DELETE ON o24_t, o24_empty, o24_p TO o24_app;
+
+SET LOCAL ROLE o24_app;
+SELECT utilix.set_context(:'tok_a') \g /dev/null
+INSERT INTO o24_t (id, note, dup, n) VALUES (1, 'alpha secret', 'same', 1), (2, 'alpha two', 'same', 2);
+INSERT INTO o24_p (id, ts) VALUES (1, '2026-03-01'), (2, '2031-01-01');
+SELECT utilix.set_context(:'tok_b') \g /dev/null
+INSERT INTO o24_t (id, note, dup, n) VALUES (1, 'beta secret', 'x', 3);
+SELECT utilix.clear_context() \g /dev/null
+RESET ROLE;
+
+-- ------------------------------------------------------------------ 1. DDL that evaluates the owner's expressions
+SET LOCAL ROLE o24_owner;
+SELECT throws_ok($$CREATE INDEX o24_i1 ON o24_t ((o24_spy(note)))$$, '42501', NULL,
+                 'an index over a function of the owner''s is refused while the table has rows');
+SELECT throws_ok($$CREATE INDEX o24_i2 ON o24_t ((lower(note)))$$, '42501', NULL,
+                 'an index over a plain expression is refused while the table has rows (its statistics would show the values)');
+SELECT throws_ok($$CREATE INDEX o24_i3 ON o24_t (id) WHERE note = 'alpha secret'$$, '42501', NULL,
+                 'a partial index is refused while the table has rows (its predicate is evaluated on every row)');
+SELECT throws_ok($$CREATE INDEX CONCURRENTLY o24_i4 ON o24_empty ((lower(note)))$$, '42501', NULL,
+                 'CREATE INDEX CONCURRENTLY with an expression is refused even on an empty table');
+SELECT throws_ok($$ALTER TABLE o24_t ADD CONSTRAINT o24_c1 CHECK (o24_spy(note))$$, '42501', NULL,
+                 'a CHECK constraint over the owner''s function is refused while the table has rows');
+SELECT throws_ok($$ALTER TABLE o24_t ADD CONSTRAINT o24_c2 CHECK (note <> 'alpha secret')$$, '42501', NULL,
+                 'a validated CHECK constraint with built-in operators is refused too (its failure is an oracle)');
+SELECT lives_ok($$ALTER TABLE o24_t ADD CONSTRAINT o24_c3 CHECK (n < 100) NOT VALID$$,
+                'a CHECK constraint NOT VALID of built-in code is allowed: existing rows are not evaluated');
+SELECT throws_ok($$ALTER TABLE o24_t VALIDATE CONSTRAINT o24_c3$$, '42501', NULL,
+                 'VALIDATE CONSTRAINT of a CHECK constraint is refused while the table has rows');
+SELECT throws_ok($$ALTER TABLE o24_t ADD CONSTRAINT o24_c4 CHECK (o24_spy(note)) NOT VALID$$, '42P16', NULL,
+                 'a CHECK constraint NOT VALID over the owner''s function is refused: tenants'' writes would run it');
+SELECT throws_ok($$ALTER TABLE o24_t ALTER COLUMN note TYPE text USING o24_spy(note)::text$$, '42501', NULL,
+                 'ALTER COLUMN ... TYPE ... USING is refused while the table has rows');
+SELECT throws_ok($$ALTER TABLE o24_t ALTER COLUMN n TYPE bigint$$, '42501', NULL,
+                 'ALTER COLUMN ... TYPE without USING is refused too (casts fail on, and quote, tenants'' values)');
+SELECT throws_ok($$ALTER TABLE o24_t ADD COLUMN g boolean GENERATED ALWAYS AS (o24_spy(note)) STORED$$, '42501', NULL,
+                 'a stored generated column is refused while the table has rows');
+SELECT throws_ok($$ALTER TABLE o24_t ADD COLUMN k text CHECK (note <> 'beta secret')$$, '42501', NULL,
+                 'ADD COLUMN with a CHECK constraint is refused while the table has rows (it may name other columns)');
+SELECT throws_ok($$ALTER TABLE o24_t ADD CONSTRAINT o24_x EXCLUDE USING gist (tenant_id WITH =, note WITH =)$$, '42501', NULL,
+                 'an exclusion constraint is refused while the table has rows');
+SELECT throws_ok($$ALTER TABLE o24_t ADD COLUMN d text DEFAULT o24_spy_default()$$, '42P16', NULL,
+                 'a default calling the owner''s function is refused (tenants'' inserts would run it)');
+SELECT throws_ok($$CREATE STATISTICS o24_s ON (o24_spy(note)) FROM o24_t$$, '42P16', NULL,
+                 'extended statistics over the owner''s function are refused (ANALYZE would run it on every row)');
+SELECT throws_ok($$CREATE POLICY o24_pol ON o24_t AS RESTRICTIVE USING (o24_spy(note))$$, '42P16', NULL,
+                 'a policy calling the owner''s function is refused (tenants'' queries would hand it their rows)');
+SELECT lives_ok($$ALTER TABLE o24_t ADD COLUMN plain_new text DEFAULT 'none'$$,
+                'ADD COLUMN with a constant default is allowed on a table with rows');
+SELECT lives_ok($$CREATE INDEX o24_i5 ON o24_t (tenant_id, note)$$,
+                'an index on plain columns is allowed on a table with rows');
+SELECT lives_ok($$REINDEX TABLE o24_t$$, 'REINDEX of the owner''s table is allowed');
+SELECT is(pg_temp.err($$CREATE UNIQUE INDEX o24_u ON o24_t (tenant_id, dup)$$),
+          '23505: could not create unique index "o24_u" | ',
+          'a unique index that fails on a tenant''s duplicates says so without quoting the key');
+SELECT is(pg_temp.err($$ALTER TABLE o24_t ALTER COLUMN plain_new SET NOT NULL, ALTER COLUMN note SET NOT NULL$$), 'no error',
+          'SET NOT NULL is allowed (it reveals no value)');
+-- an expression index on an empty table is allowed, and keeps no statistics
+SELECT lives_ok($$CREATE INDEX o24_ie ON o24_empty ((lower(note)))$$,
+                'an expression index on an empty protected table is allowed');
+SELECT throws_ok($$ALTER INDEX o24_ie ALTER COLUMN 1 SET STATISTICS 100$$, '42501', NULL,
+                 'the owner cannot raise the statistics target of the expression index');
+RESET ROLE;
+SELECT is((SELECT attstattarget::int FROM pg_attribute WHERE attrelid = 'o24_ie'::regclass AND attnum = 1), 0,
+          'utilix set the statistics target of the expression column to 0');
+-- (that ANALYZE then collects nothing the owner can read is in t/owner_ddl.sh:
+-- it needs the index's own transaction to have ended)
+
+-- ------------------------------------------------------------------ domains
+RESET ROLE;
+SET LOCAL ROLE o24_owner;
+CREATE DOMAIN o24_dom AS text CHECK (VALUE <> '');
+SELECT lives_ok($$ALTER TABLE o24_t ADD COLUMN dv o24_dom$$, 'a column of the owner''s domain can be added');
+RESET ROLE;
+SET LOCAL ROLE o24_app;
+SELECT utilix.set_context(:'tok_b') \g /dev/null
+UPDATE o24_t SET dv = 'beta domain value';
+SELECT utilix.clear_context() \g /dev/null
+RESET ROLE;
+SET LOCAL ROLE o24_owner;
+SELECT throws_ok($$ALTER DOMAIN o24_dom ADD CONSTRAINT o24_dc CHECK (VALUE <> 'beta domain value')$$, '42501', NULL,
+                 'ALTER DOMAIN ADD CONSTRAINT is refused while a protected table with rows has a column of it');
+SELECT throws_ok($$ALTER DOMAIN o24_dom ADD CONSTRAINT o24_dc2 CHECK (o24_spy(VALUE)) NOT VALID$$, '42P16', NULL,
+                 'a domain constraint NOT VALID calling the owner''s function is refused (tenants'' writes would run it)');
+CREATE TYPE o24_kind AS ENUM ('meter', 'site');
+CREATE FUNCTION o24_kind_spy(o24_kind) RETURNS boolean LANGUAGE sql IMMUTABLE AS $$SELECT true$$;
+SELECT lives_ok($$ALTER TABLE o24_t ADD COLUMN kind o24_kind$$, 'a column of the owner''s enum type can be added');
+SELECT throws_ok($$CREATE CAST (o24_kind AS boolean) WITH FUNCTION o24_kind_spy(o24_kind)$$, '42P16', NULL,
+                 'a cast of the owner''s from a protected column''s type is refused (any query casting the column would run it)');
+
+-- ------------------------------------------------------------------ 2. rows planted in another tenant
+CREATE TABLE o24_stage (tenant_id bigint NOT NULL, id int NOT NULL, ts date NOT NULL);
+INSERT INTO o24_stage VALUES (:tb, 99, '2028-06-01');
+SELECT throws_ok($$ALTER TABLE o24_p ATTACH PARTITION o24_stage FOR VALUES FROM ('2028-01-01') TO ('2029-01-01')$$,
+                 '42501', NULL, 'ATTACH PARTITION of a table filled elsewhere with another tenant''s rows is refused');
+CREATE TABLE o24_child (tenant_id bigint NOT NULL, id int NOT NULL, note text, dup text, n int);
+INSERT INTO o24_child VALUES (:tb, 77, 'planted', 'p', 0);
+SELECT throws_ok($$ALTER TABLE o24_child INHERIT o24_empty$$, '42501', NULL,
+                 'INHERIT from a protected table by a table with rows is refused');
+CREATE TABLE o24_p2027 (tenant_id bigint NOT NULL, id int NOT NULL, ts date NOT NULL);
+SELECT throws_ok($$ALTER TABLE o24_p ATTACH PARTITION o24_p2027 FOR VALUES FROM ('2031-01-01') TO ('2032-01-01')$$,
+                 '42501', NULL, 'ATTACH PARTITION checked against a default partition with rows is refused (the bounds are an oracle)');
+SELECT throws_ok($$CREATE TABLE o24_p2031 PARTITION OF o24_p FOR VALUES FROM ('2031-01-01') TO ('2032-01-01')$$,
+                 '42501', NULL, 'CREATE TABLE ... PARTITION OF checked against a default partition with rows is refused');
+RESET ROLE;
+SELECT is((SELECT count(*) FROM o24_p WHERE tenant_id = :tb), 0::bigint, 'no row of tenant B entered o24_p');
+
+-- ------------------------------------------------------------------ 3. triggers and seal constraints
+SET LOCAL ROLE o24_owner;
+SELECT throws_ok($$CREATE TRIGGER a_spy BEFORE INSERT OR UPDATE ON o24_t FOR EACH ROW EXECUTE FUNCTION o24_spy_trigger()$$,
+                 '42P16', NULL, 'a trigger running the owner''s function is refused');
+SELECT throws_ok($$ALTER TABLE o24_t ENABLE REPLICA TRIGGER utilix_guard_tenant$$, '42501', NULL,
+                 'the owner cannot switch the guard trigger to replica sessions');
+SELECT throws_ok($$ALTER TABLE o24_t ENABLE ALWAYS TRIGGER utilix_rights$$, '42501', NULL,
+                 'the owner cannot change how the rights trigger fires');
+RESET ROLE;
+DROP INDEX o24_i5;
+SELECT utilix.encrypt_column('o24_t', 'note') \g /dev/null
+SELECT format('utilix_sealed_%s', column_id) AS seal FROM utilix.encrypted_column WHERE table_name = 'o24_t' \gset
+SET LOCAL ROLE o24_owner;
+SELECT throws_ok(format('ALTER TABLE o24_t DROP CONSTRAINT %I, ADD CONSTRAINT %I CHECK (true) NOT VALID', :'seal', :'seal'),
+                 '42501', NULL, 'a seal constraint dropped and re-added under its name with another check is noticed');
+SELECT throws_ok($$ALTER TABLE o24_t ENABLE REPLICA TRIGGER zz_utilix_seal$$, '42501', NULL,
+                 'the owner cannot switch the seal trigger to replica sessions');
+RESET ROLE;
+SELECT is((SELECT array_agg(tgenabled::text ORDER BY tgname) FROM pg_trigger
+            WHERE tgrelid = 'o24_t'::regclass AND tgname IN ('utilix_guard_tenant', 'utilix_rights', 'zz_utilix_seal')),
+          '{O,O,O}', 'utilix''s triggers still fire in ordinary sessions');
+
+-- ------------------------------------------------------------------ 4. utilix's privileged code never runs the owner's code
+-- the only way the owner's function could be on the table is through a
+-- superuser; even a superuser cannot attach it
+SELECT throws_ok($$CREATE TRIGGER a_spy BEFORE UPDATE ON o24_t FOR EACH ROW EXECUTE FUNCTION o24_spy_trigger()$$,
+                 '42P16', NULL, 'a superuser cannot attach a trigger whose function a non-superuser owns either');
+CREATE FUNCTION o24_reviewed() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$;
+SELECT lives_ok($$CREATE TRIGGER a_reviewed BEFORE UPDATE ON o24_t FOR EACH ROW EXECUTE FUNCTION o24_reviewed()$$,
+                'a trigger whose function a superuser owns (reviewed code) is allowed');
+SELECT throws_ok($$ALTER FUNCTION o24_reviewed() OWNER TO o24_owner$$, '42P16', NULL,
+                 'the reviewed function cannot be handed to the owner while a protected table runs it');
+SET LOCAL ROLE o24_owner;
+SELECT throws_ok($q$CREATE OR REPLACE FUNCTION o24_reviewed() RETURNS trigger LANGUAGE plpgsql AS $b$BEGIN INSERT INTO o24_loot VALUES (NEW.note); RETURN NEW; END$b$$q$,
+                 '42501', NULL, 'the owner cannot rewrite the reviewed function');
+RESET ROLE;
+SELECT lives_ok(format('SELECT utilix.rotate_tenant_key(%s)', :ta), 'an operator rotates tenant A''s key');
+SELECT lives_ok(format('SELECT utilix.reencrypt(%s)', :ta), 'and re-encrypts its rows (running only reviewed code)');
+SELECT is((SELECT count(*) FROM o24_loot), 0::bigint, 'nothing reached the owner''s loot table');
+SELECT ok(NOT (SELECT rolsuper FROM pg_roles WHERE rolname = 'o24_owner'), 'the owner is still not a superuser');
+
+-- ------------------------------------------------------------------ 5. foreign keys to tables outside protection
+SET LOCAL ROLE o24_owner;
+SELECT throws_ok($$ALTER TABLE o24_t ADD CONSTRAINT o24_fk FOREIGN KEY (dup) REFERENCES o24_lookup (code) NOT VALID$$,
+                 '42P16', NULL, 'a foreign key from a protected table to an unprotected one is refused');
+CREATE TABLE o24_ref (tenant_id bigint NOT NULL, id int NOT NULL, code text REFERENCES o24_lookup (code) ON DELETE CASCADE,
+                      PRIMARY KEY (tenant_id, id));
+RESET ROLE;
+SAVEPOINT fk;
+SELECT utilix.protect('o24_ref') \g /dev/null
+SELECT throws_ok($$SET CONSTRAINTS utilix.utilix_check_references IMMEDIATE$$, '42P16', NULL,
+                 'protect() of a table with a foreign key to an unprotected table fails when the transaction commits');
+ROLLBACK TO SAVEPOINT fk;
+
+-- ------------------------------------------------------------------ 6. COPY FROM: defaults see the caller's tenant only
+CREATE FUNCTION o24_next_n() RETURNS int LANGUAGE sql VOLATILE AS $$SELECT count(*)::int + 1 FROM public.o24_t$$;
+ALTER TABLE o24_t ALTER COLUMN n SET DEFAULT o24_next_n();
+SET LOCAL ROLE o24_app;
+SELECT utilix.set_context(:'tok_b') \g /dev/null
+COPY o24_t (id, note, dup) FROM STDIN;
+5	copied note	copied
+\.
+SELECT is((SELECT n FROM o24_t WHERE id = 5), 2,
+          'a default that counts the table during COPY FROM counts the caller''s tenant only');
+SELECT utilix.clear_context() \g /dev/null
+RESET ROLE;
+SELECT is((SELECT count(*) FROM o24_t WHERE tenant_id = :tb AND id = 5), 1::bigint, 'the copied row is tenant B''s');
+
+-- ------------------------------------------------------------------ 9. exclusion constraints that span tenants
+CREATE TABLE o24_room (tenant_id bigint NOT NULL, room text,
+                       EXCLUDE USING gist (tenant_id WITH <>, room WITH =));
+SELECT throws_ok($$SELECT utilix.protect('o24_room')$$, '42P16', NULL,
+                 'protect() refuses an exclusion constraint comparing the tenant column with <>');
+CREATE TABLE o24_room2 (tenant_id bigint NOT NULL, room text, EXCLUDE USING gist (tenant_id WITH =, room WITH =));
+SELECT lives_ok($$SELECT utilix.protect('o24_room2')$$, 'control: one comparing it with = is accepted');
+
+SELECT * FROM finish();
+ROLLBACK;
