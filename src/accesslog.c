@@ -79,6 +79,7 @@
 #include "mb/pg_wchar.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/portal.h"
 #include "utils/queryjumble.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
@@ -214,6 +215,7 @@ typedef struct PendingTable
 	int64		base_upd;
 	int64		base_del;
 	int64		nread;
+	bool		touched;		/* noted since the last change of context */
 } PendingTable;
 
 #define MAX_PENDING_TABLES 256
@@ -224,7 +226,9 @@ static struct
 	bool		writes;			/* something was (or would have been) changed */
 	int			caught_code;	/* a refusal inside the statement that a handler caught */
 	int			untracked;		/* protected tables beyond MAX_PENDING_TABLES */
-	AlogRecord	who;			/* tenant, user, roles, client: taken when the statement began */
+	bool		notes_lost;		/* a query could not be followed (out of memory) */
+	const char *note;			/* a constant detail for every record of the statement */
+	AlogRecord	who;			/* roles, client: taken when the statement began */
 	int			kind;
 	TimestampTz at;
 	int64		queryid;
@@ -826,7 +830,6 @@ role_name(Oid role, Oid *last, char *buf, bool can_lookup)
 static void
 fill_session(AlogRecord *rec, bool acting_role)
 {
-	const UtilixContext *ctx = utilix_context_unchecked();
 	static Oid	last_session = InvalidOid;
 	static char session_name[NAMEDATALEN];
 	static Oid	last_current = InvalidOid;
@@ -836,12 +839,6 @@ fill_session(AlogRecord *rec, bool acting_role)
 	bool		can_lookup = IsTransactionState() && !IsAbortedTransactionBlockState();
 
 	rec->at = GetCurrentTimestamp();
-	if (ctx != NULL)
-	{
-		rec->tenant = ctx->tenant;
-		rec->has_tenant = true;
-		strlcpy(rec->app_user, ctx->app_user, sizeof(rec->app_user));
-	}
 	/*
 	 * Role names: from the syscache, remembered (no error if a role is gone);
 	 * not looked up outside a healthy transaction (the abort path).
@@ -873,13 +870,46 @@ fill_session(AlogRecord *rec, bool acting_role)
 		strlcpy(rec->application_name, application_name, sizeof(rec->application_name));
 }
 
+/*
+ * The tenant and app user of a record: those of the context in force right
+ * now, and only if it verifies in this database (context.c: no error, no
+ * lookup).  A context that does not verify (a token of another database,
+ * expired, a tenant not active, a role bound elsewhere) files the record
+ * under no tenant, with what it claimed in the detail.  Returns that detail
+ * (static) or NULL.
+ */
+static const char *
+fill_attribution(AlogRecord *rec)
+{
+	static char why_buf[ALOG_DETAIL_LEN];
+	int64		tenant = 0;
+	const char *app_user = NULL;
+	const char *why = NULL;
+
+	rec->has_tenant = false;
+	rec->tenant = 0;
+	rec->app_user[0] = '\0';
+	switch (utilix_context_for_log(&tenant, &app_user, &why))
+	{
+		case UTILIX_LOGCTX_VERIFIED:
+			rec->has_tenant = true;
+			rec->tenant = tenant;
+			strlcpy(rec->app_user, app_user, sizeof(rec->app_user));
+			return NULL;
+		case UTILIX_LOGCTX_REFUSED:
+			snprintf(why_buf, sizeof(why_buf),
+					 "tenant context not accepted (%s); it claims tenant " INT64_FORMAT ", app user %.100s",
+					 why, tenant, app_user ? app_user : "");
+			return why_buf;
+		default:
+			return NULL;
+	}
+}
+
 static void
 copy_session(AlogRecord *rec, const AlogRecord *who)
 {
-	rec->tenant = who->tenant;
-	rec->has_tenant = who->has_tenant;
 	rec->client_port = who->client_port;
-	memcpy(rec->app_user, who->app_user, sizeof(rec->app_user));
 	memcpy(rec->session_role, who->session_role, sizeof(rec->session_role));
 	memcpy(rec->current_role, who->current_role, sizeof(rec->current_role));
 	memcpy(rec->client_addr, who->client_addr, sizeof(rec->client_addr));
@@ -1054,7 +1084,10 @@ pending_add(ProtEntry *e, Oid relid)
 
 	for (int i = 0; i < pending.ntables; i++)
 		if (pending.tables[i].relid == relid)
+		{
+			pending.tables[i].touched = true;
 			return &pending.tables[i];
+		}
 	if (pending.ntables >= MAX_PENDING_TABLES)
 	{
 		pending.untracked++;
@@ -1069,6 +1102,7 @@ pending_add(ProtEntry *e, Oid relid)
 	t->base_upd = xact_stat(pg_stat_get_xact_tuples_updated, relid);
 	t->base_del = xact_stat(pg_stat_get_xact_tuples_deleted, relid);
 	t->nread = 0;
+	t->touched = true;
 	return t;
 }
 
@@ -1106,43 +1140,85 @@ denied_code(int sqlerrcode)
 		ERRCODE_TO_CATEGORY(sqlerrcode) == ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION;
 }
 
+/* One record at a time; static: flushing runs in hooks, error paths and the setting's assign hook. */
+static AlogRecord flush_rec;
+
 /*
- * Turn the pending statement into records: one per eight tables.  A table
- * whose setting does not ask for this kind of access is left out; a
- * statement left with no table makes no record.
+ * Turn what the pending statement did since the last change of context
+ * into records, filed under the context in force now: one per eight
+ * tables.  A table whose setting does not ask for this kind of access is
+ * left out; a part with no table makes no record.
+ *
+ * final: the statement is over.  Otherwise the context is about to change
+ * (utilix_access_log_context_changing): the rows so far are filed now, and
+ * the counting starts again for the next context.  Such a part makes a
+ * record only when it read or changed rows, or a refusal was caught in it.
+ * Allocates nothing and raises nothing.
  */
 static void
-alog_flush(int outcome, int sqlerrcode)
+alog_segment(bool final, int outcome, int sqlerrcode)
 {
-	AlogRecord *rec;
+	AlogRecord *rec = &flush_rec;
+	const char *why;
 	int			n = 0;
-	bool		any_write = false;
+	bool		any_rows = false;
+	bool		emit;
 	uint64		seq = 0;
+	int64		ins[MAX_PENDING_TABLES];
+	int64		upd[MAX_PENDING_TABLES];
+	int64		del[MAX_PENDING_TABLES];
 
 	if (!pending.active)
 		return;
-	pending.active = false;
+	if (final)
+		pending.active = false;
 	if (alog == NULL)
 		return;
 
-	rec = palloc0(sizeof(AlogRecord));
 	for (int i = 0; i < pending.ntables; i++)
 	{
 		PendingTable *t = &pending.tables[i];
+		int64		ci = xact_stat(pg_stat_get_xact_tuples_inserted, t->relid);
+		int64		cu = xact_stat(pg_stat_get_xact_tuples_updated, t->relid);
+		int64		cd = xact_stat(pg_stat_get_xact_tuples_deleted, t->relid);
+
 		/* (a TRUNCATE in the transaction resets the counters: never below zero) */
-		int64		ins = Max(xact_stat(pg_stat_get_xact_tuples_inserted, t->relid) - t->base_ins, 0);
-		int64		upd = Max(xact_stat(pg_stat_get_xact_tuples_updated, t->relid) - t->base_upd, 0);
-		int64		del = Max(xact_stat(pg_stat_get_xact_tuples_deleted, t->relid) - t->base_del, 0);
+		ins[i] = Max(ci - t->base_ins, 0);
+		upd[i] = Max(cu - t->base_upd, 0);
+		del[i] = Max(cd - t->base_del, 0);
+		t->base_ins = ci;
+		t->base_upd = cu;
+		t->base_del = cd;
+		any_rows |= (t->nread > 0 || ins[i] > 0 || upd[i] > 0 || del[i] > 0);
+	}
+	if (!final)
+	{
+		/* a refusal caught in this part is this part's outcome */
+		outcome = pending.caught_code != 0 ? ALOG_DENIED : ALOG_OK;
+		sqlerrcode = pending.caught_code;
+	}
+	emit = final || any_rows || pending.caught_code != 0;
+	memset(rec, 0, sizeof(AlogRecord));
+	why = emit ? fill_attribution(rec) : NULL;
+
+	for (int i = 0; emit && i < pending.ntables; i++)
+	{
+		PendingTable *t = &pending.tables[i];
 		int			mode = effective_mode(t->mode);
-		bool		is_write = (ins > 0 || upd > 0 || del > 0 || pending.writes);
+		bool		counted = (t->nread > 0 || ins[i] > 0 || upd[i] > 0 || del[i] > 0);
+		bool		is_write = (ins[i] > 0 || upd[i] > 0 || del[i] > 0 || pending.writes);
 
 		if (mode == ALOG_MODE_OFF || (mode == ALOG_MODE_WRITES && !is_write))
 			continue;
 		/* a partitioned parent whose rows all went to partitions */
-		if (t->relkind == RELKIND_PARTITIONED_TABLE &&
-			t->nread == 0 && ins == 0 && upd == 0 && del == 0)
+		if (t->relkind == RELKIND_PARTITIONED_TABLE && !counted)
 			continue;
-		any_write |= is_write;
+		/*
+		 * A table of an earlier part of the statement, untouched since: only
+		 * in a record of failure, which names everything the statement held.
+		 */
+		if (!counted && !t->touched && !(final && outcome != ALOG_OK))
+			continue;
 		if (n == ALOG_MAX_TABLES)
 		{
 			rec->ntables = n;
@@ -1159,16 +1235,26 @@ alog_flush(int outcome, int sqlerrcode)
 			rec->sqlerrcode = sqlerrcode;
 			rec->queryid = pending.queryid;
 			strlcpy(rec->query, pending.query, sizeof(rec->query));
+			rec->detail[0] = '\0';
+			if (why != NULL)
+				strlcpy(rec->detail, why, sizeof(rec->detail));
+			if (pending.note != NULL)
+				snprintf(rec->detail + strlen(rec->detail), sizeof(rec->detail) - strlen(rec->detail),
+						 "%s%s", rec->detail[0] ? "; " : "", pending.note);
 			if (pending.untracked > 0)
-				snprintf(rec->detail, sizeof(rec->detail),
-						 "%d more protected tables touched than one record can follow (their rows are not counted)",
-						 pending.untracked);
+				snprintf(rec->detail + strlen(rec->detail), sizeof(rec->detail) - strlen(rec->detail),
+						 "%s%d more protected tables touched than one record can follow (their rows are not counted)",
+						 rec->detail[0] ? "; " : "", pending.untracked);
+			if (pending.notes_lost)
+				snprintf(rec->detail + strlen(rec->detail), sizeof(rec->detail) - strlen(rec->detail),
+						 "%sthe rows of some queries could not be counted (out of memory)",
+						 rec->detail[0] ? "; " : "");
 		}
 		strlcpy(rec->tables[n].name, t->name, ALOG_NAME_LEN);
 		rec->tables[n].nread = t->nread;
-		rec->tables[n].ninserted = ins;
-		rec->tables[n].nupdated = upd;
-		rec->tables[n].ndeleted = del;
+		rec->tables[n].ninserted = ins[i];
+		rec->tables[n].nupdated = upd[i];
+		rec->tables[n].ndeleted = del[i];
 		n++;
 	}
 	if (n > 0)
@@ -1176,13 +1262,24 @@ alog_flush(int outcome, int sqlerrcode)
 		rec->ntables = n;
 		seq = alog_enqueue(rec);
 	}
-	pfree(rec);
-	(void) any_write;
+	/* the next part counts from here */
+	for (int i = 0; i < pending.ntables; i++)
+	{
+		pending.tables[i].nread = 0;
+		pending.tables[i].touched = false;
+	}
+	pending.caught_code = 0;
 	if (seq != 0)
 	{
 		my_last_seq = seq;
 		my_sync_wait = alog_sync;
 	}
+}
+
+static void
+alog_flush(int outcome, int sqlerrcode)
+{
+	alog_segment(true, outcome, sqlerrcode);
 }
 
 /*
@@ -1375,11 +1472,38 @@ typedef struct QueryNote
 	SubTransactionId subxid;	/* forgotten when this subtransaction aborts */
 	bool		counted;
 	bool		owns_instrument;
+	int			running;		/* inside its ExecutorRun (so its QueryDesc is alive) */
 } QueryNote;
 
-#define MAX_QUERY_NOTES 1024
-static QueryNote notes[MAX_QUERY_NOTES];
+/*
+ * As many as there are open queries and cursors: grown in TopMemoryContext,
+ * never a fixed limit (a query that is not noted is not counted).
+ */
+static QueryNote *notes = NULL;
 static int	nnotes = 0;
+static int	maxnotes = 0;
+
+/* A new note, or NULL when memory is short (never an error). */
+static QueryNote *
+note_new(void)
+{
+	if (nnotes >= maxnotes)
+	{
+		int			newmax = Max(maxnotes * 2, 64);
+		QueryNote  *grown;
+
+		if (notes == NULL)
+			grown = MemoryContextAllocExtended(TopMemoryContext, sizeof(QueryNote) * newmax,
+											   MCXT_ALLOC_NO_OOM);
+		else
+			grown = repalloc_extended(notes, sizeof(QueryNote) * newmax, MCXT_ALLOC_NO_OOM);
+		if (grown == NULL)
+			return NULL;
+		notes = grown;
+		maxnotes = newmax;
+	}
+	return &notes[nnotes++];
+}
 
 static QueryNote *
 note_for(QueryDesc *qd)
@@ -1411,6 +1535,26 @@ count_reads(QueryDesc *qd, QueryNote *note)
 	rc.estate = qd->estate;
 	rc.reset = note->owns_instrument;
 	(void) collect_reads(qd->planstate, &rc);
+}
+
+/*
+ * The context is about to change (the assign hook of utilix.context, in
+ * context.c): what the pending statement read and wrote so far is filed
+ * under the context in force until now, and counting starts again.  The
+ * queries running now (only those: their QueryDescs are on the stack) give
+ * the rows they have read up to here.  Runs in any state (a savepoint's
+ * rollback, a function's settings undone): no catalog access, no
+ * allocation, no error.
+ */
+void
+utilix_access_log_context_changing(void)
+{
+	if (!pending.active || alog == NULL || in_alog_worker)
+		return;
+	for (int i = 0; i < nnotes; i++)
+		if (notes[i].running > 0 && notes[i].owns_instrument)
+			count_reads(notes[i].qd, &notes[i]);
+	alog_segment(false, ALOG_OK, 0);
 }
 
 /* Note the protected tables of a query; true if there is one to record. */
@@ -1477,16 +1621,23 @@ alog_ExecutorStart(QueryDesc *queryDesc, int eflags)
 	hook_depth--;
 	if (counted)
 	{
+		QueryNote  *note = note_for(queryDesc);	/* a QueryDesc's memory used again */
+
 		if (owns && queryDesc->planstate != NULL)
 			(void) strip_instrumentation(queryDesc->planstate, queryDesc->estate);
-		if (nnotes < MAX_QUERY_NOTES)
+
+		if (note == NULL)
+			note = note_new();
+		if (note != NULL)
 		{
-			notes[nnotes].qd = queryDesc;
-			notes[nnotes].subxid = GetCurrentSubTransactionId();
-			notes[nnotes].counted = true;
-			notes[nnotes].owns_instrument = owns;
-			nnotes++;
+			note->qd = queryDesc;
+			note->subxid = GetCurrentSubTransactionId();
+			note->counted = true;
+			note->owns_instrument = owns;
+			note->running = 0;
 		}
+		else if (pending.active)
+			pending.notes_lost = true;
 	}
 }
 
@@ -1502,6 +1653,8 @@ alog_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count, bo
 			top_kind = ALOG_SELECT;
 		(void) note_tables(queryDesc);
 	}
+	if (note != NULL)
+		note->running++;
 	hook_depth++;
 	PG_TRY();
 	{
@@ -1514,16 +1667,24 @@ alog_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count, bo
 	{
 		/* nested queries may have moved the note: find it again */
 		note = note != NULL ? note_for(queryDesc) : NULL;
-		if (note != NULL && note->owns_instrument)
-			count_reads(queryDesc, note);
+		if (note != NULL)
+		{
+			note->running--;
+			if (note->owns_instrument)
+				count_reads(queryDesc, note);
+		}
 		hook_failed();
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
 	hook_depth--;
 	note = note != NULL ? note_for(queryDesc) : NULL;
-	if (note != NULL && note->owns_instrument)
-		count_reads(queryDesc, note);
+	if (note != NULL)
+	{
+		note->running--;
+		if (note->owns_instrument)
+			count_reads(queryDesc, note);
+	}
 }
 
 static void
@@ -1785,12 +1946,68 @@ note_utility(Node *stmt)
 	}
 }
 
+/*
+ * FETCH from a cursor held past its transaction: its rows come from the
+ * store it was read into at commit (recorded then, under the context of
+ * that moment), without the executor.  Each such FETCH is recorded too,
+ * under the context in force when it delivers them.
+ */
+static bool
+note_held_fetch(FetchStmt *f)
+{
+	Portal		portal;
+	ListCell   *lc;
+	bool		any = false;
+
+	if (f->ismove || f->portalname == NULL || f->portalname[0] == '\0')
+		return false;
+	portal = GetPortalByName(f->portalname);
+	if (!PortalIsValid(portal) || portal->holdStore == NULL || portal->queryDesc != NULL)
+		return false;
+	foreach(lc, portal->stmts)
+	{
+		PlannedStmt *ps = lfirst_node(PlannedStmt, lc);
+		ListCell   *lr;
+
+		if (ps->commandType == CMD_UTILITY)
+			continue;
+		foreach(lr, ps->rtable)
+		{
+			RangeTblEntry *rte = (RangeTblEntry *) lfirst(lr);
+			ProtEntry  *e;
+
+			if (rte->rtekind != RTE_RELATION || (e = prot_lookup(rte->relid)) == NULL)
+				continue;
+			if (!any)
+			{
+				/*
+				 * No query runs, so nothing has validated the context of this
+				 * statement: validate it here (cached lookups; a context that
+				 * does not verify gives no tenant, not an error), so that the
+				 * record can name the tenant.
+				 */
+				(void) utilix_context_for_read();
+				pending_start(ALOG_SELECT);
+				pending.note = "rows fetched from a cursor held past its transaction";
+				any = true;
+			}
+			(void) pending_add(e, rte->relid);
+		}
+	}
+	return any;
+}
+
 static void
 alog_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 					ProcessUtilityContext context, ParamListInfo params,
 					QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
 {
 	Node	   *stmt = pstmt->utilityStmt;
+	volatile bool held_fetch = false;
+
+	if (alog != NULL && OidIsValid(MyDatabaseId) && IsA(stmt, FetchStmt) &&
+		!pending.active && capture_enabled())
+		held_fetch = note_held_fetch((FetchStmt *) stmt);
 
 	/*
 	 * Only the statements that can touch a protected table are looked at:
@@ -1820,6 +2037,14 @@ alog_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTr
 	}
 	PG_END_TRY();
 	hook_depth--;
+	if (held_fetch && pending.active && qc != NULL)
+	{
+		for (int i = 0; i < pending.ntables; i++)
+			if (pending.tables[i].touched)
+				pending.tables[i].nread += (int64) qc->nprocessed;
+		if (hook_depth > 0)
+			alog_statement_done();	/* a statement of its own, also inside a function */
+	}
 	if (hook_depth == 0)
 	{
 		/* COPY TO of a protected table with no row level security: its rows */
@@ -1986,6 +2211,8 @@ utilix_log_event(PG_FUNCTION_ARGS)
 	rec = palloc0(sizeof(AlogRecord));
 	/* events come from utilix's SECURITY DEFINER functions: name their caller */
 	fill_session(rec, true);
+	/* the app user of the context in force, only if it verifies here */
+	(void) fill_attribution(rec);
 	rec->has_tenant = !PG_ARGISNULL(1);
 	rec->tenant = PG_ARGISNULL(1) ? 0 : PG_GETARG_INT64(1);
 	rec->kind = k;

@@ -109,6 +109,15 @@ record_set_crc(AlogRecord *rec)
 	FIN_CRC32C(rec->crc);
 }
 
+/* accesslog.c: called by the assign hook of utilix.context, before the change */
+extern void utilix_access_log_context_changing(void);
+
+/* context.c: the context in force, for the access log (no error, no lookup) */
+#define UTILIX_LOGCTX_NONE		0
+#define UTILIX_LOGCTX_VERIFIED	1
+#define UTILIX_LOGCTX_REFUSED	2
+extern int	utilix_context_for_log(int64 *tenant, const char **app_user, const char **why);
+
 /* spill.c */
 extern AlogRecord *utilix_access_log_spill_parse(const char *p, size_t len, Oid dboid,
 												 size_t *nrec);

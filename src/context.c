@@ -38,6 +38,7 @@
 #include "utils/timestamp.h"
 
 #include "utilix.h"
+#include "accesslog.h"
 
 extern uint64 utilix_cache_generation;
 extern Oid	utilix_catalog_relid(const char *relname);
@@ -202,6 +203,13 @@ check_context(char **newval, void **extra, GucSource source)
 static void
 assign_context(const char *newval, void *extra)
 {
+	/*
+	 * The access log files what was read and written so far under the
+	 * context that is in force until now (SET, set_config, RESET, SET LOCAL
+	 * and function settings undone, savepoint rollback: every change of
+	 * the setting passes here).
+	 */
+	utilix_access_log_context_changing();
 	current_ctx = (const UtilixContext *) extra;
 	validated.ctx = NULL;
 }
@@ -446,6 +454,90 @@ utilix_context_unchecked(void)
 	if (validated.result == &bound_ctx && validated.outer_user == GetOuterUserId())
 		return &bound_ctx;
 	return NULL;
+}
+
+/*
+ * For the access log: the tenant of the context in force, only when that
+ * context verifies here (realm, expiry, role binding, tenant status).  Never
+ * raises an error and never reads a catalog (it runs in hooks, error paths
+ * and the assign hook of the setting): it takes the validation this
+ * statement already made of the very same context, or else what the caches
+ * say.  Returns UTILIX_LOGCTX_VERIFIED (tenant, app_user set), _NONE (no
+ * context), or _REFUSED (a context is set that does not verify, or could not
+ * be checked without a lookup: *why says which; tenant and app_user are
+ * what it claims).
+ */
+int
+utilix_context_for_log(int64 *tenant, const char **app_user, const char **why)
+{
+	LocalTransactionId lxid = MyProc ? MyProc->lxid : InvalidLocalTransactionId;
+	Oid			outer = GetOuterUserId();
+	bool		fresh = validated.lxid == lxid && validated.generation == utilix_cache_generation &&
+		validated.outer_user == outer && validated.stmt_start == GetCurrentStatementStartTimestamp();
+	const UtilixContext *ctx = current_ctx;
+	int64		bound = 0;
+	bool		bound_known = false;
+
+	*why = NULL;
+	if (ctx == NULL)
+	{
+		/* a bound role: only as this statement validated it for this role */
+		if (fresh && validated.ctx == NULL && validated.result == &bound_ctx)
+		{
+			*tenant = bound_ctx.tenant;
+			*app_user = bound_ctx.app_user;
+			return UTILIX_LOGCTX_VERIFIED;
+		}
+		return UTILIX_LOGCTX_NONE;
+	}
+	*tenant = ctx->tenant;
+	*app_user = ctx->app_user;
+	if (fresh && validated.ctx == ctx && validated.result == ctx)
+		return UTILIX_LOGCTX_VERIFIED;
+
+	/* not validated in this statement: the same checks, from the caches only */
+	if (ctx->expires_at <= GetCurrentStatementStartTimestamp())
+		*why = "expired";
+	else if (realm_generation != utilix_cache_generation)
+		*why = "not verified (realm unknown)";
+	else if (memcmp(ctx->realm, realm_cache, 16) != 0)
+		*why = "issued in another database";
+	if (*why != NULL)
+		return UTILIX_LOGCTX_REFUSED;
+	if (binding_cache_generation == utilix_cache_generation)
+	{
+		int64		b_outer = -1;
+		int64		b_session = -1;
+
+		for (int i = 0; i < binding_cache_n; i++)
+		{
+			if (binding_cache[i].roleid == outer)
+				b_outer = binding_cache[i].tenant;
+			if (binding_cache[i].roleid == GetSessionUserId())
+				b_session = binding_cache[i].tenant;
+		}
+		if (b_outer >= 0 && b_session >= 0)
+		{
+			bound_known = true;
+			bound = b_outer != 0 ? b_outer : b_session;
+			if (b_outer != 0 && b_session != 0 && b_outer != b_session)
+				bound = -1;
+		}
+	}
+	if (!bound_known)
+		*why = "not verified (role binding unknown)";
+	else if (bound != 0 && bound != ctx->tenant)
+		*why = "conflicts with the role's binding";
+	else
+	{
+		int			slot = (int) ((uint64) ctx->tenant % STATUS_CACHE_SIZE);
+
+		if (status_cache_generation != utilix_cache_generation || status_cache[slot].tenant != ctx->tenant)
+			*why = "not verified (tenant status unknown)";
+		else if (!status_cache[slot].active)
+			*why = "tenant not active";
+	}
+	return *why == NULL ? UTILIX_LOGCTX_VERIFIED : UTILIX_LOGCTX_REFUSED;
 }
 
 const UtilixContext *
