@@ -26,7 +26,7 @@ utilix--$(EXTVERSION).sql: $(SQL_PARTS) utilix.control
 	cat $(SQL_PARTS) > $@
 
 $(OBJS): src/utilix.h
-src/accesslog.o src/spill.o: src/accesslog.h
+src/accesslog.o src/spill.o src/context.o: src/accesslog.h
 
 .PHONY: deps test test-asan demo bench fuzz meta-check
 # Installs the Debian packages the build, tests, demo and benchmarks need.

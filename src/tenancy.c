@@ -24,6 +24,7 @@
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/portal.h"
 #include "utils/rls.h"
 
 #include "utilix.h"
@@ -206,6 +207,52 @@ copy_from_owner(CopyStmt *stmt)
 	return prot ? owner : InvalidOid;
 }
 
+/*
+ * A cursor WITH HOLD outlives its transaction, and with it the SET LOCAL
+ * context its rows were read under: behind a pooler in transaction mode the
+ * next client of the connection (another tenant) could FETCH them, or
+ * Execute the portal by name.  Refuse such cursors over protected tables to
+ * roles that row level security applies to.
+ */
+static void
+check_held_cursor(DeclareCursorStmt *stmt)
+{
+	Portal		portal;
+	ListCell   *lc;
+
+	if (!(stmt->options & CURSOR_OPT_HOLD) || !utilix_preloaded)
+		return;
+	portal = GetPortalByName(stmt->portalname);
+	if (!PortalIsValid(portal))
+		return;
+	foreach(lc, portal->stmts)
+	{
+		PlannedStmt *ps = lfirst_node(PlannedStmt, lc);
+		ListCell   *rc;
+
+		foreach(rc, ps->rtable)
+		{
+			RangeTblEntry *rte = (RangeTblEntry *) lfirst(rc);
+			Relation	rel;
+			bool		prot;
+
+			if (rte->rtekind != RTE_RELATION || !OidIsValid(rte->relid) ||
+				check_enable_rls(rte->relid, InvalidOid, true) != RLS_ENABLED)
+				continue;
+			rel = relation_open(rte->relid, NoLock);
+			prot = utilix_relation_is_protected(rel);
+			relation_close(rel, NoLock);
+			if (prot)
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						 errmsg("a cursor WITH HOLD cannot read protected table \"%s\"",
+								get_rel_name(rte->relid)),
+						 errdetail("Its rows would outlive the transaction and its tenant context: the next client of a pooled connection could fetch them."),
+						 errhint("Declare the cursor without WITH HOLD and fetch within the transaction.")));
+		}
+	}
+}
+
 static void
 utilix_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 					  bool readOnlyTree, ProcessUtilityContext context,
@@ -319,6 +366,8 @@ utilix_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 		copy_guard_depth--;
 		SetUserIdAndSecContext(save_userid, save_sec);
 	}
+	if (IsA(pstmt->utilityStmt, DeclareCursorStmt))
+		check_held_cursor((DeclareCursorStmt *) pstmt->utilityStmt);
 }
 
 /*

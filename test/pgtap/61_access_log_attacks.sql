@@ -249,20 +249,17 @@ RESET ROLE;
 SELECT is(pg_temp.since(:mk, :ta, :tb, :tc),
           ARRAY['A select ok public.a61_t:r1100', 'A select ok public.a61_t:r4', 'A select ok public.a61_t:r4'],
           '(b) 1100 open cursors: the function''s 1100 fetched rows counted, and a FETCH from the first and the last cursor recorded');
-SET LOCAL ROLE a61_app;
-SELECT format('DECLARE a61_h%s CURSOR WITH HOLD FOR SELECT id FROM a61_t', g) FROM generate_series(1, 200) g \gexec
-RESET ROLE;
+-- (a cursor WITH HOLD over a protected table would outlive its transaction
+-- and its context: the next client of a pooled connection could fetch its
+-- rows; tenancy refuses it, see 24_owner_attacks)
 SELECT pg_temp.mark() AS mk \gset
 SET LOCAL ROLE a61_app;
-FETCH 2 FROM a61_h200 \g /dev/null
-FETCH ALL FROM a61_h1 \g /dev/null
-MOVE ABSOLUTE 0 IN a61_h200;
-FETCH ALL FROM a61_h200 \g /dev/null
+SAVEPOINT hold;
+SELECT throws_ok($$DECLARE a61_h CURSOR WITH HOLD FOR SELECT id FROM a61_t$$, '42501', NULL,
+                 '(b) a cursor WITH HOLD over a protected table is refused to the application role');
+ROLLBACK TO SAVEPOINT hold;
 RESET utilix.context;
 RESET ROLE;
-SELECT is(pg_temp.since(:mk, :ta, :tb, :tc),
-          ARRAY['A select ok public.a61_t:r2', 'A select ok public.a61_t:r5', 'A select ok public.a61_t:r0', 'A select ok public.a61_t:r5'],
-          '(b) 200 more cursors WITH HOLD: every FETCH (and the MOVE) recorded with its rows');
 SELECT is(pg_temp.hidden(:mk), 0::bigint, '(b) ... all under the tenant');
 
 -- ------------------------------------------------------------------ a FETCH after switching tenants
