@@ -352,14 +352,17 @@ redact_ExecutorStart(QueryDesc *queryDesc, int eflags)
 {
 	bool		worker = IsParallelWorker();
 
+	/* EXPLAIN without ANALYZE reads no value: its errors stay as they are */
+	bool		reads = (eflags & EXEC_FLAG_EXPLAIN_ONLY) == 0;
+
 	/* a parallel worker takes its locks in ExecutorStart: look after it */
-	if (!worker)
+	if (reads && !worker)
 		note_encrypted_relations(queryDesc);
 	if (prev_ExecutorStart)
 		prev_ExecutorStart(queryDesc, eflags);
 	else
 		standard_ExecutorStart(queryDesc, eflags);
-	if (worker)
+	if (reads && worker)
 		note_encrypted_relations(queryDesc);
 }
 
