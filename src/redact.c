@@ -521,7 +521,17 @@ redact_values(ErrorData *edata)
 	char		sqlstate[6];
 
 	memcpy(sqlstate, unpack_sql_state(edata->sqlerrcode), sizeof(sqlstate));
-	if (skeleton)
+
+	/*
+	 * PostgreSQL's integrity violations name only the column, relation and
+	 * constraint in their message; the row's values are in the DETAIL.  Such
+	 * a message is kept as it is (free text raised with a class 23 code has
+	 * no skeleton and is not).
+	 */
+	if (skeleton && edata->message &&
+		ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION)
+		message = psprintf("%s (redacted by utilix, SQLSTATE %s)", edata->message, sqlstate);
+	else if (skeleton)
 		message = psprintf("%s (redacted by utilix, SQLSTATE %s)", skeleton, sqlstate);
 	else
 		message = psprintf("message text redacted by utilix (SQLSTATE %s)", sqlstate);

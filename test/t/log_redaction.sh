@@ -308,6 +308,12 @@ case_log par "ERROR: +(message text redacted by utilix \(SQLSTATE 22P02\)|invali
     "SET force_parallel_mode = on" "SELECT secret::text::int FROM enc_t WHERE id = $(rid par)"
 like "${CASE_OUT[par]}" "22P02: invalid input syntax for type integer" "par: the client gets the error of a parallel plan"
 
+# an integrity violation names only objects: its message stays
+P[uniq]="UTXPLAIN-uniq-$R"
+case_log uniq "ERROR: +duplicate key value violates unique constraint \"enc_t_pkey\" $RED 23505\)" \
+    "INSERT INTO enc_t (tenant_id, id, secret) VALUES ($TENANT, $(rid int), '${P[uniq]}')"
+like "${CASE_OUT[uniq]}" "ERROR: +23505: duplicate key value violates unique constraint \"enc_t_pkey\"" "uniq: the client gets the error"
+
 # what stays as it was
 out=$(as_app "SELECT 1 FROM no_such_table_$R")
 like "$(tail -c 2000 "$LOG")" "ERROR: +relation \"no_such_table_$R\" does not exist" \
