@@ -514,6 +514,7 @@ readable_plain(struct varlena *v, PlainKind kind, bool *sealed)
 		/* a blind-index probe is no value: it never reads as one */
 		if (utilix_is_probe(data, len))
 			return NULL;
+		utilix_note_plaintext();
 		return v;				/* pending: the caller's own plaintext */
 	}
 	parse_or_fail(data, len, &env);
@@ -530,6 +531,8 @@ readable_plain(struct varlena *v, PlainKind kind, bool *sealed)
 		return NULL;
 	/* authenticated first: the column id is only trusted once the value opens */
 	plain = open_envelope(&env);
+	if (plain != NULL)
+		utilix_note_plaintext();
 	if (plain != NULL && meta->kind != kind)
 	{
 		utilix_wipe(VARDATA_ANY(plain), VARSIZE_ANY_EXHDR(plain));
@@ -566,6 +569,8 @@ encrypted_in(char *str, PlainKind kind)
 		memcpy(VARDATA(out), sealed, slen);
 		return PointerGetDatum(out);
 	}
+	/* plaintext from here on: errors of this statement are redacted in the log */
+	utilix_note_plaintext();
 	if (kind == KIND_TEXT)
 		return PointerGetDatum(cstring_to_text(str));
 
@@ -680,6 +685,7 @@ utilix_enc_eq_plain(PG_FUNCTION_ARGS)
 		plain = open_envelope_ext(&env, true);
 		if (plain == NULL)
 			PG_RETURN_BOOL(false);
+		utilix_note_plaintext();
 	}
 	eq = VARSIZE_ANY_EXHDR(plain) == VARSIZE_ANY_EXHDR(p) &&
 		memcmp(VARDATA_ANY(plain), VARDATA_ANY(p), VARSIZE_ANY_EXHDR(p)) == 0;
@@ -761,6 +767,7 @@ utilix_blind_probe(PG_FUNCTION_ARGS)
 	 * probe names no tenant and matches nothing: a probe answers the same
 	 * question as decrypting would.
 	 */
+	utilix_note_plaintext();
 	if (ctx != NULL && may_read_column(ctx, ctx->tenant, column_id))
 	{
 		tenant = ctx->tenant;
@@ -985,6 +992,7 @@ utilix_seal_row(PG_FUNCTION_ARGS)
 
 		if (!utilix_is_sealed(data, len))
 		{
+			utilix_note_plaintext();
 			cols[nrepl] = attnum;
 			vals[nrepl] = seal_bytes(tenant, m->column_ids[i], m->searchable[i], data, len);
 			nrepl++;
@@ -1088,6 +1096,7 @@ utilix_plain_value(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("data key %u of tenant " INT64_FORMAT " was destroyed",
 						env.key_version, env.tenant)));
+	utilix_note_plaintext();
 	{
 		Oid			rettype = get_fn_expr_rettype(fcinfo->flinfo);
 		PlainKind	kind = rettype == BYTEAOID ? KIND_BYTEA : rettype == JSONBOID ? KIND_JSONB : KIND_TEXT;
@@ -1102,6 +1111,35 @@ utilix_plain_value(PG_FUNCTION_ARGS)
 		}
 	}
 	PG_RETURN_POINTER(plain);
+}
+
+/*
+ * Has the relation (table, view, foreign table) a column of an encrypted
+ * type?  For redact.c, at the start of each statement: the relcache entry,
+ * no catalog query.  The caller holds a lock on the relation.
+ */
+bool
+utilix_relation_has_encrypted_columns(Oid relid)
+{
+	Relation	rel;
+	TupleDesc	desc;
+	bool		found = false;
+
+	/* a database without utilix: one cached lookup, not one per column */
+	if (!OidIsValid(get_namespace_oid("utilix", true)))
+		return false;
+	rel = RelationIdGetRelation(relid);
+	if (!RelationIsValid(rel))
+		return false;
+	desc = RelationGetDescr(rel);
+	for (int a = 0; a < desc->natts && !found; a++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, a);
+
+		found = !att->attisdropped && is_encrypted_type(att->atttypid);
+	}
+	RelationClose(rel);
+	return found;
 }
 
 void

@@ -212,5 +212,10 @@ extern char *utilix_mask_literals(const char *text);
 extern char *utilix_mask_literals_same_length(const char *text);
 extern char *utilix_normalise_query(const char *text);
 extern bool utilix_redact_literals_enabled(void);
+extern void utilix_note_plaintext(void);
+extern bool utilix_statement_saw_plaintext(void);
+
+/* encrypt.c */
+extern bool utilix_relation_has_encrypted_columns(Oid relid);
 
 #endif							/* UTILIX_H */

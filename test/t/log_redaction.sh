@@ -18,6 +18,7 @@ top=$(cd "$here/../.." && pwd)
 : "${UTILIX_DIR:?run inside test/cluster.sh}" "${PGHOST:?}"
 LOG=$UTILIX_DIR/server.log
 DB=utilix_redaction
+APP=redact_app
 SETTINGS=(log_statement log_min_error_statement log_min_duration_statement log_parameter_max_length log_parameter_max_length_on_error)
 
 wdir=$(mktemp -d /tmp/utilix-redaction.XXXXXX)
@@ -27,6 +28,7 @@ cleanup() {
         psql -X -q -d postgres -c "ALTER SYSTEM RESET $s" >/dev/null 2>&1
     done
     psql -X -q -d postgres -c "SELECT pg_reload_conf()" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1
+    psql -X -q -d postgres -c "DROP ROLE IF EXISTS $APP" >/dev/null 2>&1
     rm -rf "$wdir"
     return 0
 }
@@ -184,5 +186,140 @@ lacks "$LOG" -- "$SIG" "server.log does not contain the token's signature"
 lacks "$LOG" -- "$BADSIG" "server.log does not contain the forged token's signature"
 lacks "$LOG" -- "${SIG:0:20}" "server.log does not contain even a prefix of the signature"
 lacks "$LOG" -- "$SIG2" "server.log does not contain a token quoted in an error HINT"
+
+# ---------------------------------------------------------------- plaintext of encrypted columns
+R=$RANDOM$RANDOM
+declare -A P     # case -> its plaintext (tag first: none is a prefix of another)
+for c in int num date json uuid re upd raise rlog rexc dyn ctx par lit; do
+    P[$c]="UTXPLAIN-$c-$R"
+done
+P[range]="9${R}99999999"        # digits only: a value out of range for integer
+P[re]="UTXPLAIN-re-$R((("       # an invalid regular expression
+P[lit]="UTXPLAINlit$R"           # one json token each: json errors quote it whole
+P[json]="UTXPLAINjson$R"
+P[upd]="UTXPLAINupd$R"
+out=$(psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$DB" 2>&1 <<SQL
+CREATE ROLE $APP LOGIN;
+CREATE TABLE enc_t (tenant_id bigint NOT NULL, id int NOT NULL, secret text, doc jsonb, PRIMARY KEY (tenant_id, id));
+SELECT utilix.protect('enc_t');
+SELECT utilix.encrypt_column('enc_t', 'secret');
+SELECT utilix.encrypt_column('enc_t', 'doc');
+GRANT SELECT, INSERT, UPDATE, DELETE ON enc_t TO $APP;
+SQL
+) || bail "encrypted table set-up failed: $out"
+APPTOKEN=$(sql "SELECT utilix.issue_context($TENANT, 'carol', '10 minutes')")
+as_app() {  # as_app SQL...: the application role with a context, verbose errors, errors do not stop
+    local args=(-c "SELECT utilix.set_context('$APPTOKEN', false)") s
+    for s in "$@"; do args+=(-c "$s"); done
+    psql -X -q -A -t -v VERBOSITY=verbose -U "$APP" -d "$DB" "${args[@]}" 2>&1 | sed '1{/^[0-9][0-9]*$/d}'
+}
+declare -A IDOF   # case -> the id of its row
+values=()
+n=0
+for c in "${!P[@]}"; do
+    n=$((n + 1))
+    IDOF[$c]=$n
+    values+=("($TENANT, $n, '${P[$c]}')")
+done
+out=$(as_app "INSERT INTO enc_t (tenant_id, id, secret) VALUES $(IFS=,; echo "${values[*]}")" \
+             "SELECT count(*) FROM enc_t WHERE secret::text LIKE 'UTXPLAIN%' OR secret::text LIKE '9%'")
+is "$out" "${#P[@]}" "the application role stores and reads back ${#P[@]} encrypted values"
+is "$(sql "SELECT count(*) FROM enc_t WHERE secret::text LIKE 'utxe1:%'")" "${#P[@]}" "they are stored sealed"
+
+# case NAME LOGREGEX SQL...: runs SQL as the application role; the log written
+# meanwhile must match LOGREGEX and must not hold P[NAME]
+declare -A CASE_OUT
+case_log() {
+    local name=$1 want=$2 m
+    shift 2
+    m=$(stat -c %s "$LOG")
+    CASE_OUT[$name]=$(as_app "$@")
+    CASE_LOG=$(tail -c +$((m + 1)) "$LOG")
+    like "$CASE_LOG" "$want" "$name: the server log has the redacted line"
+    if printf '%s' "$CASE_LOG" | grep -qF -- "${P[$name]}"; then
+        not_ok "$name: the plaintext is not in the server log" "$(printf '%s' "$CASE_LOG" | grep -F -- "${P[$name]}" | head -3)"
+    else
+        ok "$name: the plaintext is not in the server log"
+    fi
+}
+rid() { echo "${IDOF[$1]}"; }
+RED='\(redacted by utilix, SQLSTATE'
+
+# the exploit and the other casts
+case_log int "ERROR: +invalid input syntax for type \*\*\*: \"\*\*\*\" $RED 22P02\)" \
+    "SELECT secret::text::int FROM enc_t WHERE id = $(rid int)"
+like "${CASE_OUT[int]}" "ERROR: +22P02: invalid input syntax for type integer: \"${P[int]}\"" \
+    "int: the client still gets the full error, plaintext and all"
+case_log num "ERROR: +invalid input syntax for type \*\*\*: \"\*\*\*\" $RED 22P02\)" \
+    "SELECT secret::text::numeric FROM enc_t WHERE id = $(rid num)"
+case_log date "ERROR: +invalid input syntax for type \*\*\*: \"\*\*\*\" $RED 22007\)" \
+    "SELECT secret::text::date FROM enc_t WHERE id = $(rid date)"
+case_log json "ERROR: +invalid input syntax for type \*\*\* $RED 22P02\)" \
+    "SELECT secret::text::json FROM enc_t WHERE id = $(rid json)"
+like "$CASE_LOG" "DETAIL: +\(detail redacted by utilix\)" "json: its DETAIL (the bad token) is redacted"
+like "$CASE_LOG" "CONTEXT: +\(context line redacted by utilix\)" "json: its CONTEXT (the JSON input) is redacted"
+like "${CASE_OUT[json]}" "CONTEXT: +JSON data, line 1: ${P[json]}" "json: the client still gets the JSON context"
+case_log uuid "ERROR: +invalid input syntax for type \*\*\*: \"\*\*\*\" $RED 22P02\)" \
+    "SELECT secret::text::uuid FROM enc_t WHERE id = $(rid uuid)"
+case_log range "ERROR: +value \"\*\*\*\" is out of range for type \*\*\* $RED 22003\)" \
+    "SELECT secret::text::int FROM enc_t WHERE id = $(rid range)"
+like "${CASE_OUT[range]}" "22003: value \"${P[range]}\" is out of range" "range: the client still gets the full error"
+case_log re "ERROR: +invalid regular expression: \*\*\* $RED 2201B\)" \
+    "SELECT 'x' ~ secret::text FROM enc_t WHERE id = $(rid re)"
+
+# writing plaintext into an encrypted jsonb column
+case_log upd "ERROR: +invalid input syntax for type \*\*\* $RED 22P02\)" \
+    "UPDATE enc_t SET doc = secret::text::jsonb WHERE id = $(rid upd)"
+like "${CASE_OUT[upd]}" "ERROR: +22P02: invalid input syntax for type json" "upd: the client gets the json error"
+case_log lit "ERROR: +invalid input syntax for type \*\*\* $RED 22P02\)" \
+    "INSERT INTO enc_t (tenant_id, id, doc) VALUES ($TENANT, 900, '{\"k\": ${P[lit]}'::jsonb)"
+like "${CASE_OUT[lit]}" "Token \"${P[lit]}\" is invalid" "lit: the client gets the json error with the bad token"
+P[bind]="UTXPLAINbind$R"
+m=$(stat -c %s "$LOG")
+printf '%s\n' "SELECT utilix.set_context(:tok, false);" "INSERT INTO enc_t (tenant_id, id, doc) VALUES ($TENANT, 901, :doc::jsonb);" > "$wdir/json_bind.sql"
+pgbench -n -M extended -t 1 -U "$APP" -D "tok=$APPTOKEN" -D "doc={\"k\": ${P[bind]}" -f "$wdir/json_bind.sql" "$DB" >"$wdir/pgbench-json.out" 2>&1
+like "$(cat "$wdir/pgbench-json.out")" 'invalid input syntax for type json' "bind: invalid json as a bind parameter fails for the client"
+CASE_LOG=$(tail -c +$((m + 1)) "$LOG")
+like "$CASE_LOG" "ERROR: +invalid input syntax for type \*\*\* $RED 22P02\)" "bind: the server log has the redacted line"
+unlike "$CASE_LOG" "${P[bind]}" "bind: the plaintext is not in the server log"
+
+# messages that carry decrypted values
+case_log raise "WARNING: +message text redacted by utilix \(SQLSTATE 01000\)" \
+    "DO \$\$ BEGIN RAISE WARNING '%', (SELECT secret FROM enc_t WHERE id = $(rid raise)); END \$\$"
+like "${CASE_OUT[raise]}" "WARNING: +01000: ${P[raise]}" "raise: the client still gets the WARNING with the value"
+like "$CASE_LOG" "CONTEXT: +PL/pgSQL function inline_code_block line 1 at RAISE" "raise: the CONTEXT line naming the function is kept"
+case_log rlog "LOG: +message text redacted by utilix \(SQLSTATE 00000\)" \
+    "DO \$\$ BEGIN RAISE LOG 'value: %', (SELECT secret FROM enc_t WHERE id = $(rid rlog)); END \$\$"
+case_log rexc "ERROR: +message text redacted by utilix \(SQLSTATE P0001\)" \
+    "DO \$\$ DECLARE v text; BEGIN SELECT secret INTO v FROM enc_t WHERE id = $(rid rexc);
+       RAISE EXCEPTION 'bad %', v USING DETAIL = 'detail ' || v, HINT = 'hint ' || v; END \$\$"
+like "$CASE_LOG" "DETAIL: +\(detail redacted by utilix\)" "rexc: the DETAIL is redacted"
+like "$CASE_LOG" "HINT: +\(hint redacted by utilix\)" "rexc: the HINT is redacted"
+like "${CASE_OUT[rexc]}" "HINT: +hint ${P[rexc]}" "rexc: the client still gets DETAIL and HINT"
+case_log dyn "ERROR: +invalid input syntax for type \*\*\*: \"\*\*\*\" $RED 22P02\)" \
+    "DO \$\$ DECLARE v text; BEGIN SELECT secret INTO v FROM enc_t WHERE id = $(rid dyn);
+       EXECUTE 'SELECT ' || quote_literal(v) || '::int'; END \$\$"
+unlike "$CASE_LOG" "QUERY:" "dyn: the dynamic query is not in the log"
+case_log ctx "CONTEXT: +\(context line redacted by utilix\)" \
+    "DO \$\$ DECLARE v text; BEGIN SELECT secret INTO v FROM enc_t WHERE id = $(rid ctx); PERFORM v::int; END \$\$"
+like "$CASE_LOG" "PL/pgSQL function inline_code_block line 1 at PERFORM" "ctx: the CONTEXT line naming the function is kept"
+case_log par "ERROR: +(message text redacted by utilix \(SQLSTATE 22P02\)|invalid input syntax for type \*\*\*: \"\*\*\*\" $RED 22P02\))" \
+    "SET max_parallel_workers_per_gather = 2" "SET parallel_setup_cost = 0" "SET parallel_tuple_cost = 0" \
+    "SET force_parallel_mode = on" "SELECT secret::text::int FROM enc_t WHERE id = $(rid par)"
+like "${CASE_OUT[par]}" "22P02: invalid input syntax for type integer" "par: the client gets the error of a parallel plan"
+
+# an integrity violation names only objects: its message stays
+P[uniq]="UTXPLAIN-uniq-$R"
+case_log uniq "ERROR: +duplicate key value violates unique constraint \"enc_t_pkey\" $RED 23505\)" \
+    "INSERT INTO enc_t (tenant_id, id, secret) VALUES ($TENANT, $(rid int), '${P[uniq]}')"
+like "${CASE_OUT[uniq]}" "ERROR: +23505: duplicate key value violates unique constraint \"enc_t_pkey\"" "uniq: the client gets the error"
+
+# what stays as it was
+out=$(as_app "SELECT 1 FROM no_such_table_$R")
+like "$(tail -c 2000 "$LOG")" "ERROR: +relation \"no_such_table_$R\" does not exist" \
+    "an error of a statement that touched no encrypted value is logged in full"
+for c in "${!P[@]}"; do
+    lacks "$LOG" -- "${P[$c]}" "server.log does not hold the plaintext of case $c"
+done
 
 done_testing
