@@ -1125,9 +1125,7 @@ utilix_relation_has_encrypted_columns(Oid relid)
 	TupleDesc	desc;
 	bool		found = false;
 
-	/* a database without utilix: one cached lookup, not one per column */
-	if (!OidIsValid(get_namespace_oid("utilix", true)))
-		return false;
+	/* (is_encrypted_type is false for every type in a database without utilix) */
 	rel = RelationIdGetRelation(relid);
 	if (!RelationIsValid(rel))
 		return false;
