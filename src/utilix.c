@@ -17,6 +17,7 @@
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 #include "commands/trigger.h"
 
 #include "utilix.h"
@@ -97,6 +98,16 @@ utilix_require_preload(void)
  * them alone.  Always paired with utilix_end_internal() in PG_FINALLY.
  */
 /*
+ * Internal queries run under a snapshot of their own when none is active.
+ * An output function (decryption) or a hook can run where the portal has
+ * already given up its snapshot: the rows of a FETCH, of EXPLAIN or of
+ * SHOW are sent from the portal's store after the statement ran.  SPI
+ * would then push a "portal snapshot" (EnsurePortalSnapshotExists) that
+ * only PortalRunUtility and PortalRunMulti pop: left on the stack, COMMIT
+ * warns "snapshot ... still active".  The one pushed here is popped by
+ * utilix_end_internal when it is still on top (on an error, the abort
+ * pops whatever its subtransaction pushed).
+ *
  * The search_path of internal queries is pinned to pg_catalog, pg_temp
  * (pg_temp named last, so that a temporary type or operator of the caller's
  * can never stand in for a catalog one), as a SECURITY DEFINER function's
@@ -105,12 +116,20 @@ utilix_require_preload(void)
  */
 #define MAX_INTERNAL_DEPTH 16
 static int	internal_guc_levels[MAX_INTERNAL_DEPTH];
+static Snapshot internal_snapshots[MAX_INTERNAL_DEPTH];
 
 void
 utilix_begin_internal(Oid *save_userid, int *save_sec)
 {
 	int			level = 0;
+	Snapshot	snap = NULL;
 
+	/* first, so that an error here leaves nothing changed */
+	if (internal_depth < MAX_INTERNAL_DEPTH && !ActiveSnapshotSet() && IsTransactionState())
+	{
+		PushActiveSnapshot(GetTransactionSnapshot());
+		snap = GetActiveSnapshot();
+	}
 	GetUserIdAndSecContext(save_userid, save_sec);
 	if (!IsInParallelMode())
 	{
@@ -123,7 +142,10 @@ utilix_begin_internal(Oid *save_userid, int *save_sec)
 						   *save_sec | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
 	if (internal_depth < MAX_INTERNAL_DEPTH)
+	{
 		internal_guc_levels[internal_depth] = level;
+		internal_snapshots[internal_depth] = snap;
+	}
 	internal_depth++;
 }
 
@@ -134,6 +156,13 @@ utilix_end_internal(Oid save_userid, int save_sec)
 
 	internal_depth--;
 	level = internal_depth < MAX_INTERNAL_DEPTH ? internal_guc_levels[internal_depth] : 0;
+	if (internal_depth < MAX_INTERNAL_DEPTH && internal_snapshots[internal_depth] != NULL)
+	{
+		/* on top after SPI_finish; after an error the abort cleans up */
+		if (ActiveSnapshotSet() && GetActiveSnapshot() == internal_snapshots[internal_depth])
+			PopActiveSnapshot();
+		internal_snapshots[internal_depth] = NULL;
+	}
 	SetUserIdAndSecContext(save_userid, save_sec);
 	if (level > 0)
 		AtEOXact_GUC(true, level);
