@@ -1300,6 +1300,9 @@ note_nested_error(void)
 static void
 alog_statement_done(void)
 {
+	/* a context set part-way and not verified since (cheap when it was) */
+	if (pending.active)
+		utilix_context_verify_for_log();
 	if (pending.active && pending.caught_code != 0)
 		alog_flush(ALOG_DENIED, pending.caught_code);
 	else
@@ -1337,7 +1340,8 @@ static void
 hook_failed(void)
 {
 	hook_depth--;
-	if (hook_depth == 0)
+	/* (utilix's own lookups are no statement: the statement that runs them goes on, or fails itself) */
+	if (hook_depth == 0 && !utilix_internal_depth_active())
 		alog_statement_failed();
 	else
 		note_nested_error();
@@ -1584,6 +1588,15 @@ note_tables(QueryDesc *qd)
 	}
 	if (any && writes)
 		pending.writes = true;
+	/*
+	 * The context this query runs under is verified now, while lookups are
+	 * safe: nothing else checks it for a role that bypasses row level
+	 * security, and a utility statement around the query (CREATE TABLE AS,
+	 * REFRESH MATERIALIZED VIEW, ...) can drop the caches before its record
+	 * is made.  A few comparisons once the statement has verified it.
+	 */
+	if (any)
+		utilix_context_verify_for_log();
 	return any;
 }
 
@@ -1734,7 +1747,12 @@ alog_ExecutorEnd(QueryDesc *queryDesc)
 	}
 	PG_END_TRY();
 	hook_depth--;
-	if (hook_depth == 0)
+	/*
+	 * The end of the statement, unless this was one of utilix's own lookups
+	 * (those run where the statement's hooks are not on the stack, e.g. when
+	 * the access log verifies the context before a query starts).
+	 */
+	if (hook_depth == 0 && !utilix_internal_depth_active())
 	{
 		if (pending.active)
 			alog_statement_done();
@@ -1986,7 +2004,7 @@ note_held_fetch(FetchStmt *f)
 				 * does not verify gives no tenant, not an error), so that the
 				 * record can name the tenant.
 				 */
-				(void) utilix_context_for_read();
+				utilix_context_verify_for_log();
 				pending_start(ALOG_SELECT);
 				pending.note = "rows fetched from a cursor held past its transaction";
 				any = true;
@@ -2018,7 +2036,12 @@ alog_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTr
 	{
 		guard_access_log_ddl(stmt);
 		if (capture_enabled())
+		{
 			note_utility(stmt);
+			/* COPY of a table without row level security runs no query: verify here */
+			if (pending.active)
+				utilix_context_verify_for_log();
+		}
 	}
 	hook_depth++;
 	PG_TRY();

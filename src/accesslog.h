@@ -117,6 +117,8 @@ extern void utilix_access_log_context_changing(void);
 #define UTILIX_LOGCTX_VERIFIED	1
 #define UTILIX_LOGCTX_REFUSED	2
 extern int	utilix_context_for_log(int64 *tenant, const char **app_user, const char **why);
+/* context.c: verify it now, where lookups are safe (quiet, cheap once verified) */
+extern void utilix_context_verify_for_log(void);
 
 /* spill.c */
 extern AlogRecord *utilix_access_log_spill_parse(const char *p, size_t len, Oid dboid,

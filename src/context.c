@@ -58,6 +58,25 @@ static struct
 	const UtilixContext *result;
 }			validated;
 
+/*
+ * For the access log: the context that was verified last in this
+ * statement, and what it verified as (result NULL: no context and no
+ * binding).  Unlike "validated" it outlives a change of the cache
+ * generation: a statement that changes utilix's catalogs (any DDL does,
+ * through the event trigger's bookkeeping) drops the caches, but not the
+ * fact that its accesses were made under a context that verified.  A
+ * change of the setting or a failed verification forgets it.
+ */
+static struct
+{
+	bool		valid;
+	const UtilixContext *ctx;
+	LocalTransactionId lxid;
+	TimestampTz stmt_start;
+	Oid			outer_user;
+	const UtilixContext *result;
+}			log_verified;
+
 /* Context synthesised for a role bound to a tenant. */
 static UtilixContext bound_ctx;
 
@@ -212,6 +231,7 @@ assign_context(const char *newval, void *extra)
 	utilix_access_log_context_changing();
 	current_ctx = (const UtilixContext *) extra;
 	validated.ctx = NULL;
+	log_verified.valid = false;
 }
 
 /* SHOW and current_setting() never print the token back. */
@@ -409,12 +429,15 @@ database_realm(void)
 	return realm_cache;
 }
 
+/* The tenant the roles are bound to, or 0; quiet: -1 instead of the error */
 static int64
-current_binding(void)
+current_binding(bool quiet)
 {
 	int64		outer = role_binding(GetOuterUserId());
 	int64		session = role_binding(GetSessionUserId());
 
+	if (outer != 0 && session != 0 && outer != session && quiet)
+		return -1;
 	if (outer != 0 && session != 0 && outer != session)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -472,28 +495,25 @@ utilix_context_for_log(int64 *tenant, const char **app_user, const char **why)
 {
 	LocalTransactionId lxid = MyProc ? MyProc->lxid : InvalidLocalTransactionId;
 	Oid			outer = GetOuterUserId();
-	bool		fresh = validated.lxid == lxid && validated.generation == utilix_cache_generation &&
-		validated.outer_user == outer && validated.stmt_start == GetCurrentStatementStartTimestamp();
 	const UtilixContext *ctx = current_ctx;
 	int64		bound = 0;
 	bool		bound_known = false;
 
 	*why = NULL;
-	if (ctx == NULL)
+	/* verified in this statement (also before a DDL of its own dropped the caches) */
+	if (log_verified.valid && log_verified.ctx == ctx && log_verified.lxid == lxid &&
+		log_verified.outer_user == outer && log_verified.stmt_start == GetCurrentStatementStartTimestamp())
 	{
-		/* a bound role: only as this statement validated it for this role */
-		if (fresh && validated.ctx == NULL && validated.result == &bound_ctx)
-		{
-			*tenant = bound_ctx.tenant;
-			*app_user = bound_ctx.app_user;
-			return UTILIX_LOGCTX_VERIFIED;
-		}
-		return UTILIX_LOGCTX_NONE;
+		if (log_verified.result == NULL)
+			return UTILIX_LOGCTX_NONE;
+		*tenant = log_verified.result->tenant;
+		*app_user = log_verified.result->app_user;
+		return UTILIX_LOGCTX_VERIFIED;
 	}
+	if (ctx == NULL)
+		return UTILIX_LOGCTX_NONE;
 	*tenant = ctx->tenant;
 	*app_user = ctx->app_user;
-	if (fresh && validated.ctx == ctx && validated.result == ctx)
-		return UTILIX_LOGCTX_VERIFIED;
 
 	/* not validated in this statement: the same checks, from the caches only */
 	if (ctx->expires_at <= GetCurrentStatementStartTimestamp())
@@ -557,7 +577,45 @@ utilix_context_for_read(void)
 	return current_context_internal(true, true);
 }
 
+/*
+ * For the access log, where a catalog lookup is safe (a query over a
+ * protected table starts, a COPY, TRUNCATE or DDL names one, a statement
+ * that touched one ends): verify the context in force now unless this
+ * statement already did, so that utilix_context_for_log() can decide
+ * without the caches.  Nothing checks the context of a role that bypasses
+ * row level security, and a utility statement can drop the caches before
+ * its record is made.  Quiet: a context that does not verify is left for
+ * utilix_context_for_log() to name.  Cheap when the statement has verified
+ * it already (a few comparisons); otherwise the cached lookups of
+ * utilix_current_context().
+ */
+void
+utilix_context_verify_for_log(void)
+{
+	LocalTransactionId lxid = MyProc ? MyProc->lxid : InvalidLocalTransactionId;
+
+	if (log_verified.valid && log_verified.ctx == current_ctx && log_verified.lxid == lxid &&
+		log_verified.outer_user == GetOuterUserId() &&
+		log_verified.stmt_start == GetCurrentStatementStartTimestamp())
+		return;
+	if (!utilix_preloaded || IsParallelWorker() || !IsTransactionState() ||
+		IsAbortedTransactionBlockState() || utilix_internal_depth_active())
+		return;
+	(void) current_context_internal(true, true);
+}
+
 #define DENY(msg) do { if (quiet) return NULL; no_context_error(msg); } while (0)
+
+static void
+log_verified_set(const UtilixContext *result, LocalTransactionId lxid, TimestampTz stmt, Oid outer)
+{
+	log_verified.ctx = current_ctx;
+	log_verified.lxid = lxid;
+	log_verified.stmt_start = stmt;
+	log_verified.outer_user = outer;
+	log_verified.result = result;
+	log_verified.valid = true;
+}
 
 static const UtilixContext *
 current_context_internal(bool missing_ok, bool quiet)
@@ -580,14 +638,20 @@ current_context_internal(bool missing_ok, bool quiet)
 		utilix_require_preload();
 	}
 	validated.result = NULL;
-	bound = current_binding();
+	log_verified.valid = false;
+	bound = current_binding(quiet);
+	if (bound < 0)
+		return NULL;			/* quiet: roles bound to different tenants */
 
 	if (current_ctx == NULL)
 	{
 		if (bound == 0)
 		{
 			if (missing_ok)
+			{
+				log_verified_set(NULL, lxid, stmt, outer);
 				return NULL;
+			}
 			no_context_error("no tenant context is set");
 		}
 		memset(&bound_ctx, 0, sizeof(bound_ctx));
@@ -617,6 +681,7 @@ current_context_internal(bool missing_ok, bool quiet)
 	validated.stmt_start = stmt;
 	validated.generation = utilix_cache_generation;
 	validated.outer_user = outer;
+	log_verified_set(validated.result, lxid, stmt, outer);
 	return validated.result;
 }
 
@@ -663,7 +728,7 @@ utilix_context_info(PG_FUNCTION_ARGS)
 		elog(ERROR, "return type must be a row type");
 	tupdesc = BlessTupleDesc(tupdesc);
 
-	bound = current_binding();
+	bound = current_binding(false);
 	if (ctx == NULL && bound != 0)
 	{
 		memset(&bound_ctx, 0, sizeof(bound_ctx));

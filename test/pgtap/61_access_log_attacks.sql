@@ -13,12 +13,13 @@
 -- attack, and by the database role of the attacker, created here.
 SELECT utilix.run_access_log_maintenance() \g /dev/null
 BEGIN;
-SELECT plan(17);
+SELECT plan(25);
 SET LOCAL client_min_messages = error;
 
 CREATE ROLE a61_app NOLOGIN;
 CREATE ROLE a61_bypass NOLOGIN BYPASSRLS;
 CREATE ROLE a61_issuer NOLOGIN IN ROLE utilix_issuer;
+CREATE ROLE a61_su NOLOGIN SUPERUSER;
 SELECT utilix.create_tenant('a61 alpha') AS ta, utilix.create_tenant('a61 beta') AS tb,
        utilix.create_tenant('a61 gone') AS tc \gset
 SET LOCAL ROLE a61_issuer;
@@ -40,6 +41,7 @@ INSERT INTO a61_tok VALUES (1, :'tok_a'), (2, :'tok_b');
 CREATE TABLE a61_side (tok text);
 GRANT SELECT ON a61_tok TO a61_app;
 GRANT INSERT ON a61_side TO a61_app;
+GRANT CREATE ON SCHEMA public TO a61_app;   -- (a materialized view)
 
 -- the attacks (SECURITY INVOKER: they run with the rights of a61_app)
 CREATE FUNCTION a61_try_without() RETURNS void LANGUAGE plpgsql AS $$
@@ -111,7 +113,13 @@ BEGIN
     RETURN n;
 END $$;
 
--- the records of a61_app's and a61_bypass's statements after a mark, as
+-- a procedure that reads
+CREATE PROCEDURE a61_proc() LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM count(*) FROM a61_t;
+END $$;
+
+-- the records of a61_app's, a61_bypass's and a61_su's statements after a mark, as
 -- "<A|B|C|none> kind outcome table:read" in order
 CREATE FUNCTION pg_temp.mark() RETURNS bigint LANGUAGE plpgsql AS $$
 BEGIN
@@ -126,14 +134,20 @@ BEGIN
                                   kind, outcome,
                                   (SELECT string_agg(format('%s:r%s', x->>'table', x->>'read'), ' ') FROM jsonb_array_elements(tables) x))
                    FROM utilix.access_log
-                  WHERE id > mk AND db_role IN ('a61_app', 'a61_bypass') ORDER BY id);
+                  WHERE id > mk AND db_role IN ('a61_app', 'a61_bypass', 'a61_su') ORDER BY id);
 END $$;
 -- rows read under no tenant after a mark
 CREATE FUNCTION pg_temp.hidden(mk bigint) RETURNS bigint LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM utilix.access_log_flush();
     RETURN (SELECT coalesce(sum((x->>'read')::bigint), 0) FROM utilix.access_log, jsonb_array_elements(tables) x
-             WHERE id > mk AND db_role IN ('a61_app', 'a61_bypass') AND tenant_id IS NULL);
+             WHERE id > mk AND db_role IN ('a61_app', 'a61_bypass', 'a61_su') AND tenant_id IS NULL);
+END $$;
+-- utilix's caches dropped, as any change of its catalogs does (here: a new tenant)
+CREATE SEQUENCE pg_temp.a61_cold;
+CREATE FUNCTION pg_temp.cold() RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM utilix.create_tenant('a61 cold ' || nextval('pg_temp.a61_cold'));
 END $$;
 -- (the context of each attack is local: it ends with RESET)
 
@@ -276,10 +290,104 @@ SELECT is(pg_temp.since(:mk, :ta, :tb, :tc),
           ARRAY['A select ok public.a61_t:r0', 'A select ok public.a61_t:r1', 'B select ok public.a61_t:r3'],
           'a cursor (DECLARE, FETCH) and a switch of tenant: each statement in its tenant''s chain');
 
+-- ------------------------------------------------------------------ utility statements that run a query
+-- A DDL statement drops utilix's caches (the event trigger's bookkeeping
+-- changes utilix's catalogs) after its query verified the context: its
+-- record used to be filed under no tenant, "not verified".
+SELECT pg_temp.mark() AS mk \gset
+SET LOCAL ROLE a61_app;
+SELECT utilix.set_context(:'tok_a', true) \g /dev/null
+CREATE TEMP TABLE a61_ctas AS SELECT * FROM a61_t;
+SELECT * INTO TEMP a61_into FROM a61_t;
+CREATE MATERIALIZED VIEW a61_mv AS SELECT * FROM a61_t;
+REFRESH MATERIALIZED VIEW a61_mv;
+PREPARE a61_prep AS SELECT * FROM a61_t;
+CREATE TEMP TABLE a61_exec AS EXECUTE a61_prep;
+DEALLOCATE a61_prep;
+COPY (SELECT * FROM a61_t) TO STDOUT \g /dev/null
+CALL a61_proc();
+DECLARE a61_cur CURSOR FOR SELECT id FROM a61_t ORDER BY id;
+FETCH 2 FROM a61_cur \g /dev/null
+CLOSE a61_cur;
+RESET utilix.context;
+RESET ROLE;
+SELECT is(pg_temp.since(:mk, :ta, :tb, :tc),
+          ARRAY['A select ok public.a61_t:r5', 'A select ok public.a61_t:r5', 'A select ok public.a61_t:r5',
+                'A select ok public.a61_t:r5', 'A select ok public.a61_t:r5', 'A copy ok public.a61_t:r5',
+                'A select ok public.a61_t:r5', 'A select ok public.a61_t:r0', 'A select ok public.a61_t:r2'],
+          'CREATE TABLE AS, SELECT INTO, CREATE and REFRESH MATERIALIZED VIEW, CREATE TABLE AS EXECUTE, COPY (query), CALL, DECLARE and FETCH: each filed under the tenant');
+SELECT is(pg_temp.hidden(:mk), 0::bigint, '... and no row is filed under no tenant');
+
+-- ------------------------------------------------------------------ nothing checks the context of a superuser or a BYPASSRLS role
+-- With cold caches its valid token used to be filed under no tenant ("not verified").
+SELECT pg_temp.cold() \g /dev/null
+SELECT pg_temp.mark() AS mk \gset
+SET LOCAL ROLE a61_su;
+SET LOCAL utilix.context = :'tok_a';
+SELECT count(*) FROM a61_t \g /dev/null
+RESET utilix.context;
+RESET ROLE;
+SELECT is(pg_temp.since(:mk, :ta, :tb, :tc), ARRAY['A select ok public.a61_t:r10'],
+          'a superuser''s read with a valid token, caches cold: filed under the tenant of the token');
+
+SELECT pg_temp.cold() \g /dev/null
+SELECT pg_temp.mark() AS mk \gset
+SET LOCAL ROLE a61_bypass;
+SET LOCAL utilix.context = :'tok_a';
+SELECT count(*) FROM a61_t \g /dev/null
+RESET utilix.context;
+RESET ROLE;
+SELECT is(pg_temp.since(:mk, :ta, :tb, :tc), ARRAY['A select ok public.a61_t:r10'],
+          'a BYPASSRLS role''s read with a valid token, caches cold: filed under the tenant of the token');
+
+SELECT pg_temp.cold() \g /dev/null
+SELECT pg_temp.mark() AS mk \gset
+SET LOCAL ROLE a61_su;
+SET LOCAL utilix.context = :'tok_a';
+EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT count(*) FROM a61_t \g /dev/null
+RESET utilix.context;
+RESET ROLE;
+SELECT is(pg_temp.since(:mk, :ta, :tb, :tc), ARRAY['A select ok public.a61_t:r10'],
+          'EXPLAIN ANALYZE by a superuser with a valid token: filed under the tenant');
+
+SELECT pg_temp.cold() \g /dev/null
+SELECT pg_temp.mark() AS mk \gset
+SET LOCAL ROLE a61_su;
+SET LOCAL utilix.context = :'tok_a';
+COPY a61_t TO '/dev/null';
+RESET utilix.context;
+RESET ROLE;
+SELECT is(pg_temp.since(:mk, :ta, :tb, :tc), ARRAY['A copy ok public.a61_t:r10'],
+          'COPY of the table (no query runs) by a superuser with a valid token: filed under the tenant');
+
+SELECT pg_temp.cold() \g /dev/null
+SELECT pg_temp.mark() AS mk \gset
+SET LOCAL ROLE a61_su;
+SET LOCAL utilix.context = :'tok_a';
+CREATE TEMP TABLE a61_su_ctas AS SELECT * FROM a61_t;
+RESET utilix.context;
+RESET ROLE;
+SELECT is(pg_temp.since(:mk, :ta, :tb, :tc), ARRAY['A select ok public.a61_t:r10'],
+          'CREATE TABLE AS by a superuser with a valid token: filed under the tenant');
+
+SELECT pg_temp.mark() AS mk \gset
+SET LOCAL ROLE a61_su;
+SET LOCAL utilix.context = :'tok_a';
+DECLARE a61_su_cur CURSOR FOR SELECT id FROM a61_t;
+RESET ROLE;
+SELECT pg_temp.cold() \g /dev/null
+SET LOCAL ROLE a61_su;
+FETCH 3 FROM a61_su_cur \g /dev/null
+CLOSE a61_su_cur;
+RESET utilix.context;
+RESET ROLE;
+SELECT is(pg_temp.since(:mk, :ta, :tb, :tc), ARRAY['A select ok public.a61_t:r0', 'A select ok public.a61_t:r3'],
+          'DECLARE, then FETCH with cold caches, by a superuser with a valid token: both filed under the tenant');
+
 -- ------------------------------------------------------------------ the chains still verify
 SELECT is((SELECT bool_and(v.ok) FROM unnest(ARRAY[:ta, :tb]::bigint[]) t, utilix.verify_access_log(t) v), true,
           'the chains of both tenants verify');
-SELECT is((SELECT count(*) FROM utilix.access_log WHERE id > 0 AND tenant_id = :tc AND db_role IN ('a61_app', 'a61_bypass')),
+SELECT is((SELECT count(*) FROM utilix.access_log WHERE id > 0 AND tenant_id = :tc AND db_role IN ('a61_app', 'a61_bypass', 'a61_su')),
           0::bigint, 'nothing of this file is filed under the tenant that is not active');
 
 SELECT * FROM finish();
