@@ -230,7 +230,14 @@ assign_context(const char *newval, void *extra)
 	 */
 	utilix_access_log_context_changing();
 	current_ctx = (const UtilixContext *) extra;
+	/*
+	 * Both: with validated.ctx NULL alone, a context cleared part-way
+	 * through a statement matched the fast path of
+	 * current_context_internal() and returned the old context, whose
+	 * memory the GUC machinery may already have freed.
+	 */
 	validated.ctx = NULL;
+	validated.result = NULL;
 	log_verified.valid = false;
 }
 

@@ -13,7 +13,7 @@
 -- attack, and by the database role of the attacker, created here.
 SELECT utilix.run_access_log_maintenance() \g /dev/null
 BEGIN;
-SELECT plan(25);
+SELECT plan(26);
 SET LOCAL client_min_messages = error;
 
 CREATE ROLE a61_app NOLOGIN;
@@ -117,6 +117,14 @@ END $$;
 CREATE PROCEDURE a61_proc() LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM count(*) FROM a61_t;
+END $$;
+-- read, clear the context, then ask for the tenant in the same statement
+CREATE FUNCTION a61_read_clear_tenant(tok text) RETURNS bigint LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM set_config('utilix.context', tok, false);
+    PERFORM count(*) FROM a61_t;
+    PERFORM utilix.clear_context();
+    RETURN utilix.current_tenant();
 END $$;
 
 -- the records of a61_app's, a61_bypass's and a61_su's statements after a mark, as
@@ -383,6 +391,12 @@ RESET utilix.context;
 RESET ROLE;
 SELECT is(pg_temp.since(:mk, :ta, :tb, :tc), ARRAY['A select ok public.a61_t:r0', 'A select ok public.a61_t:r3'],
           'DECLARE, then FETCH with cold caches, by a superuser with a valid token: both filed under the tenant');
+
+-- ------------------------------------------------------------------ a context cleared part-way is gone
+SET LOCAL ROLE a61_app;
+SELECT throws_ok(format('SELECT a61_read_clear_tenant(%L)', :'tok_a'), '42501', 'no tenant context is set',
+                 'a context cleared after a read in the same statement is not used again (no stale context)');
+RESET ROLE;
 
 -- ------------------------------------------------------------------ the chains still verify
 SELECT is((SELECT bool_and(v.ok) FROM unnest(ARRAY[:ta, :tb]::bigint[]) t, utilix.verify_access_log(t) v), true,
