@@ -50,6 +50,9 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "nodes/readfuncs.h"
+#include "utils/array.h"
 #include "nodes/parsenodes.h"
 #include "parser/parse_type.h"
 #include "storage/lmgr.h"
@@ -114,6 +117,36 @@ rel_has_tuples(Oid relid, LOCKMODE lockmode)
 	return false;
 }
 
+static bool
+is_protected(Oid relid)
+{
+	Relation	rel;
+	bool		prot;
+
+	if (!OidIsValid(relid) || get_rel_relkind(relid) == '\0')
+		return false;
+	rel = relation_open(relid, AccessShareLock);
+	prot = utilix_relation_is_protected(rel);
+	relation_close(rel, AccessShareLock);
+	return prot;
+}
+
+/*
+ * A protected table below a table that is not protected: queries, updates
+ * and deletes through the parent would reach every tenant's rows, and the
+ * parent's triggers would be cloned onto the protected table.
+ */
+static void
+refuse_unprotected_parent(Oid child, Oid parent, const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("%s would put protected table \"%s\" below table \"%s\", which is not protected",
+					what, get_rel_name(child), get_rel_name(parent)),
+			 errdetail("Queries through the parent would read every tenant's rows of the protected table."),
+			 errhint("Protect \"%s\" first.", get_rel_name(parent))));
+}
+
 static void
 refuse(Oid relid, const char *what, const char *hint)
 {
@@ -167,6 +200,45 @@ require_default_partition_empty(Oid parent, const char *what)
 					  "empty the default partition first, or have a superuser run it.");
 }
 
+/* the tenant column of a protected table: the argument of its guard trigger */
+static char *
+tenant_column_of(Oid relid)
+{
+	Relation	rel = relation_open(relid, AccessShareLock);
+	char	   *col = NULL;
+
+	if (rel->trigdesc != NULL)
+		for (int i = 0; i < rel->trigdesc->numtriggers; i++)
+		{
+			Trigger    *t = &rel->trigdesc->triggers[i];
+
+			if (strcmp(t->tgname, "utilix_guard_tenant") == 0 && t->tgnargs == 1)
+				col = pstrdup(t->tgargs[0]);
+		}
+	relation_close(rel, AccessShareLock);
+	return col;
+}
+
+/*
+ * A unique key that does not lead with the tenant column would be refused
+ * after the statement (42P16), but building it has already answered whether
+ * two tenants share a value: refuse it before.
+ */
+static void
+require_tenant_leading(Oid relid, const char *first, bool first_is_expr)
+{
+	char	   *tcol = tenant_column_of(relid);
+
+	if (tcol == NULL || (!first_is_expr && first != NULL && strcmp(first, tcol) == 0))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_TABLE_DEFINITION),
+			 errmsg("a unique key on protected table \"%s\" must lead with the tenant column \"%s\"",
+					get_rel_name(relid), tcol),
+			 errdetail("Otherwise it reveals whether another tenant holds a key, and building it over the rows already there would tell as much."),
+			 errhint("Make it UNIQUE (%s, ...).", tcol)));
+}
+
 static bool
 index_has_expressions(IndexStmt *stmt)
 {
@@ -191,6 +263,12 @@ gate_index(IndexStmt *stmt, bool *sanitize)
 
 	if (!gated(relid))
 		return;
+	if (stmt->unique || stmt->primary)
+	{
+		IndexElem  *first = stmt->indexParams != NIL ? (IndexElem *) linitial(stmt->indexParams) : NULL;
+
+		require_tenant_leading(relid, first ? first->name : NULL, first == NULL || first->expr != NULL);
+	}
 	if (index_has_expressions(stmt))
 	{
 		if (stmt->concurrent)
@@ -228,6 +306,15 @@ gate_alter_table(AlterTableStmt *stmt, bool *sanitize)
 
 			if (gated(parent))
 				require_child_empty(parent, relid, "INHERIT of table");
+			else if (gated(relid) && !is_protected(parent))
+				refuse_unprotected_parent(relid, parent, "INHERIT");
+		}
+		else if (cmd->subtype == AT_AttachPartition && stmt->objtype == OBJECT_TABLE)
+		{
+			Oid			child = RangeVarGetRelid(((PartitionCmd *) cmd->def)->name, NoLock, true);
+
+			if (gated(child) && !is_protected(relid))
+				refuse_unprotected_parent(child, relid, "ATTACH PARTITION");
 		}
 	}
 
@@ -275,8 +362,9 @@ gate_alter_table(AlterTableStmt *stmt, bool *sanitize)
 							needs_empty = "ADD COLUMN with a CHECK constraint";
 						else if (c->contype == CONSTR_GENERATED)
 							needs_empty = "ADD COLUMN ... GENERATED ALWAYS AS";
-						else if (c->contype == CONSTR_UNIQUE || c->contype == CONSTR_PRIMARY ||
-								 c->contype == CONSTR_FOREIGN)
+						else if (c->contype == CONSTR_UNIQUE || c->contype == CONSTR_PRIMARY)
+							require_tenant_leading(relid, def->colname, false);
+						else if (c->contype == CONSTR_FOREIGN)
 							*sanitize = true;
 					}
 					break;
@@ -297,7 +385,13 @@ gate_alter_table(AlterTableStmt *stmt, bool *sanitize)
 					else if (c->contype == CONSTR_EXCLUSION)
 						needs_empty = "ADD CONSTRAINT ... EXCLUDE";
 					else
+					{
+						if ((c->contype == CONSTR_PRIMARY || c->contype == CONSTR_UNIQUE) &&
+							c->indexname == NULL)
+							require_tenant_leading(relid, c->keys != NIL ? strVal(linitial(c->keys)) : NULL,
+												   c->keys == NIL);
 						*sanitize = true;
+					}
 					break;
 				}
 			case AT_ValidateConstraint:
@@ -351,6 +445,35 @@ gate_alter_table(AlterTableStmt *stmt, bool *sanitize)
 	}
 	if (needs_empty)
 		require_empty(relid, AlterTableGetLockLevel(stmt->cmds), needs_empty, hint);
+}
+
+/*
+ * Extended statistics over expressions: ANALYZE evaluates them on a sample
+ * of every tenant's rows, for the role that runs it, and a failing cast
+ * quotes the value in its error.
+ */
+static void
+gate_create_stats(CreateStatsStmt *stmt)
+{
+	ListCell   *lc;
+	bool		has_expr = false;
+	Oid			relid;
+
+	if (list_length(stmt->relations) != 1)
+		return;
+	foreach(lc, stmt->exprs)
+		if (IsA(lfirst(lc), StatsElem) && ((StatsElem *) lfirst(lc))->expr != NULL)
+			has_expr = true;
+	if (!has_expr || !IsA(linitial(stmt->relations), RangeVar))
+		return;
+	relid = RangeVarGetRelid((RangeVar *) linitial(stmt->relations), NoLock, true);
+	if (gated(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("statistics over expressions on protected table \"%s\" are not allowed",
+						get_rel_name(relid)),
+				 errdetail("ANALYZE evaluates them over every tenant's rows for the role that runs it."),
+				 errhint("Build statistics on plain columns, or have a superuser create them after review.")));
 }
 
 static void
@@ -468,7 +591,56 @@ utilix_ddl_gate(Node *parsetree, bool *sanitize)
 		case T_AlterDomainStmt:
 			gate_alter_domain((AlterDomainStmt *) parsetree);
 			break;
+		case T_CreateStatsStmt:
+			gate_create_stats((CreateStatsStmt *) parsetree);
+			break;
 		default:
 			break;
 	}
+}
+
+/*
+ * utilix._expr_functions(pg_node_tree): every function a stored expression
+ * (a constraint, default, trigger WHEN, index expression or predicate,
+ * policy, statistics expression) calls, operators, casts and type I/O
+ * included.  pg_depend records no dependency on built-in (pinned) functions,
+ * so the catalog alone cannot tell whether an attached expression calls
+ * query_to_xml() or setval(): the expression itself can.
+ */
+static bool
+collect_function(Oid funcid, void *context)
+{
+	List	  **found = (List **) context;
+
+	*found = list_append_unique_oid(*found, funcid);
+	return false;
+}
+
+static bool
+collect_functions_walker(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	(void) check_functions_in_node(node, collect_function, context);
+	if (IsA(node, Query))
+		return query_tree_walker((Query *) node, collect_functions_walker, context, 0);
+	return expression_tree_walker(node, collect_functions_walker, context);
+}
+
+PG_FUNCTION_INFO_V1(utilix_expr_functions);
+Datum
+utilix_expr_functions(PG_FUNCTION_ARGS)
+{
+	char	   *tree = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	Node	   *expr = (Node *) stringToNode(tree);
+	List	   *found = NIL;
+	Datum	   *elems;
+	int			n = 0;
+	ListCell   *lc;
+
+	(void) collect_functions_walker(expr, &found);
+	elems = palloc(sizeof(Datum) * (list_length(found) + 1));
+	foreach(lc, found)
+		elems[n++] = ObjectIdGetDatum(lfirst_oid(lc));
+	PG_RETURN_ARRAYTYPE_P(construct_array(elems, n, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
 }

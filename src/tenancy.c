@@ -354,6 +354,19 @@ utilix_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 			edata->context = NULL;
 			edata->internalquery = NULL;
 			edata->internalpos = 0;
+
+			/*
+			 * Integrity violations name the index or constraint only; other
+			 * errors raised over the rows (a data exception, "index row
+			 * size ... exceeds ...") may describe a tenant's value.
+			 */
+			if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) != ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION &&
+				ERRCODE_TO_CATEGORY(edata->sqlerrcode) != ERRCODE_INSUFFICIENT_PRIVILEGE &&
+				ERRCODE_TO_CATEGORY(edata->sqlerrcode) != ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE &&
+				ERRCODE_TO_CATEGORY(edata->sqlerrcode) != ERRCODE_TRANSACTION_ROLLBACK &&
+				ERRCODE_TO_CATEGORY(edata->sqlerrcode) != ERRCODE_QUERY_CANCELED)
+				edata->message = psprintf("the statement failed on a row of a protected table (SQLSTATE %s; the message is withheld, it may describe a tenant's value)",
+										  unpack_sql_state(edata->sqlerrcode));
 			ReThrowError(edata);
 		}
 		PG_RE_THROW();

@@ -135,21 +135,63 @@ $$;
 COMMENT ON FUNCTION utilix._oracle_problems(regclass, name, boolean) IS
     'internal: unique constraints and foreign keys of a table that would reveal other tenants'' keys';
 
--- Every function that code attached to a table can run over its rows, and
--- that a non-superuser owns: the code of triggers (and their WHEN), column
+-- Every function that code attached to a table can run over its rows and
+-- that is not allowed there: the code of triggers (and their WHEN), column
 -- defaults, constraints, indexes, policies, rules and extended statistics,
 -- the operators they use, and the column types with their domain
--- constraints, range functions, attributes and casts.  Such code would see
+-- constraints, range functions, attributes and casts.  Such code sees
 -- tenants' rows with the privileges of whoever touches them (a tenant's
--- session, utilix's own functions, the worker), so a protected table may
--- carry only functions that a superuser owns: reviewed code.
+-- session and its context, utilix's own functions, the worker), so:
+--  - every such function must be owned by a superuser (reviewed code, that
+--    the table owner cannot change), and
+--  - apart from the table's trigger functions themselves, it must be
+--    IMMUTABLE: a superuser's built-in with side effects or that runs SQL
+--    handed to it as text (setval, pg_notify, advisory locks,
+--    query_to_xml, table_to_xml, ...) would carry rows out as surely as
+--    the owner's own function.  A few volatile built-ins that see no row
+--    (now(), nextval(), gen_random_uuid(), random(), ...) and utilix's own
+--    functions that are not VOLATILE are allowed too.
+CREATE FUNCTION utilix._expr_functions(expr pg_node_tree) RETURNS oid[]
+    LANGUAGE c STRICT STABLE PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'utilix_expr_functions';
+COMMENT ON FUNCTION utilix._expr_functions(pg_node_tree) IS
+    'internal: the functions a stored expression calls, operators, casts and type input/output included (built-in functions have no pg_depend entries)';
+
 CREATE FUNCTION utilix._untrusted_code(rel regclass)
-    RETURNS TABLE (object text, function regprocedure, owner name)
-    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+    RETURNS TABLE (object text, function regprocedure, owner name, reason text)
+    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp SET jit = off
     AS $$
 WITH RECURSIVE
+  -- the stored expressions attached to the table, and those of the domains
+  -- its columns use (the functions they call, built-ins included)
+  expr(label, e) AS (
+    SELECT format('constraint %I', c.conname), c.conbin FROM pg_constraint c
+     WHERE c.conrelid = rel AND c.conbin IS NOT NULL
+    UNION ALL SELECT format('the default of column %I', a.attname), d.adbin
+                FROM pg_attrdef d JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum
+               WHERE d.adrelid = rel
+    UNION ALL SELECT format('trigger %I', t.tgname), t.tgqual FROM pg_trigger t
+               WHERE t.tgrelid = rel AND t.tgqual IS NOT NULL
+    UNION ALL SELECT format('index %s', i.indexrelid::regclass), i.indexprs FROM pg_index i
+               WHERE i.indrelid = rel AND i.indexprs IS NOT NULL
+    UNION ALL SELECT format('index %s', i.indexrelid::regclass), i.indpred FROM pg_index i
+               WHERE i.indrelid = rel AND i.indpred IS NOT NULL
+    UNION ALL SELECT format('policy %I', p.polname), p.polqual FROM pg_policy p
+               WHERE p.polrelid = rel AND p.polqual IS NOT NULL
+    UNION ALL SELECT format('policy %I', p.polname), p.polwithcheck FROM pg_policy p
+               WHERE p.polrelid = rel AND p.polwithcheck IS NOT NULL
+    UNION ALL SELECT format('statistics %I', x.stxname), x.stxexprs FROM pg_statistic_ext x
+               WHERE x.stxrelid = rel AND x.stxexprs IS NOT NULL
+    UNION ALL SELECT format('constraint %I of domain %s of column %I', c.conname, c.contypid::regtype, a.attname), c.conbin
+                FROM pg_attribute a
+                JOIN pg_type ty ON ty.oid = a.atttypid OR ty.oid = (SELECT e.typelem FROM pg_type e WHERE e.oid = a.atttypid)
+                JOIN pg_constraint c ON c.contypid <> 0 AND (c.contypid = ty.oid OR c.contypid = ty.typbasetype)
+               WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped AND c.conbin IS NOT NULL
+                 AND ty.typtype = 'd'
+  ),
   own(classid, objid, label) AS (
     SELECT 'pg_class'::regclass::oid, rel::oid, 'a column type'
+    UNION ALL SELECT 'pg_proc'::regclass, f.f, x.label FROM expr x, unnest(utilix._expr_functions(x.e)) AS f(f)
     UNION ALL SELECT 'pg_constraint'::regclass, c.oid, format('constraint %I', c.conname)
                 FROM pg_constraint c WHERE c.conrelid = rel
     UNION ALL SELECT 'pg_trigger'::regclass, t.oid, format('trigger %I', t.tgname)
@@ -192,14 +234,28 @@ WITH RECURSIVE
          WHERE r.classid = 'pg_operator'::regclass AND o.oid = r.objid AND f.f <> 0
       ) n
   )
-SELECT DISTINCT r.label, p.oid::regprocedure, o.rolname
+SELECT DISTINCT r.label, p.oid::regprocedure, o.rolname,
+       CASE WHEN NOT o.rolsuper THEN format('owned by role %I, which is not a superuser', o.rolname)
+            ELSE 'not IMMUTABLE (it could carry rows out through its side effects or the SQL it runs)' END
   FROM reach r
   JOIN pg_proc p ON p.oid = r.objid
   JOIN pg_roles o ON o.oid = p.proowner
- WHERE r.classid = 'pg_proc'::regclass AND NOT o.rolsuper
+ WHERE r.classid = 'pg_proc'::regclass
+   AND (NOT o.rolsuper
+        OR (p.provolatile <> 'i'
+            AND p.oid NOT IN (SELECT t.tgfoid FROM pg_trigger t WHERE t.tgrelid = rel)
+            AND p.oid NOT IN ('pg_catalog.now()'::regprocedure, 'pg_catalog.clock_timestamp()'::regprocedure,
+                              'pg_catalog.statement_timestamp()'::regprocedure,
+                              'pg_catalog.transaction_timestamp()'::regprocedure,
+                              'pg_catalog.nextval(regclass)'::regprocedure, 'pg_catalog.gen_random_uuid()'::regprocedure,
+                              'pg_catalog.random()'::regprocedure)
+            AND NOT (p.provolatile <> 'v' AND EXISTS (
+                     SELECT 1 FROM pg_depend e JOIN pg_extension x ON x.oid = e.refobjid
+                      WHERE e.classid = 'pg_proc'::regclass AND e.objid = p.oid AND e.deptype = 'e'
+                        AND e.refclassid = 'pg_extension'::regclass AND x.extname = 'utilix'))))
 $$;
 COMMENT ON FUNCTION utilix._untrusted_code(regclass) IS
-    'internal: functions owned by a non-superuser that code attached to the table (triggers, defaults, constraints, indexes, policies, column types and casts) can run over its rows';
+    'internal: functions that code attached to the table (triggers, defaults, constraints, indexes, policies, column types and casts) can run over its rows and that are not allowed there (not owned by a superuser, or not immutable)';
 
 -- Statistics of index expressions are shown in pg_stats without row level
 -- security (the index has none): keep them from being collected.
@@ -278,11 +334,11 @@ BEGIN
             USING ERRCODE = '42P16', HINT = prob.fix;
     END LOOP;
     FOR prob IN SELECT * FROM utilix._untrusted_code(rel) LOOP
-        RAISE EXCEPTION 'cannot protect table "%": % runs function %, owned by role "%", which is not a superuser',
-                        rel::text, prob.object, prob.function, prob.owner
+        RAISE EXCEPTION 'cannot protect table "%": % runs function %, %',
+                        rel::text, prob.object, prob.function, prob.reason
             USING ERRCODE = '42501',
                   DETAIL = 'Code attached to a protected table sees tenants'' rows with the privileges of whoever touches them.',
-                  HINT = 'Have a superuser review the function and take it over (ALTER FUNCTION ... OWNER TO), or remove it.';
+                  HINT = 'Attached code may call only IMMUTABLE functions owned by a superuser (trigger functions: owned by a superuser); have a superuser review a function and take it over (ALTER FUNCTION ... OWNER TO), or remove it.';
     END LOOP;
 
     IF att.attnum IS NULL THEN
@@ -477,7 +533,7 @@ COMMENT ON VIEW utilix.protected_tables IS
 -- Every protected table whose safeguards are not all in place.
 CREATE FUNCTION utilix._integrity_problems(rels oid[] DEFAULT NULL)
     RETURNS TABLE (table_name text, problem text, oracle boolean, fix text)
-    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET jit = off
     AS $$
 DECLARE
     p record;
@@ -555,11 +611,21 @@ BEGIN
             oracle := true; fix := o.fix; table_name := p.table_name::text;
             problem := o.object || ': ' || o.problem; RETURN NEXT;
         END LOOP;
+        -- a parent that is not protected reads and changes every tenant's rows through inheritance
+        IF EXISTS (WITH RECURSIVE a(r) AS (
+                       SELECT i.inhparent FROM pg_inherits i WHERE i.inhrelid = p.table_name
+                       UNION SELECT i.inhparent FROM pg_inherits i JOIN a ON i.inhrelid = a.r)
+                   SELECT 1 FROM a WHERE NOT EXISTS (SELECT 1 FROM utilix.protected_table q WHERE q.relid = a.r)) THEN
+            oracle := true; table_name := p.table_name::text;
+            problem := 'a parent or ancestor that is not protected (queries through it would read every tenant''s rows)';
+            fix := 'Protect the parent tables too, or detach the table.';
+            RETURN NEXT;
+        END IF;
         FOR o IN SELECT * FROM utilix._untrusted_code(p.table_name) LOOP
             oracle := true; table_name := p.table_name::text;
-            problem := format('%s that runs function %s, owned by role %I, which is not a superuser (code attached to a protected table sees tenants'' rows)',
-                              o.object, o.function, o.owner);
-            fix := 'Have a superuser review the function and take it over (ALTER FUNCTION ... OWNER TO), or remove it.';
+            problem := format('%s that runs function %s, %s (code attached to a protected table sees tenants'' rows)',
+                              o.object, o.function, o.reason);
+            fix := 'Attached code may call only IMMUTABLE functions owned by a superuser (trigger functions: owned by a superuser); have a superuser review a function and take it over (ALTER FUNCTION ... OWNER TO), or remove it.';
             RETURN NEXT;
         END LOOP;
     END LOOP;
@@ -661,6 +727,11 @@ BEGIN
     IF touched IS NULL THEN
         RETURN;
     END IF;
+    -- what is created on a parent (triggers, indexes, constraints) is cloned onto its partitions
+    touched := touched || ARRAY(WITH RECURSIVE d(r) AS (
+                                    SELECT unnest(touched)
+                                    UNION SELECT i.inhrelid FROM pg_inherits i JOIN d ON i.inhparent = d.r)
+                                SELECT r FROM d);
     touched := touched || ARRAY(SELECT k.confrelid FROM pg_constraint k
                                  WHERE k.conrelid = ANY (touched) AND k.contype = 'f');
     PERFORM utilix._hide_index_statistics(p.relid::regclass)

@@ -133,6 +133,11 @@ BEGIN
     FOR d IN SELECT g::date FROM generate_series((lo AT TIME ZONE 'UTC')::date, (hi AT TIME ZONE 'UTC')::date, interval '1 day') g LOOP
         name := 'access_log_' || to_char(d, 'YYYYMMDD');
         IF to_regclass('utilix.' || name) IS NULL THEN
+            -- the writer and run_access_log_maintenance() may both make a day:
+            -- one at a time, and the second finds it made
+            -- (the lock ATTACH takes anyway; taking it reads the catalogs anew)
+            LOCK TABLE utilix.access_log IN SHARE UPDATE EXCLUSIVE MODE;
+            CONTINUE WHEN to_regclass('utilix.' || name) IS NOT NULL;
             -- made apart and attached, which locks the log only against other
             -- DDL (SHARE UPDATE EXCLUSIVE), never against its readers
             PERFORM utilix._access_log_maintenance(true);

@@ -274,6 +274,7 @@ INSERT INTO bi80_fn VALUES
     ('utilix.unbind_role(regrole)', 'op', ARRAY['''bi80_bound''']),
     ('utilix._oracle_problems(regclass,name,boolean)', 'super', ARRAY['''bi80_t''', '''tenant_id''', 'true']),
     ('utilix._untrusted_code(regclass)', 'super', ARRAY['''bi80_t''']),
+    ('utilix._expr_functions(pg_node_tree)', 'super', ARRAY['(SELECT polqual FROM pg_catalog.pg_policy WHERE polqual IS NOT NULL LIMIT 1)']),
     ('utilix._hide_index_statistics(regclass)', 'super', ARRAY['''bi80_t''']),
     ('utilix.protect(regclass,name)', 'op', ARRAY['''bi80_t''', '''tenant_id''']),
     ('utilix.unprotect(regclass)', 'op', ARRAY['''bi80_t''']),
