@@ -188,6 +188,30 @@ EXPLAIN SELECT * FROM metering.reading WHERE meter_id = 1;
 ROLLBACK;
 
 \echo
+\echo '=== 11b. Table owner: a migration over tenants'' rows; nothing in it can read them'
+\connect - metering_owner
+-- what migrations do every day goes through
+ALTER TABLE metering.site ADD COLUMN opened date;
+CREATE INDEX site_name ON metering.site (tenant_id, name);
+ALTER TABLE metering.site ADD CONSTRAINT site_name_length CHECK (length(name) < 200) NOT VALID;
+-- a check validated over every tenant's rows answers questions about them
+\set ON_ERROR_STOP 0
+ALTER TABLE metering.site ADD CONSTRAINT probe CHECK (name <> 'Osaka plant');
+\set ON_ERROR_STOP 1 \if :ERROR \else \echo 'UNEXPECTED: the statement above was not refused' \endif
+-- so does an index over an expression (and its statistics in pg_stats)
+\set ON_ERROR_STOP 0
+CREATE INDEX site_lower_name ON metering.site ((lower(name)));
+\set ON_ERROR_STOP 1 \if :ERROR \else \echo 'UNEXPECTED: the statement above was not refused' \endif
+-- and a trigger of the owner's would see each tenant's new rows in its session
+CREATE FUNCTION metering.note_site() RETURNS trigger LANGUAGE plpgsql
+    AS $$BEGIN RAISE NOTICE 'new site %', NEW.name; RETURN NEW; END$$;
+\set ON_ERROR_STOP 0
+CREATE TRIGGER note_site BEFORE INSERT ON metering.site FOR EACH ROW EXECUTE FUNCTION metering.note_site();
+\set ON_ERROR_STOP 1 \if :ERROR \else \echo 'UNEXPECTED: the statement above was not refused' \endif
+DROP FUNCTION metering.note_site();
+\connect - meter_app
+
+\echo
 \echo '=== 12. Tokens cannot be forged, edited or used after they expire'
 \set ON_ERROR_STOP 0
 SET utilix.context = 'utx1.forged.sig';

@@ -69,20 +69,14 @@
  * Is relid a protected table that row level security applies to for the
  * current user?  Only such statements are judged.
  */
+static bool is_protected(Oid relid);
+
 static bool
 gated(Oid relid)
 {
-	Relation	rel;
-	bool		prot;
-
-	if (!OidIsValid(relid) || get_rel_relkind(relid) == '\0')
-		return false;
-	if (check_enable_rls(relid, InvalidOid, true) != RLS_ENABLED)
-		return false;
-	rel = relation_open(relid, AccessShareLock);
-	prot = utilix_relation_is_protected(rel);
-	relation_close(rel, AccessShareLock);
-	return prot;
+	return OidIsValid(relid) && get_rel_relkind(relid) != '\0' &&
+		check_enable_rls(relid, InvalidOid, true) == RLS_ENABLED &&
+		is_protected(relid);
 }
 
 /*

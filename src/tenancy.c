@@ -70,6 +70,25 @@ utilix_relation_is_protected(Relation rel)
 }
 
 /*
+ * Does the range table entry read a protected table that row level security
+ * applies to for the current user?  (The relation is locked by the query.)
+ */
+static bool
+rte_protected_under_rls(RangeTblEntry *rte)
+{
+	Relation	rel;
+	bool		prot;
+
+	if (rte->rtekind != RTE_RELATION || !OidIsValid(rte->relid) ||
+		check_enable_rls(rte->relid, InvalidOid, true) != RLS_ENABLED)
+		return false;
+	rel = relation_open(rte->relid, NoLock);
+	prot = utilix_relation_is_protected(rel);
+	relation_close(rel, NoLock);
+	return prot;
+}
+
+/*
  * EXPLAIN shows row counts and estimates ("Rows Removed by Filter", the
  * estimate for WHERE tenant_id = 7) that count rows the caller may not see.
  * For a role that row level security applies to, refuse EXPLAIN of a query
@@ -83,17 +102,8 @@ check_explain(QueryDesc *queryDesc)
 	foreach(lc, queryDesc->plannedstmt->rtable)
 	{
 		RangeTblEntry *rte = (RangeTblEntry *) lfirst(lc);
-		Relation	rel;
-		bool		prot;
 
-		if (rte->rtekind != RTE_RELATION || !OidIsValid(rte->relid))
-			continue;
-		if (check_enable_rls(rte->relid, InvalidOid, true) != RLS_ENABLED)
-			continue;
-		rel = relation_open(rte->relid, NoLock);
-		prot = utilix_relation_is_protected(rel);
-		relation_close(rel, NoLock);
-		if (prot)
+		if (rte_protected_under_rls(rte))
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("EXPLAIN is not allowed on protected table \"%s\"",
@@ -233,16 +243,8 @@ check_held_cursor(DeclareCursorStmt *stmt)
 		foreach(rc, ps->rtable)
 		{
 			RangeTblEntry *rte = (RangeTblEntry *) lfirst(rc);
-			Relation	rel;
-			bool		prot;
 
-			if (rte->rtekind != RTE_RELATION || !OidIsValid(rte->relid) ||
-				check_enable_rls(rte->relid, InvalidOid, true) != RLS_ENABLED)
-				continue;
-			rel = relation_open(rte->relid, NoLock);
-			prot = utilix_relation_is_protected(rel);
-			relation_close(rel, NoLock);
-			if (prot)
+			if (rte_protected_under_rls(rte))
 				ereport(ERROR,
 						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 						 errmsg("a cursor WITH HOLD cannot read protected table \"%s\"",
