@@ -562,6 +562,56 @@ gate_alter_domain(AlterDomainStmt *stmt)
 }
 
 /*
+ * ALTER TABLE ... SET SCHEMA into a protected schema: a table that arrives
+ * there filled elsewhere is not a new, empty table that the event trigger
+ * protects as it is created.  Refused to roles other than superusers unless
+ * the table is protected already; an operator protects it with protect().
+ */
+static void
+gate_set_schema(AlterObjectSchemaStmt *stmt)
+{
+	Oid			relid;
+	int			ret;
+	volatile bool into_protected = false;
+	Oid			save_userid;
+	int			save_sec;
+	Datum		arg[1];
+	Oid			argtype[1] = {TEXTOID};
+
+	if (stmt->objectType != OBJECT_TABLE || stmt->relation == NULL || superuser() ||
+		get_namespace_oid("utilix", true) == InvalidOid)
+		return;
+	relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+	if (!OidIsValid(relid) || is_protected(relid))
+		return;
+	arg[0] = CStringGetTextDatum(stmt->newschema);
+	utilix_begin_internal(&save_userid, &save_sec);
+	PG_TRY();
+	{
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		ret = SPI_execute_with_args("SELECT 1 FROM utilix.protected_schema WHERE schema_name = $1::name",
+									1, argtype, arg, NULL, true, 1);
+		if (ret != SPI_OK_SELECT)
+			elog(ERROR, "protected schemas: SPI error %d", ret);
+		into_protected = SPI_processed > 0;
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		utilix_end_internal(save_userid, save_sec);
+	}
+	PG_END_TRY();
+	if (into_protected)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("table \"%s\" cannot be moved into protected schema \"%s\"",
+						get_rel_name(relid), stmt->newschema),
+				 errdetail("Rows written elsewhere would arrive among tenants' rows without the tenant checks of an insert."),
+				 errhint("Create the table in the schema (it is protected as it is created), or have an operator protect it where it is.")));
+}
+
+/*
  * Judge a utility statement before it runs.  Sets *sanitize when the
  * statement may run but its errors must lose their detail.
  */
@@ -587,6 +637,9 @@ utilix_ddl_gate(Node *parsetree, bool *sanitize)
 			break;
 		case T_CreateStatsStmt:
 			gate_create_stats((CreateStatsStmt *) parsetree);
+			break;
+		case T_AlterObjectSchemaStmt:
+			gate_set_schema((AlterObjectSchemaStmt *) parsetree);
 			break;
 		default:
 			break;

@@ -1006,7 +1006,37 @@ utilix_seal_row(PG_FUNCTION_ARGS)
 			Datum		od = heap_getattr(oldtuple, attnum, desc, &oldnull);
 
 			if (!oldnull && datumIsEqual(od, d, false, -1))
+			{
+				/*
+				 * reencrypt() (utilix._act_as_owner with reseal): a value
+				 * sealed under an older key version of its tenant is sealed
+				 * anew under the active one.
+				 */
+				if (utilix_reseal_mode && td->tg_updatedcols != NULL &&
+					bms_is_member(attnum - FirstLowInvalidHeapAttributeNumber, td->tg_updatedcols))
+				{
+					UtilixTenantKey *active = utilix_active_tenant_key(tenant);
+					struct varlena *plain;
+
+					parse_or_fail(data, len, &env);
+					if (env.tenant != tenant || env.column_id != m->column_ids[i] ||
+						env.key_version >= active->version)
+						continue;
+					plain = open_envelope(&env);
+					if (plain == NULL)
+						ereport(ERROR,
+								(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+								 errmsg("encrypted value of column \"%s\" was sealed with a key that no longer exists",
+										NameStr(TupleDescAttr(desc, attnum - 1)->attname))));
+					cols[nrepl] = attnum;
+					vals[nrepl] = seal_bytes(tenant, m->column_ids[i], m->searchable[i],
+											 (const uint8 *) VARDATA(plain), VARSIZE(plain) - VARHDRSZ);
+					nrepl++;
+					utilix_wipe(VARDATA(plain), VARSIZE(plain) - VARHDRSZ);
+					pfree(plain);
+				}
 				continue;
+			}
 		}
 		parse_or_fail(data, len, &env);
 		if (env.tenant != tenant || env.column_id != m->column_ids[i])

@@ -8,6 +8,7 @@
 #include "postgres.h"
 
 #include "access/relation.h"
+#include "catalog/pg_class.h"
 #include "catalog/namespace.h"
 #include "utils/acl.h"
 #include "commands/explain.h"
@@ -25,7 +26,10 @@
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/portal.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
 #include "utils/rls.h"
+#include "utils/syscache.h"
 
 #include "utilix.h"
 
@@ -232,6 +236,18 @@ check_held_cursor(DeclareCursorStmt *stmt)
 
 	if (!(stmt->options & CURSOR_OPT_HOLD) || !utilix_preloaded)
 		return;
+
+	/*
+	 * Under a tenant context, any query can read protected rows, also through
+	 * a function the plan shows only as a call: no held cursor at all for a
+	 * role that row level security holds.
+	 */
+	if (!superuser() && !has_bypassrls_privilege(GetUserId()) && utilix_context_for_read() != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("a cursor WITH HOLD cannot be declared under a tenant context"),
+				 errdetail("Its rows would outlive the transaction and its tenant context: the next client of a pooled connection could fetch them."),
+				 errhint("Declare the cursor without WITH HOLD and fetch within the transaction.")));
 	portal = GetPortalByName(stmt->portalname);
 	if (!PortalIsValid(portal))
 		return;
@@ -517,4 +533,107 @@ utilix_acting_role_is_member(PG_FUNCTION_ARGS)
 	Oid			role = get_role_oid(NameStr(*PG_GETARG_NAME(0)), true);
 
 	PG_RETURN_BOOL(OidIsValid(role) && is_member_of_role(GetOuterUserId(), role));
+}
+
+/*
+ * utilix._exec_as_owner(rel, sql, args, reseal): utilix's own privileged
+ * functions (SECURITY DEFINER, run as the extension's superuser) and the
+ * worker change rows of every tenant: sealing a column, re-sealing under a
+ * new key, retention, purge.  Each such statement runs here as the table's
+ * owner, without row level security (as the owner, like PostgreSQL's own
+ * maintenance commands) and as a security-restricted operation, so that the
+ * table's triggers, constraints and defaults run with no more privilege
+ * than the owner has.  The user is switched back in C, before anything of
+ * the caller's runs again: code that runs inside has no SQL-callable way
+ * back.  args, when given, is $1 (tid[]).  With reseal, the seal trigger
+ * re-seals the updated columns' values sealed under an older key version.
+ * Returns the first row's columns as text, or the number of rows processed
+ * when the statement returns none.
+ */
+bool		utilix_reseal_mode = false;
+
+PG_FUNCTION_INFO_V1(utilix_exec_as_owner);
+Datum
+utilix_exec_as_owner(PG_FUNCTION_ARGS)
+{
+	Oid			relid;
+	char	   *sql;
+	bool		has_arg = !PG_ARGISNULL(2);
+	bool		reseal = !PG_ARGISNULL(3) && PG_GETARG_BOOL(3);
+	Datum		args[1] = {(Datum) 0};
+	Oid			argtypes[1] = {TIDARRAYOID};
+	HeapTuple	tup;
+	Oid			owner;
+	Oid			save_user;
+	int			save_sec;
+	volatile int ret = 0;
+	MemoryContext caller = CurrentMemoryContext;
+	Datum	   *elems;
+	bool	   *elnulls;
+	int			n;
+	int			dims[1];
+	int			lbs[1] = {1};
+	ArrayType  *result;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("table and statement must not be null")));
+	relid = PG_GETARG_OID(0);
+	sql = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	if (!HeapTupleIsValid(tup))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	if (has_arg)
+		args[0] = PG_GETARG_DATUM(2);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	GetUserIdAndSecContext(&save_user, &save_sec);
+	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION | SECURITY_NOFORCE_RLS);
+	utilix_reseal_mode = reseal;
+	PG_TRY();
+	{
+		ret = SPI_execute_with_args(sql, has_arg ? 1 : 0, argtypes, args, NULL, false, 0);
+	}
+	PG_FINALLY();
+	{
+		utilix_reseal_mode = false;
+		SetUserIdAndSecContext(save_user, save_sec);
+	}
+	PG_END_TRY();
+	if (ret < 0)
+		elog(ERROR, "utilix._exec_as_owner: SPI error %d", ret);
+
+	MemoryContextSwitchTo(caller);
+	if (SPI_tuptable != NULL && SPI_processed > 0)
+	{
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+
+		n = desc->natts;
+		elems = palloc(sizeof(Datum) * n);
+		elnulls = palloc(sizeof(bool) * n);
+		for (int i = 0; i < n; i++)
+		{
+			char	   *v = SPI_getvalue(SPI_tuptable->vals[0], desc, i + 1);
+
+			elnulls[i] = (v == NULL);
+			elems[i] = v ? CStringGetTextDatum(v) : (Datum) 0;
+		}
+	}
+	else
+	{
+		n = 1;
+		elems = palloc(sizeof(Datum));
+		elnulls = palloc0(sizeof(bool));
+		elems[0] = CStringGetTextDatum(psprintf(UINT64_FORMAT, SPI_processed));
+	}
+	dims[0] = n;
+	result = construct_md_array(elems, elnulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT);
+	SPI_finish();
+	PG_RETURN_ARRAYTYPE_P(result);
 }

@@ -180,6 +180,7 @@ extern void TenancyInit(void);
 struct RelationData;
 extern bool utilix_relation_is_protected(struct RelationData *rel);
 extern void utilix_copy_end_noforce(void);
+extern bool utilix_reseal_mode;
 
 /* ddlgate.c: DDL a role under row level security may run on protected tables */
 extern void utilix_ddl_gate(struct Node *parsetree, bool *sanitize);

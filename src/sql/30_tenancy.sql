@@ -182,12 +182,6 @@ WITH RECURSIVE
                WHERE p.polrelid = rel AND p.polwithcheck IS NOT NULL
     UNION ALL SELECT format('statistics %I', x.stxname), x.stxexprs FROM pg_statistic_ext x
                WHERE x.stxrelid = rel AND x.stxexprs IS NOT NULL
-    UNION ALL SELECT format('constraint %I of domain %s of column %I', c.conname, c.contypid::regtype, a.attname), c.conbin
-                FROM pg_attribute a
-                JOIN pg_type ty ON ty.oid = a.atttypid OR ty.oid = (SELECT e.typelem FROM pg_type e WHERE e.oid = a.atttypid)
-                JOIN pg_constraint c ON c.contypid <> 0 AND (c.contypid = ty.oid OR c.contypid = ty.typbasetype)
-               WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped AND c.conbin IS NOT NULL
-                 AND ty.typtype = 'd'
   ),
   own(classid, objid, label) AS (
     SELECT 'pg_class'::regclass::oid, rel::oid, 'a column type'
@@ -216,10 +210,26 @@ WITH RECURSIVE
         SELECT d.refclassid AS classid, d.refobjid AS objid
           FROM pg_depend d
          WHERE d.classid = r.classid AND d.objid = r.objid AND d.deptype IN ('n', 'a', 'i')
-           AND d.refclassid IN ('pg_proc'::regclass, 'pg_operator'::regclass, 'pg_type'::regclass)
+           AND d.refclassid IN ('pg_proc'::regclass, 'pg_operator'::regclass, 'pg_type'::regclass,
+                                'pg_class'::regclass)
+           AND NOT (d.refclassid = 'pg_class'::regclass AND d.refobjid = rel)
         UNION ALL
         SELECT 'pg_constraint'::regclass, c.oid FROM pg_constraint c
          WHERE r.classid = 'pg_type'::regclass AND c.contypid = r.objid
+        UNION ALL
+        -- a domain's constraints, however the domain was reached (a column, a
+        -- cast in an expression, a deeper domain, an attribute, a range),
+        -- with the built-ins they call
+        SELECT 'pg_proc'::regclass, f.f FROM pg_constraint c, unnest(utilix._expr_functions(c.conbin)) AS f(f)
+         WHERE r.classid = 'pg_constraint'::regclass AND c.oid = r.objid AND c.contypid <> 0
+           AND c.conbin IS NOT NULL
+        UNION ALL
+        -- a view or materialized view that attached code reads: its query, and the built-ins it calls
+        SELECT 'pg_rewrite'::regclass, w.oid FROM pg_rewrite w
+         WHERE r.classid = 'pg_class'::regclass AND w.ev_class = r.objid AND r.objid <> rel
+        UNION ALL
+        SELECT 'pg_proc'::regclass, f.f FROM pg_rewrite w, unnest(utilix._expr_functions(w.ev_action)) AS f(f)
+         WHERE r.classid = 'pg_rewrite'::regclass AND w.oid = r.objid
         UNION ALL
         SELECT 'pg_proc'::regclass, k.castfunc FROM pg_cast k
          WHERE r.classid = 'pg_type'::regclass AND k.castfunc <> 0
@@ -234,9 +244,18 @@ WITH RECURSIVE
          WHERE r.classid = 'pg_operator'::regclass AND o.oid = r.objid AND f.f <> 0
       ) n
   )
+SELECT DISTINCT r.label, NULL::regprocedure, o.rolname,
+       format('reads %s %s, owned by role %I, which is not a superuser (a view runs with its owner''s rights)',
+              CASE c.relkind WHEN 'm' THEN 'materialized view' ELSE 'view' END, c.oid::regclass, o.rolname)
+  FROM reach r
+  JOIN pg_class c ON c.oid = r.objid AND c.relkind IN ('v', 'm')
+  JOIN pg_roles o ON o.oid = c.relowner
+ WHERE r.classid = 'pg_class'::regclass AND NOT o.rolsuper
+UNION
 SELECT DISTINCT r.label, p.oid::regprocedure, o.rolname,
+       format('runs function %s, ', p.oid::regprocedure) ||
        CASE WHEN NOT o.rolsuper THEN format('owned by role %I, which is not a superuser', o.rolname)
-            ELSE 'not IMMUTABLE (it could carry rows out through its side effects or the SQL it runs)' END
+            ELSE 'which is not IMMUTABLE (it could carry rows out through its side effects or the SQL it runs)' END
   FROM reach r
   JOIN pg_proc p ON p.oid = r.objid
   JOIN pg_roles o ON o.oid = p.proowner
@@ -334,8 +353,8 @@ BEGIN
             USING ERRCODE = '42P16', HINT = prob.fix;
     END LOOP;
     FOR prob IN SELECT * FROM utilix._untrusted_code(rel) LOOP
-        RAISE EXCEPTION 'cannot protect table "%": % runs function %, %',
-                        rel::text, prob.object, prob.function, prob.reason
+        RAISE EXCEPTION 'cannot protect table "%": % %',
+                        rel::text, prob.object, prob.reason
             USING ERRCODE = '42501',
                   DETAIL = 'Code attached to a protected table sees tenants'' rows with the privileges of whoever touches them.',
                   HINT = 'Attached code may call only IMMUTABLE functions owned by a superuser (trigger functions: owned by a superuser); have a superuser review a function and take it over (ALTER FUNCTION ... OWNER TO), or remove it.';
@@ -623,8 +642,8 @@ BEGIN
         END IF;
         FOR o IN SELECT * FROM utilix._untrusted_code(p.table_name) LOOP
             oracle := true; table_name := p.table_name::text;
-            problem := format('%s that runs function %s, %s (code attached to a protected table sees tenants'' rows)',
-                              o.object, o.function, o.reason);
+            problem := format('%s that %s (code attached to a protected table sees tenants'' rows)',
+                              o.object, o.reason);
             fix := 'Attached code may call only IMMUTABLE functions owned by a superuser (trigger functions: owned by a superuser); have a superuser review a function and take it over (ALTER FUNCTION ... OWNER TO), or remove it.';
             RETURN NEXT;
         END LOOP;
@@ -661,6 +680,25 @@ END
 $$;
 COMMENT ON FUNCTION utilix._sync_protected() IS 'internal: follows renames and restores in utilix.protected_table';
 
+CREATE FUNCTION utilix._exec_as_owner(rel regclass, sql text, args tid[] DEFAULT NULL, reseal boolean DEFAULT false)
+    RETURNS text[]
+    LANGUAGE c VOLATILE
+    AS 'MODULE_PATHNAME', 'utilix_exec_as_owner';
+COMMENT ON FUNCTION utilix._exec_as_owner(regclass, text, tid[], boolean) IS
+    'internal: runs one statement of utilix''s privileged code on a table as its owner, without row level security, as a security-restricted operation; returns the first row, or the number of rows processed';
+
+CREATE FUNCTION utilix._has_rows(rel regclass) RETURNS boolean
+    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    found boolean;
+BEGIN
+    EXECUTE format('SELECT EXISTS (SELECT FROM %s)', rel) INTO found;
+    RETURN found;
+END
+$$;
+COMMENT ON FUNCTION utilix._has_rows(regclass) IS 'internal: does the table (and its children) hold a row';
+
 CREATE FUNCTION utilix._invoker_is_superuser() RETURNS boolean
     LANGUAGE c STABLE PARALLEL SAFE
     AS 'MODULE_PATHNAME', 'utilix_invoker_is_superuser';
@@ -693,6 +731,14 @@ BEGIN
         IF FOUND AND NOT EXISTS (SELECT 1 FROM utilix.protected_table WHERE relid = cmd.objid)
            AND NOT EXISTS (SELECT 1 FROM pg_inherits i JOIN utilix.protected_table p ON p.relid = i.inhparent
                             WHERE i.inhrelid = cmd.objid) THEN
+            -- CREATE TABLE AS brings rows its creator chose, under any tenant id
+            IF NOT utilix._invoker_is_superuser() AND utilix._has_rows(cmd.objid::regclass) THEN
+                RAISE EXCEPTION 'table "%" cannot be created with rows in protected schema "%"',
+                                cmd.objid::regclass, sch.schema_name
+                    USING ERRCODE = '42501',
+                          DETAIL = 'Its rows would join tenants'' rows without the tenant checks of an insert.',
+                          HINT = 'Create the table empty and insert the rows under each tenant''s context.';
+            END IF;
             PERFORM utilix.protect(cmd.objid::regclass, sch.tenant_column);
         END IF;
     END LOOP;

@@ -347,9 +347,10 @@ BEGIN
     -- seal what is already there, leaf by leaf, in batches
     FOR leaf IN SELECT * FROM utilix._leaves(rel) LOOP
         LOOP
-            EXECUTE format('UPDATE %s SET %I = %I WHERE ctid = ANY (ARRAY(SELECT ctid FROM %s WHERE NOT utilix.is_sealed(%I) LIMIT %s))',
-                           leaf, col, col, leaf, col, batch_size);
-            GET DIAGNOSTICS n = ROW_COUNT;
+            -- as the table's owner, restricted: see utilix._exec_as_owner
+            n := (utilix._exec_as_owner(leaf,
+                      format('UPDATE %s SET %I = %I WHERE ctid = ANY (ARRAY(SELECT ctid FROM %s WHERE NOT utilix.is_sealed(%I) LIMIT %s))',
+                             leaf, col, col, leaf, col, batch_size)))[1]::bigint;
             EXIT WHEN n = 0;
             total := total + n;
             RAISE NOTICE 'utilix: % rows of %.% sealed', total, rel::text, col;
@@ -434,6 +435,7 @@ DECLARE
     leaf regclass;
     p record;
     n bigint;
+    ctids tid[];
     total bigint := 0;
 BEGIN
     IF batch_size IS NULL THEN
@@ -448,15 +450,21 @@ BEGIN
                JOIN utilix.protected_table t USING (schema_name, table_name) LOOP
         FOR leaf IN SELECT * FROM utilix._leaves(e.relid::regclass) LOOP
             EXECUTE format(
-                'UPDATE %1$s SET %2$I = utilix._plain(%2$I) WHERE ctid = ANY (ARRAY(
+                'SELECT ARRAY(
                     SELECT x.ctid FROM %1$s x
                       JOIN (SELECT k.tenant_id, max(k.version) AS v FROM utilix.data_key k
                              WHERE k.state = ''active'' AND k.version > 0 GROUP BY k.tenant_id) a
                         ON a.tenant_id = x.%3$I
                      WHERE utilix.key_version(x.%2$I) < a.v AND ($1 IS NULL OR x.%3$I = $1)
-                     LIMIT %4$s))',
-                leaf, e.column_name, e.tenant_column, batch_size - total) USING tenant;
-            GET DIAGNOSTICS n = ROW_COUNT;
+                     LIMIT %4$s)',
+                leaf, e.column_name, e.tenant_column, batch_size - total) INTO ctids USING tenant;
+            n := 0;
+            IF cardinality(ctids) > 0 THEN
+                -- as the table's owner, restricted; the seal trigger re-seals
+                -- each value under its tenant's active key
+                n := (utilix._exec_as_owner(leaf, format('UPDATE %1$s SET %2$I = %2$I WHERE ctid = ANY ($1)', leaf, e.column_name),
+                                            ctids, reseal => true))[1]::bigint;
+            END IF;
             total := total + n;
             IF total >= batch_size THEN
                 RETURN total;

@@ -323,6 +323,7 @@ CREATE FUNCTION utilix._retention_step(r utilix.retention_policy, max_batches in
     SET enable_indexscan = off SET enable_bitmapscan = off
     AS $$
 DECLARE
+    res text[];
     rel regclass := to_regclass(format('%I.%I', r.schema_name, r.table_name));
     p utilix.protected_table;
     run utilix.purge_run;
@@ -391,10 +392,14 @@ BEGIN
                     EXIT;
                 END IF;
                 window_end := format('(%s,0)', (from_ctid::text::point)[0]::bigint + window_pages)::tid;
-                EXECUTE format('WITH d AS (DELETE FROM %1$s WHERE ctid = ANY (ARRAY(
-                                    SELECT t.ctid FROM %1$s t WHERE t.ctid > $1 AND t.ctid < $2 AND %2$s LIMIT %3$s)) RETURNING ctid)
-                                SELECT count(*), max(ctid) FROM d', leaf, pred, batch)
-                    INTO n, last_ctid USING from_ctid, window_end;
+                -- as the table's owner, restricted: see utilix._exec_as_owner
+                res := utilix._exec_as_owner(leaf,
+                           format('WITH d AS (DELETE FROM %1$s WHERE ctid = ANY (ARRAY(
+                                       SELECT t.ctid FROM %1$s t WHERE t.ctid > $1[1] AND t.ctid < $1[2] AND %2$s LIMIT %3$s)) RETURNING ctid)
+                                   SELECT count(*), max(ctid) FROM d', leaf, pred, batch),
+                           ARRAY[from_ctid, window_end]);
+                n := res[1]::bigint;
+                last_ctid := res[2]::tid;
                 i := i + 1;
                 done := done + n;
                 IF n = batch THEN
@@ -642,7 +647,8 @@ BEGIN
                         dropped := dropped + 1;
                     END IF;
                 END LOOP;
-                EXECUTE format('DELETE FROM %I.%I WHERE %I = $1', p.schema_name, p.table_name, p.tenant_column) USING tenant;
+                PERFORM utilix._exec_as_owner(p.relid::regclass,
+                            format('DELETE FROM %I.%I WHERE %I = %s', p.schema_name, p.table_name, p.tenant_column, tenant));
                 pending := array_remove(pending, rid);
                 progress := true;
             EXCEPTION WHEN foreign_key_violation THEN

@@ -8,7 +8,7 @@
 -- tables outside protection, COPY FROM defaults seeing other tenants, and
 -- exclusion constraints that compare the tenant column with <>.
 BEGIN;
-SELECT plan(71);
+SELECT plan(84);
 
 -- ------------------------------------------------------------------ set-up
 CREATE EXTENSION IF NOT EXISTS btree_gist;
@@ -197,6 +197,21 @@ SELECT utilix.clear_context() \g /dev/null
 RESET ROLE;
 SET LOCAL ROLE o24_owner;
 
+-- a table filled elsewhere arriving in a protected schema (second review)
+RESET ROLE;
+CREATE SCHEMA o24_ps AUTHORIZATION o24_owner;
+SELECT utilix.protect_schema('o24_ps') \g /dev/null
+SET LOCAL ROLE o24_owner;
+SELECT throws_ok(format('CREATE TABLE o24_ps.planted AS SELECT %s::bigint AS tenant_id, 1 AS id', :tb), '42501', NULL,
+                 'CREATE TABLE AS with rows in a protected schema is refused (the rows would join a tenant unchecked)');
+SELECT lives_ok($$CREATE TABLE o24_ps.empty_copy AS SELECT tenant_id, id FROM o24_stage WITH NO DATA$$,
+                'CREATE TABLE AS ... WITH NO DATA in a protected schema is allowed');
+SELECT throws_ok($$ALTER TABLE o24_stage SET SCHEMA o24_ps$$, '42501', NULL,
+                 'a filled table cannot be moved into a protected schema');
+RESET ROLE;
+SELECT ok(EXISTS (SELECT 1 FROM utilix.protected_table WHERE schema_name = 'o24_ps' AND table_name = 'empty_copy'),
+          '... and the table made WITH NO DATA is protected');
+SET LOCAL ROLE o24_owner;
 -- ------------------------------------------------------------------ 3. triggers and seal constraints
 SET LOCAL ROLE o24_owner;
 SELECT throws_ok($$CREATE TRIGGER a_spy BEFORE INSERT OR UPDATE ON o24_t FOR EACH ROW EXECUTE FUNCTION o24_spy_trigger()$$,
@@ -233,9 +248,19 @@ SET LOCAL ROLE o24_owner;
 SELECT throws_ok($q$CREATE OR REPLACE FUNCTION o24_reviewed() RETURNS trigger LANGUAGE plpgsql AS $b$BEGIN INSERT INTO o24_loot VALUES (NEW.note); RETURN NEW; END$b$$q$,
                  '42501', NULL, 'the owner cannot rewrite the reviewed function');
 RESET ROLE;
+-- and utilix's privileged functions change rows as the table's owner, not as
+-- a superuser: a reviewed trigger sees who runs it
+CREATE TABLE o24_who (who name, sup boolean);
+GRANT INSERT ON o24_who TO PUBLIC;
+CREATE FUNCTION o24_whoami() RETURNS trigger LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+    $$BEGIN INSERT INTO public.o24_who SELECT current_user, rolsuper FROM pg_roles WHERE rolname = current_user; RETURN NEW; END$$;
+CREATE TRIGGER a_whoami BEFORE UPDATE ON o24_t FOR EACH ROW EXECUTE FUNCTION o24_whoami();
 SELECT lives_ok(format('SELECT utilix.rotate_tenant_key(%s)', :ta), 'an operator rotates tenant A''s key');
 SELECT lives_ok(format('SELECT utilix.reencrypt(%s)', :ta), 'and re-encrypts its rows (running only reviewed code)');
 SELECT is((SELECT count(*) FROM o24_loot), 0::bigint, 'nothing reached the owner''s loot table');
+SELECT is((SELECT array_agg(DISTINCT who::text) FROM o24_who), ARRAY['o24_owner'],
+          'reencrypt() fired the table''s triggers as its owner');
+SELECT is((SELECT bool_or(sup) FROM o24_who), false, '... never as a superuser');
 SELECT ok(NOT (SELECT rolsuper FROM pg_roles WHERE rolname = 'o24_owner'), 'the owner is still not a superuser');
 
 -- superuser-owned built-ins that run SQL handed to them as text, or carry
@@ -260,6 +285,21 @@ SELECT throws_ok($q$ALTER TABLE o24_t ALTER COLUMN dup SET DEFAULT query_to_xml(
                  '42P16', NULL, 'a default calling query_to_xml() is refused');
 SELECT throws_ok($q$CREATE POLICY o24_pol2 ON o24_t AS RESTRICTIVE USING (query_to_xml('select public.o24_pwn()', false, false, '') IS NOT NULL)$q$,
                  '42P16', NULL, 'a policy calling query_to_xml() is refused');
+-- ... nor is a domain whose constraint does so, however deep or however it is reached (second review)
+CREATE DOMAIN o24_hook AS text CHECK (query_to_xml('select public.o24_pwn()', false, false, '') IS NOT NULL);
+CREATE DOMAIN o24_hook2 AS o24_hook;
+CREATE DOMAIN o24_hook3 AS o24_hook2;
+CREATE TYPE o24_pair AS (a int, b o24_hook);
+SELECT throws_ok($q$ALTER TABLE o24_t ADD CONSTRAINT o24_q5 CHECK ((dup::o24_hook) IS NOT NULL) NOT VALID$q$,
+                 '42P16', NULL, 'a CHECK casting to a domain whose constraint calls query_to_xml() is refused');
+SELECT throws_ok($q$ALTER TABLE o24_empty ADD COLUMN h3 o24_hook3$q$,
+                 '42P16', NULL, 'a column of a domain three levels above such a constraint is refused');
+SELECT throws_ok($q$ALTER TABLE o24_t ADD COLUMN pr o24_pair$q$,
+                 '42P16', NULL, 'a column of a composite type with such a domain attribute is refused');
+SELECT throws_ok($q$ALTER TABLE o24_t ALTER COLUMN dup SET DEFAULT ('x'::o24_hook)::text$q$,
+                 '42P16', NULL, 'a default casting to such a domain is refused');
+SELECT throws_ok($q$CREATE POLICY o24_pol3 ON o24_t AS RESTRICTIVE USING (EXISTS (SELECT 1 FROM public.o24_pwn_view))$q$,
+                 '42P16', NULL, 'a policy reading the owner''s view (which runs as the owner) is refused');
 SELECT lives_ok($q$ALTER TABLE o24_t ADD CONSTRAINT o24_ok CHECK (n < 1000000 OR now() > '2000-01-01') NOT VALID$q$,
                 'a CHECK NOT VALID of immutable built-ins and now() is allowed');
 RESET ROLE;
@@ -296,6 +336,16 @@ SELECT is((SELECT n FROM o24_t WHERE id = 5), 2,
 SELECT utilix.clear_context() \g /dev/null
 RESET ROLE;
 SELECT is((SELECT count(*) FROM o24_t WHERE tenant_id = :tb AND id = 5), 1::bigint, 'the copied row is tenant B''s');
+
+-- ------------------------------------------------------------------ cursors WITH HOLD under a context
+CREATE FUNCTION o24_rows() RETURNS SETOF text LANGUAGE plpgsql AS $$BEGIN RETURN QUERY SELECT dup FROM public.o24_t; END$$;
+SET LOCAL ROLE o24_app;
+SELECT utilix.set_context(:'tok_a') \g /dev/null
+SELECT throws_ok($$DECLARE o24_h CURSOR WITH HOLD FOR SELECT * FROM o24_rows()$$, '42501', NULL,
+                 'a cursor WITH HOLD over a function reading a protected table is refused under a tenant context');
+SELECT lives_ok($$DECLARE o24_nh CURSOR FOR SELECT * FROM o24_rows()$$, 'control: without WITH HOLD it is declared');
+SELECT utilix.clear_context() \g /dev/null
+RESET ROLE;
 
 -- ------------------------------------------------------------------ 9. exclusion constraints that span tenants
 CREATE TABLE o24_room (tenant_id bigint NOT NULL, room text,
