@@ -224,6 +224,10 @@ WITH RECURSIVE
          WHERE r.classid = 'pg_constraint'::regclass AND c.oid = r.objid AND c.contypid <> 0
            AND c.conbin IS NOT NULL
         UNION ALL
+        -- and its default, which fills a column that an insert leaves out
+        SELECT 'pg_proc'::regclass, f.f FROM pg_type t, unnest(utilix._expr_functions(t.typdefaultbin)) AS f(f)
+         WHERE r.classid = 'pg_type'::regclass AND t.oid = r.objid AND t.typdefaultbin IS NOT NULL
+        UNION ALL
         -- a view or materialized view that attached code reads: its query, and the built-ins it calls
         SELECT 'pg_rewrite'::regclass, w.oid FROM pg_rewrite w
          WHERE r.classid = 'pg_class'::regclass AND w.ev_class = r.objid AND r.objid <> rel
@@ -572,11 +576,18 @@ BEGIN
         IF NOT p.rls_forced THEN
             oracle := false; fix := NULL; table_name := p.table_name::text; problem := 'row level security is not forced'; RETURN NEXT;
         END IF;
-        IF NOT p.guard_trigger THEN
-            oracle := false; fix := NULL; table_name := p.table_name::text; problem := 'trigger utilix_guard_tenant is missing or disabled'; RETURN NEXT;
+        -- utilix's triggers are judged by their whole definition (CREATE OR
+        -- REPLACE TRIGGER can change events, arguments or WHEN under the same name)
+        IF NOT p.guard_trigger OR NOT EXISTS (
+               SELECT 1 FROM pg_trigger t WHERE t.tgrelid = p.table_name AND t.tgname = 'utilix_guard_tenant'
+                  AND t.tgfoid = 'utilix._guard_tenant()'::regprocedure AND t.tgtype = 23
+                  AND t.tgnargs = 1 AND t.tgargs = convert_to(p.tenant_column, 'UTF8') || '\x00'::bytea
+                  AND t.tgqual IS NULL AND t.tgattr = ''::int2vector) THEN
+            oracle := false; fix := NULL; table_name := p.table_name::text; problem := 'trigger utilix_guard_tenant is missing, disabled, enabled for replica sessions only or altered'; RETURN NEXT;
         END IF;
         IF NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = p.table_name AND t.tgname = 'utilix_rights'
-                         AND t.tgenabled = 'O' AND t.tgfoid = 'utilix._check_rights()'::regprocedure) THEN
+                         AND t.tgenabled = 'O' AND t.tgfoid = 'utilix._check_rights()'::regprocedure
+                         AND t.tgtype = 62 AND t.tgnargs = 0 AND t.tgqual IS NULL AND t.tgattr = ''::int2vector) THEN
             oracle := false; fix := NULL; table_name := p.table_name::text;
             problem := 'trigger utilix_rights is missing, disabled, enabled for replica sessions only or altered'; RETURN NEXT;
         END IF;
@@ -611,7 +622,8 @@ BEGIN
         -- encrypted columns: the seal trigger and each column's CHECK must stay
         IF EXISTS (SELECT 1 FROM utilix.encrypted_column e WHERE e.relid = p.table_name::oid) THEN
             IF NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = p.table_name AND t.tgname = 'zz_utilix_seal'
-                             AND t.tgenabled = 'O' AND t.tgfoid = 'utilix._seal_row()'::regprocedure) THEN
+                             AND t.tgenabled = 'O' AND t.tgfoid = 'utilix._seal_row()'::regprocedure
+                             AND t.tgtype = 23 AND t.tgnargs = 0 AND t.tgqual IS NULL AND t.tgattr = ''::int2vector) THEN
                 oracle := false; fix := NULL; table_name := p.table_name::text;
                 problem := 'trigger zz_utilix_seal is missing, disabled, enabled for replica sessions only or altered'; RETURN NEXT;
             END IF;
@@ -687,6 +699,12 @@ CREATE FUNCTION utilix._exec_as_owner(rel regclass, sql text, args tid[] DEFAULT
 COMMENT ON FUNCTION utilix._exec_as_owner(regclass, text, tid[], boolean) IS
     'internal: runs one statement of utilix''s privileged code on a table as its owner, without row level security, as a security-restricted operation; returns the first row, or the number of rows processed';
 
+CREATE FUNCTION utilix._note_temp_objects() RETURNS void
+    LANGUAGE c VOLATILE
+    AS 'MODULE_PATHNAME', 'utilix_note_temp_objects';
+COMMENT ON FUNCTION utilix._note_temp_objects() IS
+    'internal: notes the tenant context under which the session made temporary objects; another tenant''s context is refused until DISCARD TEMP';
+
 CREATE FUNCTION utilix._has_rows(rel regclass) RETURNS boolean
     LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
     AS $$
@@ -715,6 +733,11 @@ DECLARE
     bad record;
     touched oid[];
 BEGIN
+    -- temporary objects belong to the tenant context they were made under
+    -- (see utilix._note_temp_objects)
+    IF EXISTS (SELECT 1 FROM pg_event_trigger_ddl_commands() c WHERE c.schema_name = 'pg_temp') THEN
+        PERFORM utilix._note_temp_objects();
+    END IF;
     IF current_setting('utilix.internal_ddl', true) = 'on' THEN
         RETURN;
     END IF;

@@ -436,6 +436,8 @@ DECLARE
     p record;
     n bigint;
     ctids tid[];
+    in_use text[];
+    part text[];
     total bigint := 0;
 BEGIN
     IF batch_size IS NULL THEN
@@ -479,8 +481,9 @@ BEGIN
     END IF;
     -- nothing older is left: retire the versions no value uses any more
     -- (checked value by value: a version is destroyed only when unused)
-    CREATE TEMP TABLE IF NOT EXISTS utilix_versions_in_use (tenant_id bigint, version integer) ON COMMIT DROP;
-    TRUNCATE utilix_versions_in_use;
+    -- (kept in a variable: a temporary table would be found by name in
+    -- pg_temp, where the caller can have put one of its own, with triggers)
+    in_use := '{}';
     -- wait for writers that may still be sealing under an old version, so
     -- that their rows are seen before a version is retired
     FOR e IN SELECT c.* FROM utilix.encrypted_column c LOOP
@@ -488,13 +491,14 @@ BEGIN
     END LOOP;
     FOR e IN SELECT c.*, t.tenant_column FROM utilix.encrypted_column c
                JOIN utilix.protected_table t USING (schema_name, table_name) LOOP
-        EXECUTE format('INSERT INTO utilix_versions_in_use SELECT DISTINCT x.%2$I, utilix.key_version(x.%1$I) FROM %3$s x
-                         WHERE x.%1$I IS NOT NULL AND ($1 IS NULL OR x.%2$I = $1)',
-                       e.column_name, e.tenant_column, e.relid::regclass) USING tenant;
+        EXECUTE format('SELECT ARRAY(SELECT DISTINCT x.%2$I::text || '':'' || utilix.key_version(x.%1$I) FROM %3$s x
+                         WHERE x.%1$I IS NOT NULL AND ($1 IS NULL OR x.%2$I = $1))',
+                       e.column_name, e.tenant_column, e.relid::regclass) INTO part USING tenant;
+        in_use := in_use || part;
     END LOOP;
     UPDATE utilix.data_key k SET state = 'retired', wrapped = NULL, retired_at = now()
      WHERE k.state = 'retiring' AND (tenant IS NULL OR k.tenant_id = tenant)
-       AND NOT EXISTS (SELECT 1 FROM utilix_versions_in_use u WHERE u.tenant_id = k.tenant_id AND u.version = k.version);
+       AND NOT (k.tenant_id::text || ':' || k.version = ANY (in_use));
     RETURN total;
 END
 $$;

@@ -8,7 +8,7 @@
 -- tables outside protection, COPY FROM defaults seeing other tenants, and
 -- exclusion constraints that compare the tenant column with <>.
 BEGIN;
-SELECT plan(84);
+SELECT plan(89);
 
 -- ------------------------------------------------------------------ set-up
 CREATE EXTENSION IF NOT EXISTS btree_gist;
@@ -229,6 +229,13 @@ SELECT throws_ok(format('ALTER TABLE o24_t DROP CONSTRAINT %I, ADD CONSTRAINT %I
                  '42501', NULL, 'a seal constraint dropped and re-added under its name with another check is noticed');
 SELECT throws_ok($$ALTER TABLE o24_t ENABLE REPLICA TRIGGER zz_utilix_seal$$, '42501', NULL,
                  'the owner cannot switch the seal trigger to replica sessions');
+-- CREATE OR REPLACE TRIGGER keeps the name but not the definition (third review)
+SELECT throws_ok($q$CREATE OR REPLACE TRIGGER utilix_guard_tenant BEFORE INSERT OR UPDATE ON o24_t FOR EACH ROW EXECUTE FUNCTION utilix._guard_tenant('id')$q$,
+                 '42501', NULL, 'the guard trigger cannot be replaced with another tenant column');
+SELECT throws_ok($q$CREATE OR REPLACE TRIGGER utilix_rights BEFORE INSERT ON o24_t FOR EACH STATEMENT EXECUTE FUNCTION utilix._check_rights()$q$,
+                 '42501', NULL, 'the rights trigger cannot be replaced with fewer events');
+SELECT throws_ok($q$CREATE OR REPLACE TRIGGER zz_utilix_seal BEFORE INSERT OR UPDATE ON o24_t FOR EACH ROW WHEN (false) EXECUTE FUNCTION utilix._seal_row()$q$,
+                 '42501', NULL, 'the seal trigger cannot be replaced with a WHEN that never fires');
 RESET ROLE;
 SELECT is((SELECT array_agg(tgenabled::text ORDER BY tgname) FROM pg_trigger
             WHERE tgrelid = 'o24_t'::regclass AND tgname IN ('utilix_guard_tenant', 'utilix_rights', 'zz_utilix_seal')),
@@ -300,6 +307,11 @@ SELECT throws_ok($q$ALTER TABLE o24_t ALTER COLUMN dup SET DEFAULT ('x'::o24_hoo
                  '42P16', NULL, 'a default casting to such a domain is refused');
 SELECT throws_ok($q$CREATE POLICY o24_pol3 ON o24_t AS RESTRICTIVE USING (EXISTS (SELECT 1 FROM public.o24_pwn_view))$q$,
                  '42P16', NULL, 'a policy reading the owner''s view (which runs as the owner) is refused');
+-- ... nor a domain's DEFAULT (third review)
+CREATE DOMAIN o24_quiet AS text;
+SELECT lives_ok($q$ALTER TABLE o24_empty ADD COLUMN qd o24_quiet$q$, 'a column of a plain domain of the owner''s is added');
+SELECT throws_ok($q$ALTER DOMAIN o24_quiet SET DEFAULT (pg_notify('o24', query_to_xml('select 1', true, false, '')::text))::text$q$,
+                 '42P16', NULL, 'a domain default calling pg_notify()/query_to_xml() on a protected column''s domain is refused');
 SELECT lives_ok($q$ALTER TABLE o24_t ADD CONSTRAINT o24_ok CHECK (n < 1000000 OR now() > '2000-01-01') NOT VALID$q$,
                 'a CHECK NOT VALID of immutable built-ins and now() is allowed');
 RESET ROLE;
@@ -346,6 +358,9 @@ SELECT throws_ok($$DECLARE o24_h CURSOR WITH HOLD FOR SELECT * FROM o24_rows()$$
 SELECT lives_ok($$DECLARE o24_nh CURSOR FOR SELECT * FROM o24_rows()$$, 'control: without WITH HOLD it is declared');
 SELECT utilix.clear_context() \g /dev/null
 RESET ROLE;
+
+-- (session state across pooled tenants, temporary objects above all, is in
+-- t/pooled_session.sh: it needs DISCARD TEMP, which would drop pgTAP's own state)
 
 -- ------------------------------------------------------------------ 9. exclusion constraints that span tenants
 CREATE TABLE o24_room (tenant_id bigint NOT NULL, room text,
