@@ -30,7 +30,6 @@
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
-#include "utils/acl.h"
 #include "storage/proc.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -159,10 +158,6 @@ verified_remember(const char *token, const UtilixContext *ctx)
 	memcpy(&verified[h].ctx, ctx, sizeof(UtilixContext));
 }
 
-/* see utilix_note_temp_objects() */
-static bool temp_noted = false;
-static int64 temp_tenant = 0;
-
 static bool
 check_context(char **newval, void **extra, GucSource source)
 {
@@ -213,14 +208,6 @@ check_context(char **newval, void **extra, GucSource source)
 		GUC_check_errhint("Obtain a new token from utilix.login() or utilix.issue_context().");
 		return false;
 	}
-	if (temp_noted && temp_tenant != ctx.tenant)
-	{
-		GUC_check_errcode(ERRCODE_INSUFFICIENT_PRIVILEGE);
-		GUC_check_errmsg("this session holds temporary objects made under another tenant context");
-		GUC_check_errdetail("They could shadow the names in this tenant's statements and run code of the other context's with this one.");
-		GUC_check_errhint("Run DISCARD TEMP (or DISCARD ALL) before setting another tenant's context; behind a pooler, set server_reset_query_always with DISCARD ALL or keep the application role from creating temporary objects.");
-		return false;
-	}
 	*extra = malloc(sizeof(UtilixContext));
 	if (*extra == NULL)
 	{
@@ -230,44 +217,6 @@ check_context(char **newval, void **extra, GucSource source)
 	}
 	memcpy(*extra, &ctx, sizeof(UtilixContext));
 	return true;
-}
-
-/*
- * Temporary objects outlive the transaction that made them, and behind a
- * pooler in transaction mode the next client of the connection may be
- * another tenant: a temporary domain named text, a temporary view or table
- * named like an application table, shadow the names in its statements and
- * run the first tenant's code with the second tenant's context.  So the
- * session notes the tenant under which it made temporary objects (0 for
- * none), and a context of another tenant is refused until DISCARD TEMP (or
- * DISCARD ALL) has dropped them.
- */
-PG_FUNCTION_INFO_V1(utilix_note_temp_objects);
-Datum
-utilix_note_temp_objects(PG_FUNCTION_ARGS)
-{
-	const UtilixContext *ctx = current_ctx;
-	int64		tenant = ctx ? ctx->tenant : 0;
-	Oid			outer = GetOuterUserId();
-
-	/* made by a role that row level security does not hold: no trap for tenants */
-	if (superuser_arg(outer) || has_bypassrls_privilege(outer))
-		PG_RETURN_VOID();
-	if (!temp_noted)
-	{
-		temp_noted = true;
-		temp_tenant = tenant;
-	}
-	else if (temp_tenant != tenant)
-		temp_tenant = -1;		/* made under several contexts: none may set another */
-	PG_RETURN_VOID();
-}
-
-void
-utilix_temp_objects_discarded(void)
-{
-	temp_noted = false;
-	temp_tenant = 0;
 }
 
 static void

@@ -399,10 +399,6 @@ utilix_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	}
 	if (IsA(pstmt->utilityStmt, DeclareCursorStmt))
 		check_held_cursor((DeclareCursorStmt *) pstmt->utilityStmt);
-	if (IsA(pstmt->utilityStmt, DiscardStmt) &&
-		(((DiscardStmt *) pstmt->utilityStmt)->target == DISCARD_ALL ||
-		 ((DiscardStmt *) pstmt->utilityStmt)->target == DISCARD_TEMP))
-		utilix_temp_objects_discarded();
 }
 
 /*

@@ -158,7 +158,6 @@ typedef struct UtilixContext
 #define UTILIX_CTX_FLAG_BOUND_ROLE		0x80
 
 extern void ContextInit(void);
-extern void utilix_temp_objects_discarded(void);
 
 /* token.c: the format of a context token (context.c issues and sets them) */
 #define UTILIX_TOKEN_PREFIX			"utx1."

@@ -135,30 +135,12 @@ $$;
 COMMENT ON FUNCTION utilix._oracle_problems(regclass, name, boolean) IS
     'internal: unique constraints and foreign keys of a table that would reveal other tenants'' keys';
 
--- Every function that code attached to a table can run over its rows and
--- that is not allowed there: the code of triggers (and their WHEN), column
--- defaults, constraints, indexes, policies, rules and extended statistics,
--- the operators they use, and the column types with their domain
--- constraints, range functions, attributes and casts.  Such code sees
--- tenants' rows with the privileges of whoever touches them (a tenant's
--- session and its context, utilix's own functions, the worker), so:
---  - every such function must be owned by a superuser (reviewed code, that
---    the table owner cannot change), and
---  - apart from the table's trigger functions themselves, it must be
---    IMMUTABLE: a superuser's built-in with side effects or that runs SQL
---    handed to it as text (setval, pg_notify, advisory locks,
---    query_to_xml, table_to_xml, ...) would carry rows out as surely as
---    the owner's own function.  A few volatile built-ins that see no row
---    (now(), nextval(), gen_random_uuid(), random(), ...) and utilix's own
---    functions that are not VOLATILE are allowed too.
-CREATE FUNCTION utilix._expr_functions(expr pg_node_tree) RETURNS oid[]
-    LANGUAGE c STRICT STABLE PARALLEL SAFE
-    AS 'MODULE_PATHNAME', 'utilix_expr_functions';
-COMMENT ON FUNCTION utilix._expr_functions(pg_node_tree) IS
-    'internal: the functions a stored expression calls, operators, casts and type input/output included (built-in functions have no pg_depend entries)';
-
-CREATE FUNCTION utilix._untrusted_code(rel regclass)
-    RETURNS TABLE (object text, function regprocedure, owner name, reason text)
+-- Everything code attached to a table can reach: its own objects, and
+-- through them functions, operators, types (domains at any depth, with their
+-- constraints and defaults, attributes, casts) and views.  (The label names
+-- the attached object each came through.)
+CREATE FUNCTION utilix._reach(rel regclass)
+    RETURNS TABLE (classid oid, objid oid, label text)
     LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp SET jit = off
     AS $$
 WITH RECURSIVE
@@ -248,10 +230,41 @@ WITH RECURSIVE
          WHERE r.classid = 'pg_operator'::regclass AND o.oid = r.objid AND f.f <> 0
       ) n
   )
+SELECT classid, objid, label FROM reach
+$$;
+COMMENT ON FUNCTION utilix._reach(regclass) IS
+    'internal: the functions, operators, types and views that code attached to a table can reach';
+
+-- Every function that code attached to a table can run over its rows and
+-- that is not allowed there: the code of triggers (and their WHEN), column
+-- defaults, constraints, indexes, policies, rules and extended statistics,
+-- the operators they use, and the column types with their domain
+-- constraints, range functions, attributes and casts.  Such code sees
+-- tenants' rows with the privileges of whoever touches them (a tenant's
+-- session and its context, utilix's own functions, the worker), so:
+--  - every such function must be owned by a superuser (reviewed code, that
+--    the table owner cannot change), and
+--  - apart from the table's trigger functions themselves, it must be
+--    IMMUTABLE: a superuser's built-in with side effects or that runs SQL
+--    handed to it as text (setval, pg_notify, advisory locks,
+--    query_to_xml, table_to_xml, ...) would carry rows out as surely as
+--    the owner's own function.  A few volatile built-ins that see no row
+--    (now(), nextval(), gen_random_uuid(), random(), ...) and utilix's own
+--    functions that are not VOLATILE are allowed too.
+CREATE FUNCTION utilix._expr_functions(expr pg_node_tree) RETURNS oid[]
+    LANGUAGE c STRICT STABLE PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'utilix_expr_functions';
+COMMENT ON FUNCTION utilix._expr_functions(pg_node_tree) IS
+    'internal: the functions a stored expression calls, operators, casts and type input/output included (built-in functions have no pg_depend entries)';
+
+CREATE FUNCTION utilix._untrusted_code(rel regclass)
+    RETURNS TABLE (object text, function regprocedure, owner name, reason text)
+    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp SET jit = off
+    AS $$
 SELECT DISTINCT r.label, NULL::regprocedure, o.rolname,
        format('reads %s %s, owned by role %I, which is not a superuser (a view runs with its owner''s rights)',
               CASE c.relkind WHEN 'm' THEN 'materialized view' ELSE 'view' END, c.oid::regclass, o.rolname)
-  FROM reach r
+  FROM utilix._reach(rel) r
   JOIN pg_class c ON c.oid = r.objid AND c.relkind IN ('v', 'm')
   JOIN pg_roles o ON o.oid = c.relowner
  WHERE r.classid = 'pg_class'::regclass AND NOT o.rolsuper
@@ -260,7 +273,7 @@ SELECT DISTINCT r.label, p.oid::regprocedure, o.rolname,
        format('runs function %s, ', p.oid::regprocedure) ||
        CASE WHEN NOT o.rolsuper THEN format('owned by role %I, which is not a superuser', o.rolname)
             ELSE 'which is not IMMUTABLE (it could carry rows out through its side effects or the SQL it runs)' END
-  FROM reach r
+  FROM utilix._reach(rel) r
   JOIN pg_proc p ON p.oid = r.objid
   JOIN pg_roles o ON o.oid = p.proowner
  WHERE r.classid = 'pg_proc'::regclass
@@ -699,12 +712,6 @@ CREATE FUNCTION utilix._exec_as_owner(rel regclass, sql text, args tid[] DEFAULT
 COMMENT ON FUNCTION utilix._exec_as_owner(regclass, text, tid[], boolean) IS
     'internal: runs one statement of utilix''s privileged code on a table as its owner, without row level security, as a security-restricted operation; returns the first row, or the number of rows processed';
 
-CREATE FUNCTION utilix._note_temp_objects() RETURNS void
-    LANGUAGE c VOLATILE
-    AS 'MODULE_PATHNAME', 'utilix_note_temp_objects';
-COMMENT ON FUNCTION utilix._note_temp_objects() IS
-    'internal: notes the tenant context under which the session made temporary objects; another tenant''s context is refused until DISCARD TEMP';
-
 CREATE FUNCTION utilix._has_rows(rel regclass) RETURNS boolean
     LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
     AS $$
@@ -733,11 +740,6 @@ DECLARE
     bad record;
     touched oid[];
 BEGIN
-    -- temporary objects belong to the tenant context they were made under
-    -- (see utilix._note_temp_objects)
-    IF EXISTS (SELECT 1 FROM pg_event_trigger_ddl_commands() c WHERE c.schema_name = 'pg_temp') THEN
-        PERFORM utilix._note_temp_objects();
-    END IF;
     IF current_setting('utilix.internal_ddl', true) = 'on' THEN
         RETURN;
     END IF;
@@ -787,6 +789,29 @@ BEGIN
                END AS r
           FROM pg_event_trigger_ddl_commands() c) s
      WHERE r IS NOT NULL;
+    -- a domain or type that protected tables reach (a column, a cast in an
+    -- index expression, ...) changes only by a superuser: a constraint added
+    -- later, or a renamed enum label, would change what REINDEX, CLUSTER or a
+    -- rewrite evaluates over every tenant's rows
+    IF NOT utilix._invoker_is_superuser() THEN
+        FOR cmd IN SELECT c.object_identity,
+                          CASE c.object_type WHEN 'domain constraint'
+                               THEN (SELECT k.contypid FROM pg_constraint k WHERE k.oid = c.objid)
+                               ELSE c.objid END AS typ
+                     FROM pg_event_trigger_ddl_commands() c
+                    WHERE c.command_tag IN ('ALTER DOMAIN', 'ALTER TYPE')
+                      AND c.object_type IN ('domain', 'domain constraint', 'type') LOOP
+            IF EXISTS (SELECT 1 FROM utilix.protected_table p, utilix._reach(p.relid::regclass) r
+                        WHERE to_regclass(format('%I.%I', p.schema_name, p.table_name)) IS NOT NULL
+                          AND r.classid = 'pg_type'::regclass AND r.objid = cmd.typ) THEN
+                RAISE EXCEPTION 'type % is used by a protected table and can be altered only by a superuser', cmd.object_identity
+                    USING ERRCODE = '42501',
+                          DETAIL = 'A change to it would change what maintenance commands evaluate over every tenant''s rows.',
+                          HINT = 'Have a superuser review and run the change.';
+            END IF;
+        END LOOP;
+    END IF;
+
     -- a cast, domain, type, operator or function can be reached from any protected table
     IF EXISTS (SELECT 1 FROM pg_event_trigger_ddl_commands() c
                 WHERE c.object_type IN ('cast', 'domain', 'domain constraint', 'type', 'operator',
