@@ -44,6 +44,8 @@
 #include "catalog/namespace.h"
 #include "catalog/partition.h"
 #include "catalog/pg_constraint.h"
+#include "catalog/pg_index.h"
+#include "commands/defrem.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
 #include "commands/tablecmds.h"
@@ -70,6 +72,7 @@
  * current user?  Only such statements are judged.
  */
 static bool is_protected(Oid relid);
+static void require_no_expression_rebuild(Oid relid, const char *what);
 
 static bool
 gated(Oid relid)
@@ -360,6 +363,14 @@ gate_alter_table(AlterTableStmt *stmt, bool *sanitize)
 							require_tenant_leading(relid, def->colname, false);
 						else if (c->contype == CONSTR_FOREIGN)
 							*sanitize = true;
+						else if (c->contype == CONSTR_DEFAULT && c->raw_expr != NULL &&
+								 !IsA(c->raw_expr, A_Const) &&
+								 !(IsA(c->raw_expr, TypeCast) && IsA(((TypeCast *) c->raw_expr)->arg, A_Const)))
+						{
+							/* a volatile default rewrites the table, rebuilding its indexes */
+							require_no_expression_rebuild(relid, "ADD COLUMN with a computed default");
+							*sanitize = true;
+						}
 					}
 					break;
 				}
@@ -412,6 +423,12 @@ gate_alter_table(AlterTableStmt *stmt, bool *sanitize)
 				needs_empty = "ALTER COLUMN ... TYPE";
 				hint = "Add a column of the new type and have the application fill it under each tenant's context, "
 					"or run it while the table is empty, or have a superuser run it after review.";
+				break;
+			case AT_SetLogged:
+			case AT_SetUnLogged:
+			case AT_SetAccessMethod:
+				require_no_expression_rebuild(relid, "a table rewrite");
+				*sanitize = true;
 				break;
 			case AT_SetNotNull:
 #if PG_VERSION_NUM < 160000
@@ -612,6 +629,179 @@ gate_set_schema(AlterObjectSchemaStmt *stmt)
 }
 
 /*
+ * Does the table, or a table below it, have an index with expressions or a
+ * predicate?
+ */
+static bool
+has_expression_index(Oid relid)
+{
+	List	   *rels = find_all_inheritors(relid, AccessShareLock, NULL);
+	ListCell   *lc;
+
+	foreach(lc, rels)
+	{
+		Relation	rel = relation_open(lfirst_oid(lc), NoLock);
+		List	   *indexes = RelationGetIndexList(rel);
+		ListCell   *ic;
+		bool		found = false;
+
+		foreach(ic, indexes)
+		{
+			HeapTuple	tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(lfirst_oid(ic)));
+
+			if (!HeapTupleIsValid(tup))
+				continue;
+			if (!heap_attisnull(tup, Anum_pg_index_indexprs, NULL) ||
+				!heap_attisnull(tup, Anum_pg_index_indpred, NULL))
+				found = true;
+			ReleaseSysCache(tup);
+		}
+		relation_close(rel, NoLock);
+		if (found)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * REINDEX, CLUSTER, VACUUM FULL and table rewrites evaluate index
+ * expressions and predicates over every tenant's row, as the caller and
+ * under the caller's settings: an IMMUTABLE built-in whose output follows a
+ * setting (bytea_output, extra_float_digits, ...) then computes what no
+ * tenant's write computed, and a failure quotes the value.  For a role
+ * under row level security they run only on protected tables without such
+ * indexes, or without rows.
+ */
+static void
+require_no_expression_rebuild(Oid relid, const char *what)
+{
+	if (!gated(relid) || !has_expression_index(relid))
+		return;
+	if (rel_has_tuples(relid, AccessShareLock))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("%s of protected table \"%s\" is not allowed while it has rows and an index over expressions",
+						what, get_rel_name(relid)),
+				 errdetail("It would evaluate the index's expressions over every tenant's rows, under the settings of the role that runs it."),
+				 errhint("Have a superuser run it.")));
+}
+
+/* the same for every protected table (REINDEX SCHEMA, CLUSTER or VACUUM FULL of all tables) */
+static void
+require_no_expression_rebuild_anywhere(const char *what)
+{
+	Oid			save_userid;
+	int			save_sec;
+	int			ret;
+	List	   *volatile tables = NIL;
+	MemoryContext caller = CurrentMemoryContext;
+	ListCell   *lc;
+
+	if (superuser() || get_namespace_oid("utilix", true) == InvalidOid)
+		return;
+	utilix_begin_internal(&save_userid, &save_sec);
+	PG_TRY();
+	{
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		ret = SPI_execute("SELECT relid FROM utilix.protected_table", true, 0);
+		if (ret != SPI_OK_SELECT)
+			elog(ERROR, "protected tables: SPI error %d", ret);
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			bool		isnull;
+			Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+			MemoryContext old = MemoryContextSwitchTo(caller);
+
+			if (!isnull)
+				tables = lappend_oid(tables, DatumGetObjectId(d));
+			MemoryContextSwitchTo(old);
+		}
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		utilix_end_internal(save_userid, save_sec);
+	}
+	PG_END_TRY();
+	foreach(lc, tables)
+		if (get_rel_relkind(lfirst_oid(lc)) != '\0')
+			require_no_expression_rebuild(lfirst_oid(lc), what);
+}
+
+static void
+gate_reindex(ReindexStmt *stmt, bool *sanitize)
+{
+	if (stmt->kind == REINDEX_OBJECT_TABLE || stmt->kind == REINDEX_OBJECT_INDEX)
+	{
+		Oid			relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+
+		if (OidIsValid(relid) && stmt->kind == REINDEX_OBJECT_INDEX)
+			relid = IndexGetRelation(relid, true);
+		if (OidIsValid(relid))
+		{
+			require_no_expression_rebuild(relid, "REINDEX");
+			*sanitize = gated(relid);
+		}
+	}
+	else
+		require_no_expression_rebuild_anywhere("REINDEX");
+}
+
+static void
+gate_cluster(ClusterStmt *stmt, bool *sanitize)
+{
+	if (stmt->relation != NULL)
+	{
+		Oid			relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+
+		if (OidIsValid(relid))
+		{
+			require_no_expression_rebuild(relid, "CLUSTER");
+			*sanitize = gated(relid);
+		}
+	}
+	else
+		require_no_expression_rebuild_anywhere("CLUSTER");
+}
+
+static void
+gate_vacuum(VacuumStmt *stmt, bool *sanitize)
+{
+	ListCell   *lc;
+	bool		full = false;
+
+	if (!stmt->is_vacuumcmd)
+		return;
+	foreach(lc, stmt->options)
+	{
+		DefElem    *opt = (DefElem *) lfirst(lc);
+
+		if (strcmp(opt->defname, "full") == 0 && defGetBoolean(opt))
+			full = true;
+	}
+	if (!full)
+		return;
+	if (stmt->rels == NIL)
+	{
+		require_no_expression_rebuild_anywhere("VACUUM FULL");
+		return;
+	}
+	foreach(lc, stmt->rels)
+	{
+		VacuumRelation *vr = (VacuumRelation *) lfirst(lc);
+		Oid			relid = vr->relation ? RangeVarGetRelid(vr->relation, NoLock, true) : vr->oid;
+
+		if (OidIsValid(relid))
+		{
+			require_no_expression_rebuild(relid, "VACUUM FULL");
+			if (gated(relid))
+				*sanitize = true;
+		}
+	}
+}
+
+/*
  * Judge a utility statement before it runs.  Sets *sanitize when the
  * statement may run but its errors must lose their detail.
  */
@@ -640,6 +830,15 @@ utilix_ddl_gate(Node *parsetree, bool *sanitize)
 			break;
 		case T_AlterObjectSchemaStmt:
 			gate_set_schema((AlterObjectSchemaStmt *) parsetree);
+			break;
+		case T_ReindexStmt:
+			gate_reindex((ReindexStmt *) parsetree, sanitize);
+			break;
+		case T_ClusterStmt:
+			gate_cluster((ClusterStmt *) parsetree, sanitize);
+			break;
+		case T_VacuumStmt:
+			gate_vacuum((VacuumStmt *) parsetree, sanitize);
 			break;
 		default:
 			break;

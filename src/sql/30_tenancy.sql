@@ -193,7 +193,8 @@ WITH RECURSIVE
           FROM pg_depend d
          WHERE d.classid = r.classid AND d.objid = r.objid AND d.deptype IN ('n', 'a', 'i')
            AND d.refclassid IN ('pg_proc'::regclass, 'pg_operator'::regclass, 'pg_type'::regclass,
-                                'pg_class'::regclass)
+                                'pg_class'::regclass, 'pg_collation'::regclass,
+                                'pg_ts_config'::regclass, 'pg_ts_dict'::regclass)
            AND NOT (d.refclassid = 'pg_class'::regclass AND d.refobjid = rel)
         UNION ALL
         SELECT 'pg_constraint'::regclass, c.oid FROM pg_constraint c
@@ -655,6 +656,19 @@ BEGIN
             oracle := true; fix := o.fix; table_name := p.table_name::text;
             problem := o.object || ': ' || o.problem; RETURN NEXT;
         END LOOP;
+        -- the tenant column keeps its default and its reference to utilix.tenant
+        IF NOT EXISTS (SELECT 1 FROM pg_attrdef d JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum
+                        WHERE d.adrelid = p.table_name AND a.attname = p.tenant_column
+                          AND pg_get_expr(d.adbin, d.adrelid) = 'utilix.current_tenant()') THEN
+            oracle := false; fix := NULL; table_name := p.table_name::text;
+            problem := format('the default of tenant column %I is missing or altered', p.tenant_column); RETURN NEXT;
+        END IF;
+        IF NOT EXISTS (SELECT 1 FROM pg_constraint k JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = k.conkey[1]
+                        WHERE k.conrelid = p.table_name AND k.contype = 'f' AND k.confrelid = 'utilix.tenant'::regclass
+                          AND array_length(k.conkey, 1) = 1 AND a.attname = p.tenant_column) THEN
+            oracle := false; fix := NULL; table_name := p.table_name::text;
+            problem := format('the foreign key of tenant column %I to utilix.tenant is missing', p.tenant_column); RETURN NEXT;
+        END IF;
         -- a parent that is not protected reads and changes every tenant's rows through inheritance
         IF EXISTS (WITH RECURSIVE a(r) AS (
                        SELECT i.inhparent FROM pg_inherits i WHERE i.inhrelid = p.table_name
@@ -793,18 +807,22 @@ BEGIN
     -- index expression, ...) changes only by a superuser: a constraint added
     -- later, or a renamed enum label, would change what REINDEX, CLUSTER or a
     -- rewrite evaluates over every tenant's rows
+    -- (the same for text search configurations and dictionaries, collations,
+    -- functions and operators that protected tables reach)
     IF NOT utilix._invoker_is_superuser() THEN
-        FOR cmd IN SELECT c.object_identity,
+        FOR cmd IN SELECT c.object_type, c.object_identity,
+                          CASE c.object_type WHEN 'domain constraint' THEN 'pg_type'::regclass::oid ELSE c.classid END AS cls,
                           CASE c.object_type WHEN 'domain constraint'
                                THEN (SELECT k.contypid FROM pg_constraint k WHERE k.oid = c.objid)
-                               ELSE c.objid END AS typ
+                               ELSE c.objid END AS obj
                      FROM pg_event_trigger_ddl_commands() c
-                    WHERE c.command_tag IN ('ALTER DOMAIN', 'ALTER TYPE')
-                      AND c.object_type IN ('domain', 'domain constraint', 'type') LOOP
+                    WHERE c.command_tag LIKE 'ALTER %'
+                      AND c.classid <> 'pg_class'::regclass LOOP
             IF EXISTS (SELECT 1 FROM utilix.protected_table p, utilix._reach(p.relid::regclass) r
                         WHERE to_regclass(format('%I.%I', p.schema_name, p.table_name)) IS NOT NULL
-                          AND r.classid = 'pg_type'::regclass AND r.objid = cmd.typ) THEN
-                RAISE EXCEPTION 'type % is used by a protected table and can be altered only by a superuser', cmd.object_identity
+                          AND r.classid = cmd.cls AND r.objid = cmd.obj) THEN
+                RAISE EXCEPTION '% % is used by a protected table and can be altered only by a superuser',
+                                cmd.object_type, cmd.object_identity
                     USING ERRCODE = '42501',
                           DETAIL = 'A change to it would change what maintenance commands evaluate over every tenant''s rows.',
                           HINT = 'Have a superuser review and run the change.';

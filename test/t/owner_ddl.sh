@@ -87,6 +87,12 @@ out=$(psql -X -q -A -t -U "$OWNER" -d "$DB" \
 like "$out" 'not allowed while it holds rows' "a validated CHECK with built-in code on a filled table is refused"
 is "$(sql "SELECT count(*) FROM pg_constraint WHERE conname = 'od_c'")" "0" "... and left nothing behind"
 
+# --- VACUUM FULL (which no transaction block may hold) re-evaluates the expression index too
+out=$(psql -X -q -A -t -U "$OWNER" -d "$DB" -c "SET bytea_output = escape" -c "VACUUM FULL od_e" -c "VACUUM FULL" 2>&1)
+like "$out" 'VACUUM FULL of protected table "od_e" is not allowed while it has rows and an index over expressions' \
+    "VACUUM FULL of a protected table with rows and an expression index is refused to its owner"
+is "$(printf '%s\n' "$out" | grep -c 'VACUUM FULL of protected table')" "2" "... and so is VACUUM FULL of every table the owner owns"
+
 # --- an empty table takes the same statements
 sql "CREATE TABLE od_new (tenant_id bigint NOT NULL, id int NOT NULL, note text, PRIMARY KEY (tenant_id, id));
      ALTER TABLE od_new OWNER TO $OWNER; SELECT utilix.protect('od_new')" >/dev/null
