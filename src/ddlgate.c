@@ -236,6 +236,17 @@ require_tenant_leading(Oid relid, const char *first, bool first_is_expr)
 			 errhint("Make it UNIQUE (%s, ...).", tcol)));
 }
 
+/*
+ * Resolve a name with the lock the statement itself will take: judged and
+ * run must be the same table.  Without the lock, a concurrent rename could
+ * swap another table under the name between the judgement and the run.
+ */
+static Oid
+lookup_locked(RangeVar *rv, LOCKMODE mode)
+{
+	return RangeVarGetRelidExtended(rv, mode, RVR_MISSING_OK, NULL, NULL);
+}
+
 static bool
 index_has_expressions(IndexStmt *stmt)
 {
@@ -256,7 +267,7 @@ index_has_expressions(IndexStmt *stmt)
 static void
 gate_index(IndexStmt *stmt, bool *sanitize)
 {
-	Oid			relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+	Oid			relid = lookup_locked(stmt->relation, stmt->concurrent ? ShareUpdateExclusiveLock : ShareLock);
 
 	if (!gated(relid))
 		return;
@@ -283,7 +294,7 @@ gate_index(IndexStmt *stmt, bool *sanitize)
 static void
 gate_alter_table(AlterTableStmt *stmt, bool *sanitize)
 {
-	Oid			relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+	Oid			relid = lookup_locked(stmt->relation, AlterTableGetLockLevel(stmt->cmds));
 	bool		target_gated;
 	const char *needs_empty = NULL;
 	const char *hint = HINT_SUPERUSER;
@@ -299,7 +310,7 @@ gate_alter_table(AlterTableStmt *stmt, bool *sanitize)
 
 		if (cmd->subtype == AT_AddInherit)
 		{
-			Oid			parent = RangeVarGetRelid((RangeVar *) cmd->def, NoLock, true);
+			Oid			parent = lookup_locked((RangeVar *) cmd->def, ShareUpdateExclusiveLock);
 
 			if (gated(parent))
 				require_child_empty(parent, relid, "INHERIT of table");
@@ -308,7 +319,7 @@ gate_alter_table(AlterTableStmt *stmt, bool *sanitize)
 		}
 		else if (cmd->subtype == AT_AttachPartition && stmt->objtype == OBJECT_TABLE)
 		{
-			Oid			child = RangeVarGetRelid(((PartitionCmd *) cmd->def)->name, NoLock, true);
+			Oid			child = lookup_locked(((PartitionCmd *) cmd->def)->name, AccessExclusiveLock);
 
 			if (gated(child) && !is_protected(relid))
 				refuse_unprotected_parent(child, relid, "ATTACH PARTITION");
@@ -439,7 +450,7 @@ gate_alter_table(AlterTableStmt *stmt, bool *sanitize)
 			case AT_AttachPartition:
 				{
 					PartitionCmd *pc = (PartitionCmd *) cmd->def;
-					Oid			child = RangeVarGetRelid(pc->name, NoLock, true);
+					Oid			child = lookup_locked(pc->name, AccessExclusiveLock);
 
 					if (get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE)
 					{
@@ -477,7 +488,7 @@ gate_create_stats(CreateStatsStmt *stmt)
 			has_expr = true;
 	if (!has_expr || !IsA(linitial(stmt->relations), RangeVar))
 		return;
-	relid = RangeVarGetRelid((RangeVar *) linitial(stmt->relations), NoLock, true);
+	relid = lookup_locked((RangeVar *) linitial(stmt->relations), ShareUpdateExclusiveLock);
 	if (gated(relid))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -494,7 +505,7 @@ gate_create_partition(CreateStmt *stmt)
 
 	if (stmt->partbound == NULL || stmt->inhRelations == NIL || stmt->partbound->is_default)
 		return;
-	parent = RangeVarGetRelid((RangeVar *) linitial(stmt->inhRelations), NoLock, true);
+	parent = lookup_locked((RangeVar *) linitial(stmt->inhRelations), ShareUpdateExclusiveLock);
 	if (gated(parent))
 		require_default_partition_empty(parent, "CREATE TABLE ... PARTITION OF");
 }
@@ -598,7 +609,7 @@ gate_set_schema(AlterObjectSchemaStmt *stmt)
 	if (stmt->objectType != OBJECT_TABLE || stmt->relation == NULL || superuser() ||
 		get_namespace_oid("utilix", true) == InvalidOid)
 		return;
-	relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+	relid = lookup_locked(stmt->relation, AccessExclusiveLock);
 	if (!OidIsValid(relid) || is_protected(relid))
 		return;
 	arg[0] = CStringGetTextDatum(stmt->newschema);
@@ -734,10 +745,14 @@ gate_reindex(ReindexStmt *stmt, bool *sanitize)
 {
 	if (stmt->kind == REINDEX_OBJECT_TABLE || stmt->kind == REINDEX_OBJECT_INDEX)
 	{
-		Oid			relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+		Oid			relid = lookup_locked(stmt->relation, stmt->kind == REINDEX_OBJECT_INDEX ? ShareUpdateExclusiveLock : ShareLock);
 
 		if (OidIsValid(relid) && stmt->kind == REINDEX_OBJECT_INDEX)
+		{
 			relid = IndexGetRelation(relid, true);
+			if (OidIsValid(relid))
+				LockRelationOid(relid, ShareLock);
+		}
 		if (OidIsValid(relid))
 		{
 			require_no_expression_rebuild(relid, "REINDEX");
@@ -753,7 +768,7 @@ gate_cluster(ClusterStmt *stmt, bool *sanitize)
 {
 	if (stmt->relation != NULL)
 	{
-		Oid			relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+		Oid			relid = lookup_locked(stmt->relation, AccessExclusiveLock);
 
 		if (OidIsValid(relid))
 		{
@@ -790,7 +805,7 @@ gate_vacuum(VacuumStmt *stmt, bool *sanitize)
 	foreach(lc, stmt->rels)
 	{
 		VacuumRelation *vr = (VacuumRelation *) lfirst(lc);
-		Oid			relid = vr->relation ? RangeVarGetRelid(vr->relation, NoLock, true) : vr->oid;
+		Oid			relid = vr->relation ? lookup_locked(vr->relation, AccessExclusiveLock) : vr->oid;
 
 		if (OidIsValid(relid))
 		{

@@ -93,6 +93,20 @@ like "$out" 'VACUUM FULL of protected table "od_e" is not allowed while it has r
     "VACUUM FULL of a protected table with rows and an expression index is refused to its owner"
 is "$(printf '%s\n' "$out" | grep -c 'VACUUM FULL of protected table')" "2" "... and so is VACUUM FULL of every table the owner owns"
 
+# --- a concurrent rename cannot swap the judged table for another
+# (session 2 holds a decoy's lock, then renames the protected table to the
+# decoy's name while session 1's CREATE INDEX waits on the name)
+psql -X -q -U "$OWNER" -d "$DB" -c "CREATE TABLE od_decoy (tenant_id bigint, id int, note text)" \
+    -c "ALTER TABLE od_decoy ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY" >/dev/null 2>&1
+( psql -X -q -U "$OWNER" -d "$DB" -c "BEGIN; LOCK TABLE od_decoy IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(2);
+      ALTER TABLE od_decoy RENAME TO od_decoy2; ALTER TABLE od_t RENAME TO od_decoy; COMMIT;" >/dev/null 2>&1 ) &
+sleep 0.7
+out=$(psql -X -q -A -t -U "$OWNER" -d "$DB" -c "CREATE INDEX od_race ON od_decoy ((od_spy(note)))" 2>&1)
+wait
+unlike "$out" 'od-spy|od-secret' "a CREATE INDEX racing a rename never runs the owner's function over the protected table's rows"
+like "$out" 'not allowed while it holds rows' "... it is judged on the table it runs on (refused)"
+sql "ALTER TABLE od_decoy RENAME TO od_t" >/dev/null
+
 # --- an empty table takes the same statements
 sql "CREATE TABLE od_new (tenant_id bigint NOT NULL, id int NOT NULL, note text, PRIMARY KEY (tenant_id, id));
      ALTER TABLE od_new OWNER TO $OWNER; SELECT utilix.protect('od_new')" >/dev/null
