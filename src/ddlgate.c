@@ -511,6 +511,51 @@ gate_create_partition(CreateStmt *stmt)
 }
 
 /*
+ * The first column (oid) of an internal catalog query with at most one
+ * argument, run as utilix's internal user with a pinned search_path.
+ */
+static List *
+internal_oids(const char *query, Oid argtype, Datum arg)
+{
+	Oid			save_userid;
+	int			save_sec;
+	List	   *volatile oids = NIL;
+	MemoryContext caller = CurrentMemoryContext;
+
+	utilix_begin_internal(&save_userid, &save_sec);
+	PG_TRY();
+	{
+		int			ret;
+
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		ret = SPI_execute_with_args(query, OidIsValid(argtype) ? 1 : 0, &argtype, &arg, NULL, true, 0);
+		if (ret != SPI_OK_SELECT)
+			elog(ERROR, "utilix catalog query: SPI error %d", ret);
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			bool		isnull;
+			Datum		v = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+
+			if (!isnull)
+			{
+				MemoryContext old = MemoryContextSwitchTo(caller);
+
+				oids = lappend_oid(oids, DatumGetObjectId(v));
+				MemoryContextSwitchTo(old);
+			}
+		}
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		utilix_end_internal(save_userid, save_sec);
+	}
+	PG_END_TRY();
+	return oids;
+}
+
+/*
  * ALTER DOMAIN that checks stored values (ADD CONSTRAINT, VALIDATE, SET NOT
  * NULL) reads every column of that domain, whatever table and tenant: refuse
  * it while a protected table that row level security applies to has such a
@@ -520,15 +565,7 @@ static void
 gate_alter_domain(AlterDomainStmt *stmt)
 {
 	Oid			domain;
-	int			ret;
-	uint64		i;
-	Oid			save_userid;
-	int			save_sec;
-	List	   *volatile tables = NIL;
 	ListCell   *lc;
-	Datum		arg[1];
-	Oid			argtype[1] = {OIDOID};
-	MemoryContext caller = CurrentMemoryContext;
 
 	if (stmt->subtype == 'C')
 	{
@@ -544,42 +581,11 @@ gate_alter_domain(AlterDomainStmt *stmt)
 		return;
 
 	/* the protected tables with a column of this domain, of a domain over it, or of an array of either */
-	arg[0] = ObjectIdGetDatum(domain);
-	utilix_begin_internal(&save_userid, &save_sec);
-	PG_TRY();
-	{
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		ret = SPI_execute_with_args(
-			"WITH RECURSIVE t(oid) AS (SELECT $1 UNION "
-			"  SELECT ty.oid FROM pg_catalog.pg_type ty JOIN t ON ty.typbasetype = t.oid OR ty.typelem = t.oid) "
-			"SELECT DISTINCT a.attrelid FROM pg_catalog.pg_attribute a JOIN t ON a.atttypid = t.oid "
-			"  JOIN utilix.protected_table p ON p.relid = a.attrelid WHERE NOT a.attisdropped",
-			1, argtype, arg, NULL, true, 0);
-		if (ret != SPI_OK_SELECT)
-			elog(ERROR, "protected columns of a domain: SPI error %d", ret);
-		for (i = 0; i < SPI_processed; i++)
-		{
-			bool		isnull;
-			Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
-
-			if (!isnull)
-			{
-				MemoryContext old = MemoryContextSwitchTo(caller);
-
-				tables = lappend_oid(tables, DatumGetObjectId(d));
-				MemoryContextSwitchTo(old);
-			}
-		}
-		SPI_finish();
-	}
-	PG_FINALLY();
-	{
-		utilix_end_internal(save_userid, save_sec);
-	}
-	PG_END_TRY();
-
-	foreach(lc, tables)
+	foreach(lc, internal_oids("WITH RECURSIVE t(oid) AS (SELECT $1 UNION "
+							  "  SELECT ty.oid FROM pg_catalog.pg_type ty JOIN t ON ty.typbasetype = t.oid OR ty.typelem = t.oid) "
+							  "SELECT DISTINCT a.attrelid FROM pg_catalog.pg_attribute a JOIN t ON a.atttypid = t.oid "
+							  "  JOIN utilix.protected_table p ON p.relid = a.attrelid WHERE NOT a.attisdropped",
+							  OIDOID, ObjectIdGetDatum(domain)))
 	{
 		Oid			relid = lfirst_oid(lc);
 
@@ -599,12 +605,6 @@ static void
 gate_set_schema(AlterObjectSchemaStmt *stmt)
 {
 	Oid			relid;
-	int			ret;
-	volatile bool into_protected = false;
-	Oid			save_userid;
-	int			save_sec;
-	Datum		arg[1];
-	Oid			argtype[1] = {TEXTOID};
 
 	if (stmt->objectType != OBJECT_TABLE || stmt->relation == NULL || superuser() ||
 		get_namespace_oid("utilix", true) == InvalidOid)
@@ -612,25 +612,8 @@ gate_set_schema(AlterObjectSchemaStmt *stmt)
 	relid = lookup_locked(stmt->relation, AccessExclusiveLock);
 	if (!OidIsValid(relid) || is_protected(relid))
 		return;
-	arg[0] = CStringGetTextDatum(stmt->newschema);
-	utilix_begin_internal(&save_userid, &save_sec);
-	PG_TRY();
-	{
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		ret = SPI_execute_with_args("SELECT 1 FROM utilix.protected_schema WHERE schema_name = $1::name",
-									1, argtype, arg, NULL, true, 1);
-		if (ret != SPI_OK_SELECT)
-			elog(ERROR, "protected schemas: SPI error %d", ret);
-		into_protected = SPI_processed > 0;
-		SPI_finish();
-	}
-	PG_FINALLY();
-	{
-		utilix_end_internal(save_userid, save_sec);
-	}
-	PG_END_TRY();
-	if (into_protected)
+	if (internal_oids("SELECT 0::pg_catalog.oid FROM utilix.protected_schema WHERE schema_name = $1::pg_catalog.name",
+					  TEXTOID, CStringGetTextDatum(stmt->newschema)) != NIL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("table \"%s\" cannot be moved into protected schema \"%s\"",
@@ -701,41 +684,11 @@ require_no_expression_rebuild(Oid relid, const char *what)
 static void
 require_no_expression_rebuild_anywhere(const char *what)
 {
-	Oid			save_userid;
-	int			save_sec;
-	int			ret;
-	List	   *volatile tables = NIL;
-	MemoryContext caller = CurrentMemoryContext;
 	ListCell   *lc;
 
 	if (superuser() || get_namespace_oid("utilix", true) == InvalidOid)
 		return;
-	utilix_begin_internal(&save_userid, &save_sec);
-	PG_TRY();
-	{
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		ret = SPI_execute("SELECT relid FROM utilix.protected_table", true, 0);
-		if (ret != SPI_OK_SELECT)
-			elog(ERROR, "protected tables: SPI error %d", ret);
-		for (uint64 i = 0; i < SPI_processed; i++)
-		{
-			bool		isnull;
-			Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
-			MemoryContext old = MemoryContextSwitchTo(caller);
-
-			if (!isnull)
-				tables = lappend_oid(tables, DatumGetObjectId(d));
-			MemoryContextSwitchTo(old);
-		}
-		SPI_finish();
-	}
-	PG_FINALLY();
-	{
-		utilix_end_internal(save_userid, save_sec);
-	}
-	PG_END_TRY();
-	foreach(lc, tables)
+	foreach(lc, internal_oids("SELECT relid FROM utilix.protected_table", InvalidOid, (Datum) 0))
 		if (get_rel_relkind(lfirst_oid(lc)) != '\0')
 			require_no_expression_rebuild(lfirst_oid(lc), what);
 }

@@ -567,6 +567,7 @@ utilix_exec_as_owner(PG_FUNCTION_ARGS)
 	Oid			save_user;
 	int			save_sec;
 	volatile int ret = 0;
+	bool		save_reseal;
 	MemoryContext caller = CurrentMemoryContext;
 	Datum	   *elems;
 	bool	   *elnulls;
@@ -595,6 +596,7 @@ utilix_exec_as_owner(PG_FUNCTION_ARGS)
 	GetUserIdAndSecContext(&save_user, &save_sec);
 	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION | SECURITY_NOFORCE_RLS);
+	save_reseal = utilix_reseal_mode;
 	utilix_reseal_mode = reseal;
 	PG_TRY();
 	{
@@ -602,7 +604,7 @@ utilix_exec_as_owner(PG_FUNCTION_ARGS)
 	}
 	PG_FINALLY();
 	{
-		utilix_reseal_mode = false;
+		utilix_reseal_mode = save_reseal;
 		SetUserIdAndSecContext(save_user, save_sec);
 	}
 	PG_END_TRY();

@@ -727,11 +727,14 @@ COMMENT ON FUNCTION utilix._exec_as_owner(regclass, text, tid[], boolean) IS
     'internal: runs one statement of utilix''s privileged code on a table as its owner, without row level security, as a security-restricted operation; returns the first row, or the number of rows processed';
 
 CREATE FUNCTION utilix._has_rows(rel regclass) RETURNS boolean
-    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+    LANGUAGE plpgsql STABLE STRICT SET search_path = pg_catalog, pg_temp
     AS $$
 DECLARE
     found boolean;
 BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = rel) THEN
+        RAISE EXCEPTION 'relation with OID % does not exist', rel::oid USING ERRCODE = '42P01';
+    END IF;
     EXECUTE format('SELECT EXISTS (SELECT FROM %s)', rel) INTO found;
     RETURN found;
 END
