@@ -23,6 +23,9 @@
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
 #include "utils/timestamp.h"
+#include "access/htup_details.h"
+#include "funcapi.h"
+#include "utils/hsearch.h"
 #include "mb/pg_wchar.h"
 #include "utils/varlena.h"
 #include "utils/builtins.h"
@@ -65,30 +68,53 @@ utilix_default_rights(UtilixContext *ctx)
 }
 
 /*
- * Failed logins, also kept in shared memory.  The table's counters are
- * transactional: a caller who tries passwords inside a savepoint and rolls
- * it back would undo them.  These survive any rollback (not a restart), and
- * utilix.login() honours the stricter of the two.
+ * Failed logins, counted in shared memory only.
+ *
+ * A login attempt is counted before its password is checked
+ * (utilix._login_attempt), and the count is cleared when the password proves
+ * right (utilix._login_reset).  So an attempt that errors, is cancelled or is
+ * rolled back stays counted: no transaction can undo a guess, and the table
+ * utilix.app_user is not written by a refused attempt at all (which would
+ * lock its row, and show in pg_locks and the statistics).
+ *
+ * The table is exact for every user with recent failures: an entry is never
+ * pushed out by other users' failures.  It is reclaimed only once it is
+ * stale: no lockout running and no failure within the lockout period (a
+ * failure counts towards a lockout for utilix.login_lockout_minutes).  Only
+ * users that exist get an entry.  When the table
+ * (utilix.login_failure_capacity entries) is full of live entries, a user
+ * without an entry may not try a password until entries expire: the attempt
+ * is answered like a locked user's, and the server log says so once a
+ * minute.  Failing closed there costs an attacker capacity full scrypt
+ * checks within one lockout period; counting nothing would give unlimited
+ * guesses.
+ *
+ * The state is lost at a restart, as any lockout in shared memory is.
  */
-#define LOGIN_SLOTS 4096
-
-typedef struct LoginSlot
+typedef struct LoginKey
 {
-	int64		tenant;			/* 0: free */
-	uint32		login_hash;
+	int64		tenant;
 	char		login[64];
+} LoginKey;
+
+typedef struct LoginEntry
+{
+	LoginKey	key;
 	int			failures;
-	TimestampTz locked_until;
-	TimestampTz last_failure;
-} LoginSlot;
+	TimestampTz locked_until;	/* 0: not locked */
+	TimestampTz expires;		/* stale from then on: free to reclaim */
+} LoginEntry;
 
 typedef struct LoginShared
 {
 	LWLock	   *lock;
-	LoginSlot	slots[LOGIN_SLOTS];
+	int64		refused_full;	/* attempts refused because the table was full */
+	TimestampTz last_full_log;
 } LoginShared;
 
+static int	login_failure_capacity = 65536;
 static LoginShared *login_shared = NULL;
+static HTAB *login_table = NULL;
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
@@ -98,6 +124,7 @@ users_shmem_request(void)
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 	RequestAddinShmemSpace(MAXALIGN(sizeof(LoginShared)));
+	RequestAddinShmemSpace(hash_estimate_size(login_failure_capacity, sizeof(LoginEntry)));
 	RequestNamedLWLockTranche("utilix_logins", 1);
 }
 
@@ -105,6 +132,7 @@ static void
 users_shmem_startup(void)
 {
 	bool		found;
+	HASHCTL		info;
 
 	if (prev_shmem_startup_hook)
 		prev_shmem_startup_hook();
@@ -115,90 +143,179 @@ users_shmem_startup(void)
 		memset(login_shared, 0, sizeof(LoginShared));
 		login_shared->lock = &(GetNamedLWLockTranche("utilix_logins"))->lock;
 	}
+	memset(&info, 0, sizeof(info));
+	info.keysize = sizeof(LoginKey);
+	info.entrysize = sizeof(LoginEntry);
+	login_table = ShmemInitHash("utilix login failure table",
+								login_failure_capacity, login_failure_capacity,
+								&info, HASH_ELEM | HASH_BLOBS);
 	LWLockRelease(AddinShmemInitLock);
 }
 
-/* The slot of (tenant, login), or NULL; with create, a free or the stalest slot. */
-static LoginSlot *
-login_slot(int64 tenant, const char *login, bool create)
+static void
+login_key(LoginKey *key, int64 tenant, text *login)
 {
-	uint32		h = hash_bytes((const unsigned char *) login, strlen(login)) ^ (uint32) tenant;
-	int			start = (int) (h % LOGIN_SLOTS);
-	LoginSlot  *victim = NULL;
-
-	for (int i = 0; i < 16; i++)
-	{
-		LoginSlot  *s = &login_shared->slots[(start + i) % LOGIN_SLOTS];
-
-		if (s->tenant == tenant && s->login_hash == h && strcmp(s->login, login) == 0)
-			return s;
-		if (victim == NULL || s->tenant == 0 ||
-			(victim->tenant != 0 && s->last_failure < victim->last_failure))
-			victim = s;
-	}
-	if (!create)
-		return NULL;
-	memset(victim, 0, sizeof(LoginSlot));
-	victim->tenant = tenant;
-	victim->login_hash = h;
-	strlcpy(victim->login, login, sizeof(victim->login));
-	return victim;
+	memset(key, 0, sizeof(LoginKey));
+	key->tenant = tenant;
+	/* logins have at most 63 bytes (utilix.app_user); longer ones match no user */
+	text_to_cstring_buffer(login, key->login, sizeof(key->login));
 }
 
-/* utilix._login_failed(tenant, login, max_failures, lockout): counts a failure; returns the count. */
-PG_FUNCTION_INFO_V1(utilix_login_failed);
+/* Forget a stale entry's past: no lockout running and no recent failure. */
+static bool
+login_entry_stale(const LoginEntry *e, TimestampTz now)
+{
+	return e->expires <= now;
+}
+
+/* Remove every stale entry; the caller holds the lock exclusively. */
+static void
+login_reclaim(TimestampTz now)
+{
+	HASH_SEQ_STATUS seq;
+	LoginEntry *e;
+
+	hash_seq_init(&seq, login_table);
+	while ((e = hash_seq_search(&seq)) != NULL)
+		if (login_entry_stale(e, now))
+			hash_search(login_table, &e->key, HASH_REMOVE, NULL);
+}
+
+/*
+ * utilix._login_attempt(tenant, login, max_failures, lockout): counts an
+ * attempt before its password is checked.  True when the password may be
+ * checked; false when the user is locked, or the table is full and holds
+ * no entry for it.
+ */
+PG_FUNCTION_INFO_V1(utilix_login_attempt);
 Datum
-utilix_login_failed(PG_FUNCTION_ARGS)
+utilix_login_attempt(PG_FUNCTION_ARGS)
 {
 	int64		tenant = PG_GETARG_INT64(0);
-	char	   *login = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	int			max_failures = PG_GETARG_INT32(2);
 	Interval   *lockout = PG_GETARG_INTERVAL_P(3);
 	TimestampTz now = GetCurrentTimestamp();
 	TimestampTz until;
-	LoginSlot  *s;
-	int			n;
+	LoginKey	key;
+	LoginEntry *e;
+	bool		found;
+	bool		full_log = false;
+	long		live = 0;
 
 	utilix_require_preload();
+	login_key(&key, tenant, PG_GETARG_TEXT_PP(1));
 	/* computed first: an out-of-range lockout fails before anything is counted */
 	until = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
 													TimestampTzGetDatum(now),
 													IntervalPGetDatum(lockout)));
+	if (until <= now)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the lockout period must be positive")));
+
 	LWLockAcquire(login_shared->lock, LW_EXCLUSIVE);
-	s = login_slot(tenant, login, true);
-	if (s->locked_until != 0 && s->locked_until <= now)
+	e = hash_search(login_table, &key, HASH_FIND, NULL);
+	if (e == NULL)
 	{
-		/* a lockout that has run out starts the count afresh */
-		s->failures = 0;
-		s->locked_until = 0;
+		if (hash_get_num_entries(login_table) >= login_failure_capacity)
+			login_reclaim(now);
+		if (hash_get_num_entries(login_table) >= login_failure_capacity)
+		{
+			login_shared->refused_full++;
+			if (login_shared->last_full_log == 0 ||
+				TimestampDifferenceExceeds(login_shared->last_full_log, now, 60000))
+			{
+				login_shared->last_full_log = now;
+				full_log = true;
+				live = hash_get_num_entries(login_table);
+			}
+			LWLockRelease(login_shared->lock);
+			if (full_log)
+				ereport(LOG_SERVER_ONLY,
+						(errmsg("utilix: the login failure table is full (%ld users with recent failures)", live),
+						 errdetail("Users without recent failures are refused as if locked until entries expire."),
+						 errhint("Raise utilix.login_failure_capacity, and look for a flood of failed logins in utilix.auth_event.")));
+			PG_RETURN_BOOL(false);
+		}
+		e = hash_search(login_table, &key, HASH_ENTER_NULL, &found);
+		if (e == NULL)
+		{
+			/* shared memory ran out below the capacity: fail closed */
+			login_shared->refused_full++;
+			LWLockRelease(login_shared->lock);
+			PG_RETURN_BOOL(false);
+		}
+		e->failures = 0;
+		e->locked_until = 0;
+		e->expires = 0;
 	}
-	n = ++s->failures;
-	s->last_failure = now;
-	if (n >= max_failures)
-		s->locked_until = until;
+	else if (login_entry_stale(e, now))
+	{
+		/* a lockout that has run out, or old failures, start the count afresh */
+		e->failures = 0;
+		e->locked_until = 0;
+	}
+	if (e->locked_until > now)
+	{
+		LWLockRelease(login_shared->lock);
+		PG_RETURN_BOOL(false);
+	}
+	e->failures++;
+	e->expires = until;
+	if (e->failures >= max_failures)
+		e->locked_until = until;
 	LWLockRelease(login_shared->lock);
-	PG_RETURN_INT32(n);
+	PG_RETURN_BOOL(true);
 }
 
-/* utilix._login_locked_until(tenant, login): the shared-memory lockout, or NULL. */
-PG_FUNCTION_INFO_V1(utilix_login_locked_until);
+/*
+ * utilix._login_state(tenant, login): (failures, locked_until) of a user, as
+ * the lockout sees it now; (0, NULL) without recent failures.  Answers only
+ * a superuser or an admin context of that tenant (NULLs otherwise), since
+ * it tells whether someone is guessing a user's password.
+ */
+PG_FUNCTION_INFO_V1(utilix_login_state);
 Datum
-utilix_login_locked_until(PG_FUNCTION_ARGS)
+utilix_login_state(PG_FUNCTION_ARGS)
 {
 	int64		tenant = PG_GETARG_INT64(0);
-	char	   *login = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	LoginSlot  *s;
+	TimestampTz now = GetCurrentTimestamp();
+	const UtilixContext *ctx;
+	LoginKey	key;
+	LoginEntry *e;
+	TupleDesc	tupdesc;
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+	int			failures = 0;
 	TimestampTz until = 0;
 
 	utilix_require_preload();
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("utilix._login_state() must return a record")));
+	tupdesc = BlessTupleDesc(tupdesc);
+	ctx = utilix_current_context(true);
+	if (!superuser() &&
+		!(ctx != NULL && ctx->tenant == tenant && utilix_context_has_right(ctx, "admin")))
+	{
+		nulls[0] = nulls[1] = true;
+		PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+	}
+	login_key(&key, tenant, PG_GETARG_TEXT_PP(1));
 	LWLockAcquire(login_shared->lock, LW_SHARED);
-	s = login_slot(tenant, login, false);
-	if (s != NULL)
-		until = s->locked_until;
+	e = hash_search(login_table, &key, HASH_FIND, NULL);
+	if (e != NULL && !login_entry_stale(e, now))
+	{
+		failures = e->failures;
+		if (e->locked_until > now)
+			until = e->locked_until;
+	}
 	LWLockRelease(login_shared->lock);
-	if (until == 0)
-		PG_RETURN_NULL();
-	PG_RETURN_TIMESTAMPTZ(until);
+	values[0] = Int32GetDatum(failures);
+	values[1] = TimestampTzGetDatum(until);
+	nulls[1] = (until == 0);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
 
 /* utilix._login_reset(tenant, login): a successful login, an unlock or a reset. */
@@ -207,16 +324,56 @@ Datum
 utilix_login_reset(PG_FUNCTION_ARGS)
 {
 	int64		tenant = PG_GETARG_INT64(0);
-	char	   *login = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	LoginSlot  *s;
+	LoginKey	key;
 
 	utilix_require_preload();
+	login_key(&key, tenant, PG_GETARG_TEXT_PP(1));
 	LWLockAcquire(login_shared->lock, LW_EXCLUSIVE);
-	s = login_slot(tenant, login, false);
-	if (s != NULL)
-		memset(s, 0, sizeof(LoginSlot));
+	hash_search(login_table, &key, HASH_REMOVE, NULL);
 	LWLockRelease(login_shared->lock);
 	PG_RETURN_VOID();
+}
+
+/*
+ * utilix.login_failure_table(): how full the table is, for monitoring
+ * (superuser or pg_monitor): entries, of which live, the capacity, and the
+ * attempts refused because it was full since the start.
+ */
+PG_FUNCTION_INFO_V1(utilix_login_failure_table);
+Datum
+utilix_login_failure_table(PG_FUNCTION_ARGS)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	HASH_SEQ_STATUS seq;
+	LoginEntry *e;
+	TupleDesc	tupdesc;
+	Datum		values[4];
+	bool		nulls[4] = {false, false, false, false};
+	int64		entries = 0,
+				live = 0,
+				refused;
+
+	utilix_require_preload();
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("utilix.login_failure_table() must return a record")));
+	tupdesc = BlessTupleDesc(tupdesc);
+	LWLockAcquire(login_shared->lock, LW_SHARED);
+	hash_seq_init(&seq, login_table);
+	while ((e = hash_seq_search(&seq)) != NULL)
+	{
+		entries++;
+		if (!login_entry_stale(e, now))
+			live++;
+	}
+	refused = login_shared->refused_full;
+	LWLockRelease(login_shared->lock);
+	values[0] = Int64GetDatum(entries);
+	values[1] = Int64GetDatum(live);
+	values[2] = Int32GetDatum(login_failure_capacity);
+	values[3] = Int64GetDatum(refused);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
 
 bool
@@ -457,6 +614,11 @@ UsersInit(void)
 	DefineCustomIntVariable("utilix.login_ttl",
 							"Lifetime of a token from utilix.login(), in seconds.",
 							NULL, &login_ttl, 900, 10, 86400, PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("utilix.login_failure_capacity",
+							"Users with recent failed logins that the lockout can track at once.",
+							"When it is full of live entries, users without one are refused as if locked.",
+							&login_failure_capacity, 65536, 1024, 16777216, PGC_POSTMASTER, 0,
+							NULL, NULL, NULL);
 	DefineCustomIntVariable("utilix.min_password_length",
 							"Shortest password accepted, in characters.",
 							NULL, &min_password_length, 12, 8, 1024, PGC_SUSET, 0, NULL, NULL, NULL);

@@ -9,9 +9,12 @@ CREATE TABLE utilix.tenant (
     data_region   text NOT NULL DEFAULT 'JP' CHECK (data_region ~ '^[A-Z]{2}$'),
     created_at    timestamptz NOT NULL DEFAULT pg_catalog.now(),
     terminated_at timestamptz,
+    max_clearance text,
     CHECK ((status = 'active') = (terminated_at IS NULL))
 );
 COMMENT ON TABLE utilix.tenant IS 'registry of tenants; readable by operators only';
+COMMENT ON COLUMN utilix.tenant.max_clearance IS
+    'the highest clearance the tenant''s admins may give and its users'' tokens carry (set by an operator); NULL: no ceiling';
 COMMENT ON COLUMN utilix.tenant.status IS 'active, terminated (no access, export allowed) or purged';
 COMMENT ON COLUMN utilix.tenant.data_region IS 'ISO 3166 country code where the tenant''s data is stored (recorded and reported)';
 REVOKE ALL ON utilix.tenant FROM PUBLIC;
@@ -252,7 +255,7 @@ $$;
 COMMENT ON FUNCTION utilix.unbind_role(regrole) IS 'operator: removes a role''s tenant binding';
 
 CREATE VIEW utilix.tenants AS
-    SELECT t.id, t.name, t.status, t.data_region, t.created_at, t.terminated_at,
+    SELECT t.id, t.name, t.status, t.data_region, t.created_at, t.terminated_at, t.max_clearance,
            (SELECT count(*) FROM utilix.role_binding b WHERE b.tenant_id = t.id) AS bound_roles
       FROM utilix.tenant t;
 COMMENT ON VIEW utilix.tenants IS 'operator: the tenant registry with the number of bound roles';

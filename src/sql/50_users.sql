@@ -15,8 +15,6 @@ CREATE TABLE utilix.app_user (
     status          text NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'disabled')),
     password_hash   text NOT NULL,
     must_change     boolean NOT NULL DEFAULT true,
-    failed_attempts integer NOT NULL DEFAULT 0,
-    locked_until    timestamptz,
     rights          text[] NOT NULL DEFAULT '{read}',
     clearance       text NOT NULL DEFAULT 'public',
     created_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
@@ -62,16 +60,22 @@ CREATE FUNCTION utilix._acting_role_is_member(role name) RETURNS boolean
 COMMENT ON FUNCTION utilix._acting_role_is_member(name) IS
     'internal: is the role the caller acts as (after SET ROLE, before SECURITY DEFINER) a member of this role';
 
-CREATE FUNCTION utilix._login_failed(tenant bigint, login text, max_failures integer, lockout interval) RETURNS integer
-    LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'utilix_login_failed';
-COMMENT ON FUNCTION utilix._login_failed(bigint, text, integer, interval) IS
-    'internal: counts a failed login in shared memory, where no rollback undoes it';
-CREATE FUNCTION utilix._login_locked_until(tenant bigint, login text) RETURNS timestamptz
-    LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'utilix_login_locked_until';
-COMMENT ON FUNCTION utilix._login_locked_until(bigint, text) IS 'internal: the shared-memory lockout of a user, or NULL';
+CREATE FUNCTION utilix._login_attempt(tenant bigint, login text, max_failures integer, lockout interval) RETURNS boolean
+    LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'utilix_login_attempt';
+COMMENT ON FUNCTION utilix._login_attempt(bigint, text, integer, interval) IS
+    'internal: counts a login attempt in shared memory before its password is checked (no rollback undoes it); false when the user is locked';
+CREATE FUNCTION utilix._login_state(tenant bigint, login text, OUT failures integer, OUT locked_until timestamptz)
+    LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'utilix_login_state';
+COMMENT ON FUNCTION utilix._login_state(bigint, text) IS
+    'internal: recent failures and running lockout of a user (for a superuser or an admin context of its tenant; NULLs otherwise)';
 CREATE FUNCTION utilix._login_reset(tenant bigint, login text) RETURNS void
     LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'utilix_login_reset';
 COMMENT ON FUNCTION utilix._login_reset(bigint, text) IS 'internal: clears the shared-memory failure count of a user';
+CREATE FUNCTION utilix.login_failure_table(OUT entries bigint, OUT live bigint, OUT capacity integer,
+                                           OUT refused_full bigint)
+    LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'utilix_login_failure_table';
+COMMENT ON FUNCTION utilix.login_failure_table() IS
+    'monitoring: entries of the login lockout table, those with recent failures, its capacity, and attempts refused since the start because it was full';
 
 CREATE FUNCTION utilix._hash_password(password text) RETURNS text
     LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'utilix_hash_password';
@@ -102,6 +106,75 @@ CREATE FUNCTION utilix._auth_event(tenant bigint, login text, event text, outcom
 $$;
 COMMENT ON FUNCTION utilix._auth_event(bigint, text, text, text, inet, text) IS 'internal: records a login or an admin action';
 
+-- Clearance ceilings.  A tenant admin gives clearances; without a ceiling
+-- it could raise its own to the highest label.  An operator sets the
+-- ceiling per tenant; grants above it are refused and tokens from login()
+-- carry at most the ceiling, so lowering it takes effect at the next login.
+CREATE FUNCTION utilix._label_rank(label text) RETURNS integer
+    LANGUAGE sql STABLE STRICT SET search_path = pg_catalog, pg_temp
+    AS $$ SELECT array_position(string_to_array(replace(current_setting('utilix.labels'), ' ', ''), ','), label) $$;
+COMMENT ON FUNCTION utilix._label_rank(text) IS 'internal: position of a label in utilix.labels (1 is the lowest), NULL when unknown';
+
+CREATE FUNCTION utilix._clearance_within_ceiling(tenant bigint, clearance text) RETURNS text
+    LANGUAGE plpgsql STABLE STRICT SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    ceiling text;
+    labels text[] := string_to_array(replace(current_setting('utilix.labels'), ' ', ''), ',');
+BEGIN
+    SELECT t.max_clearance INTO ceiling FROM utilix.tenant t WHERE t.id = tenant;
+    IF ceiling IS NULL THEN
+        RETURN clearance;
+    END IF;
+    -- a ceiling no longer among the labels holds the lowest one
+    IF utilix._label_rank(ceiling) IS NULL THEN
+        RETURN labels[1];
+    END IF;
+    IF COALESCE(utilix._label_rank(clearance), 0) > utilix._label_rank(ceiling) THEN
+        RETURN ceiling;
+    END IF;
+    RETURN clearance;
+END
+$$;
+COMMENT ON FUNCTION utilix._clearance_within_ceiling(bigint, text) IS
+    'internal: the lower of a clearance and the tenant''s ceiling';
+
+CREATE FUNCTION utilix._check_ceiling(tenant bigint, clearance text) RETURNS void
+    LANGUAGE plpgsql STABLE STRICT SET search_path = pg_catalog, pg_temp
+    AS $$
+BEGIN
+    IF utilix._clearance_within_ceiling(tenant, clearance) IS DISTINCT FROM clearance THEN
+        RAISE EXCEPTION 'clearance "%" is above the ceiling of the tenant', left(clearance, 64)
+            USING ERRCODE = '42501',
+                  DETAIL = format('The ceiling is "%s".', (SELECT t.max_clearance FROM utilix.tenant t WHERE t.id = tenant)),
+                  HINT = 'An operator sets the ceiling with utilix.set_max_clearance().';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION utilix._check_ceiling(bigint, text) IS 'internal: 42501 for a clearance above the tenant''s ceiling';
+
+CREATE FUNCTION utilix.set_max_clearance(tenant bigint, clearance text) RETURNS void
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    old text;
+BEGIN
+    IF tenant IS NULL THEN
+        RAISE EXCEPTION 'tenant must not be null' USING ERRCODE = '22004';
+    END IF;
+    PERFORM utilix._check_rights_and_clearance(NULL, clearance);
+    SELECT t.max_clearance INTO old FROM utilix.tenant t WHERE t.id = tenant AND t.status = 'active' FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'tenant % does not exist or is not active', tenant USING ERRCODE = '22023';
+    END IF;
+    UPDATE utilix.tenant t SET max_clearance = clearance WHERE t.id = tenant;
+    PERFORM utilix._auth_event(tenant, NULL, 'set max clearance', 'ok', inet_client_addr(),
+                               format('%s -> %s (operator %s)', COALESCE(old, 'none'), COALESCE(clearance, 'none'), session_user));
+END
+$$;
+COMMENT ON FUNCTION utilix.set_max_clearance(bigint, text) IS
+    'operator: the highest clearance the tenant''s admins may give and its tokens carry (NULL: no ceiling); effective at each user''s next login';
+
 -- The context of a tenant admin, or 42501.
 CREATE FUNCTION utilix._require_admin() RETURNS bigint
     LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
@@ -118,14 +191,26 @@ END
 $$;
 COMMENT ON FUNCTION utilix._require_admin() IS 'internal: the tenant of an admin context, or 42501';
 
+-- A refused attempt, whatever the reason (unknown tenant or user, disabled,
+-- locked, wrong password, admin outside its networks), runs the same
+-- statements on the same tables, takes the same locks, costs one scrypt and
+-- writes nothing but its record: nothing a caller can observe in the same
+-- transaction (pg_locks, pg_stat_xact_*, sequences, notices, timing) tells
+-- the reasons apart.  The statistics counters are off inside (track_counts,
+-- track_functions): the row counts of utilix.app_user would tell whether
+-- the user exists.  Failures are counted in shared memory before the
+-- password is checked (utilix._login_attempt), so no rollback undoes a guess
+-- and no row of utilix.app_user is locked by an attempt.
 CREATE FUNCTION utilix.login(tenant_name text, login text, password text,
                              client_addr inet DEFAULT inet_client_addr())
     RETURNS text
-    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp SET track_counts = off SET track_functions = 'none'
     AS $$
 DECLARE
-    t record;
+    tid bigint;
     u record;
+    net_ok boolean;
     ok boolean;
     reason text;
     max_failures integer := current_setting('utilix.login_max_failures')::integer;
@@ -144,47 +229,45 @@ BEGIN
             USING ERRCODE = '42501';
         RETURN NULL;
     END IF;
-    SELECT * INTO t FROM utilix.tenant WHERE name = tenant_name AND status = 'active';
-    SELECT * INTO u FROM utilix.app_user a WHERE a.tenant_id = t.id AND a.login = login.login FOR UPDATE;
-    -- always one scrypt, so that unknown users and tenants cost the same
-    ok := utilix._verify_password(password, u.password_hash);
-    IF t.id IS NULL OR u.login IS NULL THEN
+    SELECT x.id INTO tid FROM utilix.tenant x WHERE x.name = tenant_name AND x.status = 'active';
+    SELECT a.login, a.status, a.rights, a.clearance, a.must_change, a.password_hash INTO u
+      FROM utilix.app_user a WHERE a.tenant_id = tid AND a.login = login.login;
+    -- asked for every attempt, so that it shows nothing about the user
+    net_ok := EXISTS (SELECT 1 FROM utilix.admin_network n WHERE n.tenant_id = tid AND client_addr <<= n.network);
+    -- whether the password may be checked at all; an admin outside its
+    -- networks is refused before its password is looked at or counted
+    IF u.login IS NULL THEN
         reason := 'unknown user';
     ELSIF u.status <> 'active' THEN
         reason := 'disabled';
-    ELSIF (u.locked_until IS NOT NULL AND u.locked_until > now())
-          OR utilix._login_locked_until(t.id, u.login) > now() THEN
-        reason := 'locked';
-    ELSIF NOT ok THEN
-        reason := 'wrong password';
-        PERFORM utilix._login_failed(t.id, u.login, max_failures, lockout);
-        -- a lockout that has run out starts the count afresh
-        UPDATE utilix.app_user a
-           SET failed_attempts = CASE WHEN a.locked_until IS NOT NULL THEN 1 ELSE a.failed_attempts + 1 END,
-               locked_until = CASE WHEN (CASE WHEN a.locked_until IS NOT NULL THEN 1 ELSE a.failed_attempts + 1 END) >= max_failures
-                                   THEN now() + lockout END
-         WHERE a.tenant_id = t.id AND a.login = u.login;
-    ELSIF 'admin' = ANY (u.rights)
-          AND NOT EXISTS (SELECT 1 FROM utilix.admin_network n
-                           WHERE n.tenant_id = t.id AND client_addr <<= n.network) THEN
+    ELSIF 'admin' = ANY (u.rights) AND NOT net_ok THEN
         reason := 'address not allowed';
+    ELSIF NOT utilix._login_attempt(tid, u.login, max_failures, lockout) THEN
+        reason := 'locked';
+    END IF;
+    -- always one scrypt, against a dummy hash when the password is not checked
+    ok := utilix._verify_password(password, CASE WHEN reason IS NULL THEN u.password_hash END);
+    IF reason IS NULL AND NOT ok THEN
+        reason := 'wrong password';
     END IF;
 
     IF reason IS NOT NULL THEN
-        PERFORM utilix._auth_event(t.id, login, 'login', 'denied', client_addr, reason);
+        PERFORM utilix._auth_event(tid, login, 'login', 'denied', client_addr, reason);
         RAISE WARNING 'login failed' USING ERRCODE = '28P01',
             DETAIL = 'The tenant, login or password is wrong, or the user may not log in now.';
         RETURN NULL;
     END IF;
 
-    PERFORM utilix._login_reset(t.id, u.login);
-    UPDATE utilix.app_user a SET failed_attempts = 0, locked_until = NULL, last_login = now(),
+    PERFORM utilix._login_reset(tid, u.login);
+    -- bookkeeping only: skipped, not waited for, while another transaction holds the row
+    UPDATE utilix.app_user a SET last_login = now(),
            password_hash = CASE WHEN utilix._hash_is_current(a.password_hash) THEN a.password_hash
                                 ELSE utilix._hash_password(password) END
-     WHERE a.tenant_id = t.id AND a.login = u.login;
-    PERFORM utilix._auth_event(t.id, login, 'login', CASE WHEN u.must_change THEN 'password change required' ELSE 'ok' END,
+     WHERE a.ctid = (SELECT b.ctid FROM utilix.app_user b WHERE b.tenant_id = tid AND b.login = u.login
+                     FOR NO KEY UPDATE SKIP LOCKED);
+    PERFORM utilix._auth_event(tid, login, 'login', CASE WHEN u.must_change THEN 'password change required' ELSE 'ok' END,
                                client_addr);
-    RETURN utilix._sign_token(t.id, u.login, ttl, u.rights, u.clearance,
+    RETURN utilix._sign_token(tid, u.login, ttl, u.rights, utilix._clearance_within_ceiling(tid, u.clearance),
                               CASE WHEN u.must_change THEN 1 ELSE 0 END);
 END
 $$;
@@ -192,7 +275,8 @@ COMMENT ON FUNCTION utilix.login(text, text, text, inet) IS
     'checks a password and returns a context token, or NULL with a warning (28P01); counts failures and locks; admins only from their tenant''s networks';
 
 CREATE FUNCTION utilix.change_password(old_password text, new_password text) RETURNS text
-    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp SET track_counts = off SET track_functions = 'none'
     AS $$
 DECLARE
     t bigint := utilix.current_tenant();
@@ -202,38 +286,40 @@ BEGIN
     IF old_password IS NULL OR new_password IS NULL THEN
         RAISE EXCEPTION 'passwords must not be null' USING ERRCODE = '22004';
     END IF;
-    SELECT * INTO u FROM utilix.app_user a WHERE a.tenant_id = t AND a.login = me AND a.status = 'active' FOR UPDATE;
+    SELECT a.rights, a.clearance, a.password_hash INTO u
+      FROM utilix.app_user a WHERE a.tenant_id = t AND a.login = me AND a.status = 'active';
     IF NOT FOUND THEN
         RAISE EXCEPTION 'the current context is not an application user' USING ERRCODE = '42501';
     END IF;
-    IF (u.locked_until IS NOT NULL AND u.locked_until > now()) OR utilix._login_locked_until(t, me) > now() THEN
+    -- counted like a login attempt, before the password is checked
+    IF NOT utilix._login_attempt(t, me, current_setting('utilix.login_max_failures')::integer,
+                                 current_setting('utilix.login_lockout_minutes')::interval) THEN
+        PERFORM utilix._verify_password(old_password, NULL);
         PERFORM utilix._auth_event(t, me, 'change password', 'denied', inet_client_addr(), 'locked');
         RAISE WARNING 'the user is locked' USING ERRCODE = '28P01';
         RETURN NULL;
     END IF;
     IF NOT utilix._verify_password(old_password, u.password_hash) THEN
-        PERFORM utilix._login_failed(t, me, current_setting('utilix.login_max_failures')::integer,
-                                     current_setting('utilix.login_lockout_minutes')::interval);
-        -- like a failed login: counted, recorded, and answered with NULL and a warning
-        UPDATE utilix.app_user a SET failed_attempts = a.failed_attempts + 1,
-               locked_until = CASE WHEN a.failed_attempts + 1 >= current_setting('utilix.login_max_failures')::integer
-                                   THEN now() + current_setting('utilix.login_lockout_minutes')::interval END
-         WHERE a.tenant_id = t AND a.login = me;
         PERFORM utilix._auth_event(t, me, 'change password', 'denied', inet_client_addr(), 'wrong current password');
         RAISE WARNING 'the current password is wrong' USING ERRCODE = '28P01';
         RETURN NULL;
     END IF;
+    PERFORM utilix._login_reset(t, me);
     PERFORM utilix._check_password(me, new_password);
     IF utilix._verify_password(new_password, u.password_hash) THEN
         RAISE EXCEPTION 'the new password must differ from the current one' USING ERRCODE = '22023';
     END IF;
+    -- changes only the hash the old password was checked against
     UPDATE utilix.app_user a SET password_hash = utilix._hash_password(new_password), must_change = false,
-           failed_attempts = 0, locked_until = NULL, updated_at = now()
-     WHERE a.tenant_id = t AND a.login = me;
-    PERFORM utilix._login_reset(t, me);
+           updated_at = now()
+     WHERE a.tenant_id = t AND a.login = me AND a.status = 'active' AND a.password_hash = u.password_hash;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'the password was changed or the user disabled meanwhile' USING ERRCODE = '40001',
+            HINT = 'Log in again with the current password.';
+    END IF;
     PERFORM utilix._auth_event(t, me, 'change password', 'ok', inet_client_addr());
     RETURN utilix._sign_token(t, me, current_setting('utilix.login_ttl')::interval,
-                              u.rights, u.clearance, 0);
+                              u.rights, utilix._clearance_within_ceiling(t, u.clearance), 0);
 END
 $$;
 COMMENT ON FUNCTION utilix.change_password(text, text) IS
@@ -254,6 +340,7 @@ BEGIN
             DETAIL = 'A login is 1 to 63 characters: letters, digits, ".", "_", "@" and "-", starting with a letter or digit.';
     END IF;
     PERFORM utilix._check_rights_and_clearance(rights, clearance);
+    PERFORM utilix._check_ceiling(t, clearance);
     PERFORM utilix._check_password(login, initial_password);
     IF EXISTS (SELECT 1 FROM utilix.app_user a WHERE a.tenant_id = t AND a.login = create_user.login) THEN
         RAISE EXCEPTION 'user "%" already exists', left(login, 64) USING ERRCODE = '23505';
@@ -305,7 +392,7 @@ DECLARE
     t bigint := utilix._require_admin();
 BEGIN
     PERFORM utilix._own_user(t, login);
-    UPDATE utilix.app_user a SET status = 'active', failed_attempts = 0, locked_until = NULL, updated_at = now()
+    UPDATE utilix.app_user a SET status = 'active', updated_at = now()
      WHERE a.tenant_id = t AND a.login = enable_user.login;
     PERFORM utilix._login_reset(t, login);
     PERFORM utilix._auth_event(t, login, 'enable user', 'ok', inet_client_addr());
@@ -338,7 +425,7 @@ BEGIN
     PERFORM utilix._own_user(t, login);
     PERFORM utilix._check_password(login, new_initial);
     UPDATE utilix.app_user a SET password_hash = utilix._hash_password(new_initial), must_change = true,
-           failed_attempts = 0, locked_until = NULL, updated_at = now()
+           updated_at = now()
      WHERE a.tenant_id = t AND a.login = reset_password.login;
     PERFORM utilix._login_reset(t, login);
     PERFORM utilix._auth_event(t, login, 'reset password', 'ok', inet_client_addr());
@@ -400,6 +487,7 @@ BEGIN
         RAISE EXCEPTION 'clearance must not be null' USING ERRCODE = '22004';
     END IF;
     PERFORM utilix._check_rights_and_clearance(NULL, clearance);
+    PERFORM utilix._check_ceiling(t, clearance);
     UPDATE utilix.app_user a SET clearance = set_clearance.clearance, updated_at = now()
      WHERE a.tenant_id = t AND a.login = set_clearance.login;
     PERFORM utilix._auth_event(t, login, 'set clearance', 'ok', inet_client_addr(), clearance);
@@ -486,10 +574,11 @@ COMMENT ON FUNCTION utilix.allow_tenant_admin_network(bigint, cidr) IS
 
 -- Views for tenant admins: their own tenant only, and never a hash.
 CREATE VIEW utilix.users WITH (security_barrier) AS
-    SELECT a.login, a.status, a.rights, a.clearance, a.must_change, a.failed_attempts, a.locked_until,
-           a.created_at, a.updated_at, a.last_login
-      FROM utilix.app_user a
-     WHERE a.tenant_id = utilix.current_tenant() AND utilix._may('admin');
+    SELECT a.login, a.status, a.rights, a.clearance, a.must_change, (a.s).failures AS failed_attempts,
+           (a.s).locked_until, a.created_at, a.updated_at, a.last_login
+      FROM (SELECT a.*, utilix._login_state(a.tenant_id, a.login) AS s
+              FROM utilix.app_user a
+             WHERE a.tenant_id = utilix.current_tenant() AND utilix._may('admin') OFFSET 0) a;
 COMMENT ON VIEW utilix.users IS 'tenant admin: the users of its tenant with rights, clearance, status and last login';
 
 CREATE VIEW utilix.admin_networks WITH (security_barrier) AS

@@ -85,8 +85,13 @@ GRANT EXECUTE ON FUNCTION
     utilix.allow_admin_network(cidr), utilix.revoke_admin_network(cidr)
   TO PUBLIC;
 GRANT SELECT ON utilix.users, utilix.admin_networks, utilix.auth_events TO PUBLIC;
-GRANT EXECUTE ON FUNCTION utilix.create_tenant_admin(bigint, text, text), utilix.allow_tenant_admin_network(bigint, cidr)
+GRANT EXECUTE ON FUNCTION utilix.create_tenant_admin(bigint, text, text), utilix.allow_tenant_admin_network(bigint, cidr),
+    utilix.set_max_clearance(bigint, text)
   TO utilix_operator;
+-- utilix.users shows the lockout of its rows; the function answers only an
+-- admin context of the row's tenant (or a superuser).
+GRANT EXECUTE ON FUNCTION utilix._login_state(bigint, text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION utilix.login_failure_table() TO utilix_operator, pg_monitor;
 
 -- Retention and offboarding: operators only.
 GRANT EXECUTE ON FUNCTION

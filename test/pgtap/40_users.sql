@@ -16,7 +16,7 @@
 -- gateway would: the session user (a superuser, or u40_gw via SET SESSION
 -- AUTHORIZATION) is a member of utilix_gateway.
 BEGIN;
-SELECT plan(138);
+SELECT plan(141);
 SET LOCAL client_min_messages = error;
 
 -- ------------------------------------------------------------------ set-up
@@ -99,7 +99,7 @@ SELECT lives_ok(format($$SELECT utilix.create_tenant_admin(%s, 'root', 'Alpha fi
 RESET ROLE;
 SELECT matches(pg_temp.hash_of(:ta, 'root'), '^\$scrypt\$ln=15,r=8,p=1\$[A-Za-z0-9_-]{22}\$[A-Za-z0-9_-]{43}$',
                'the stored hash is $scrypt$ln=15,r=8,p=1$<16-byte salt>$<32-byte hash> (default parameters)');
-SELECT is((SELECT row(status, rights, clearance, must_change, failed_attempts, locked_until)::text
+SELECT is((SELECT row(status, rights, clearance, must_change, (utilix._login_state(tenant_id, login)).*)::text
              FROM utilix.app_user WHERE tenant_id = :ta AND login = 'root'),
           row('active', '{admin,audit,read,write}'::text[], 'public', true, 0, NULL::timestamptz)::text,
           'the first admin: active, rights {admin,audit,read,write}, clearance public, must change its password');
@@ -139,7 +139,7 @@ RESET ROLE;
 SELECT is(utilix.change_password('Alpha wrong pw 01', 'Alpha second pw 02'), NULL::text,
           'change_password with a wrong current password: NULL (with WARNING 28P01)');
 SELECT is(pg_temp.last_event(:ta, 'root'), 'change password / denied / wrong current password', '... recorded in utilix.auth_event');
-SELECT is((SELECT failed_attempts FROM utilix.app_user WHERE tenant_id = :ta AND login = 'root'), 1, '... and counted as a failure');
+SELECT is((SELECT failures FROM utilix._login_state(:ta, 'root')), 1, '... and counted as a failure');
 SELECT throws_ok($$SELECT utilix.change_password('Alpha first pw 01', 'Alpha first pw 01')$$, '22023', NULL,
                  'the new password must differ from the current one (22023)');
 SELECT throws_ok($$SELECT utilix.change_password('Alpha first pw 01', 'Short pw 1')$$, '22023', 'password is too short',
@@ -280,18 +280,18 @@ SELECT utilix.set_context(:'tok_root') \g /dev/null
 SELECT is(ARRAY[pg_temp.login('locky', 'Wrong pw number 1'), pg_temp.login('locky', 'Wrong pw number 2'),
                 pg_temp.login('locky', 'Wrong pw number 3'), pg_temp.login('locky', 'Wrong pw number 4')],
           ARRAY[NULL, NULL, NULL, NULL]::text[], 'four wrong passwords: four NULLs');
-SELECT is((SELECT row(failed_attempts, locked_until)::text FROM utilix.app_user WHERE tenant_id = :ta AND login = 'locky'),
+SELECT is((SELECT row(failures, locked_until)::text FROM utilix._login_state(:ta, 'locky')),
           row(4, NULL::timestamptz)::text, 'after four failures: counted, not locked yet');
 SELECT is(pg_temp.last_event(:ta, 'locky'), 'login / denied / wrong password', 'a wrong password is recorded');
 SELECT is(pg_temp.login('locky', 'Wrong pw number 5'), NULL::text, 'the fifth wrong password: NULL');
-SELECT is((SELECT row(failed_attempts, locked_until)::text FROM utilix.app_user WHERE tenant_id = :ta AND login = 'locky'),
-          row(5, now() + interval '15 minutes')::text, 'after five failures the user is locked for 15 minutes');
+SELECT ok((SELECT failures = 5 AND locked_until BETWEEN now() + interval '15 minutes' AND clock_timestamp() + interval '15 minutes'
+             FROM utilix._login_state(:ta, 'locky')), 'after five failures the user is locked for 15 minutes');
 SELECT is(pg_temp.login('locky', 'Lk second pw 02'), NULL::text, 'while locked, even the right password gets NULL');
 SELECT is(pg_temp.last_event(:ta, 'locky'), 'login / denied / locked', '... recorded as locked');
 SELECT is((SELECT failed_attempts FROM utilix.users WHERE login = 'locky'), 5, 'the admin sees the failures in utilix.users');
 SELECT lives_ok($$SELECT utilix.enable_user('locky')$$, 'enable_user unlocks');
 SELECT isnt(pg_temp.login('locky', 'Lk second pw 02'), NULL::text, 'after enable_user the right password logs in');
-SELECT is((SELECT row(failed_attempts, locked_until)::text FROM utilix.app_user WHERE tenant_id = :ta AND login = 'locky'),
+SELECT is((SELECT row(failures, locked_until)::text FROM utilix._login_state(:ta, 'locky')),
           row(0, NULL::timestamptz)::text, 'a successful login leaves no failures and no lock');
 SELECT pg_temp.login('locky', 'Wrong pw number ' || i) FROM generate_series(1, 5) i \g /dev/null
 SELECT is(pg_temp.login('locky', 'Lk second pw 02'), NULL::text, 'locked again after five more failures');
@@ -300,18 +300,24 @@ SELECT is(pg_temp.login('locky', 'Lk second pw 02'), NULL::text, 'after reset_pa
 SELECT is((SELECT status FROM pg_temp.info(pg_temp.login('locky', 'Lk reset pw 03'))), 'password change only',
           'the reset password logs in, and must be changed');
 SELECT pg_temp.login('locky', 'Wrong pw number ' || i) FROM generate_series(1, 5) i \g /dev/null
--- time passes: the lockout expires
-UPDATE utilix.app_user SET locked_until = now() - interval '1 second' WHERE tenant_id = :ta AND login = 'locky';
+-- time passes: the lockout expires (a lockout period of one second, through the counting function itself)
+SELECT is(ARRAY[utilix._login_attempt(:ta, 'locky', 2, '1 second'), utilix._login_attempt(:ta, 'locky', 2, '1 second')],
+          ARRAY[false, false], 'while locked, no attempt may check a password (the lockout of login() still runs)');
 SELECT utilix._login_reset(:ta, 'locky') \g /dev/null
-SELECT is(pg_temp.login('locky', 'Wrong pw number 6'), NULL::text, 'after the lockout expired, a wrong password: NULL');
-SELECT ok((SELECT locked_until IS NULL OR locked_until <= now() FROM utilix.app_user WHERE tenant_id = :ta AND login = 'locky'),
-          'after the lockout expired, a single wrong password does not lock the user again at once (a fresh count)');
-UPDATE utilix.app_user SET locked_until = now() - interval '1 second' WHERE tenant_id = :ta AND login = 'locky';
-SELECT utilix._login_reset(:ta, 'locky') \g /dev/null
+SELECT is(ARRAY[utilix._login_attempt(:ta, 'locky', 2, '1 second'), utilix._login_attempt(:ta, 'locky', 2, '1 second'),
+                utilix._login_attempt(:ta, 'locky', 2, '1 second')],
+          ARRAY[true, true, false], 'max_failures 2: two attempts may check a password, the third finds the user locked');
+SELECT pg_sleep(1.2) \g /dev/null
+SELECT is(utilix._login_attempt(:ta, 'locky', 2, '1 second'), true, 'once the lockout has run out an attempt may check again');
+SELECT is((SELECT row(failures, locked_until)::text FROM utilix._login_state(:ta, 'locky')), row(1, NULL::timestamptz)::text,
+          'after the lockout expired, one more failure does not lock the user again at once (a fresh count)');
+SELECT pg_sleep(1.2) \g /dev/null
+SELECT is((SELECT row(failures, locked_until)::text FROM utilix._login_state(:ta, 'locky')), row(0, NULL::timestamptz)::text,
+          'a failure older than the lockout period is forgotten');
 SELECT isnt(pg_temp.login('locky', 'Lk reset pw 03'), NULL::text, 'once the lockout has expired, the right password logs in');
 SET LOCAL utilix.login_max_failures = 2;
 SELECT pg_temp.login('locky', 'Wrong pw number ' || i) FROM generate_series(1, 2) i \g /dev/null
-SELECT isnt((SELECT locked_until FROM utilix.app_user WHERE tenant_id = :ta AND login = 'locky'), NULL,
+SELECT isnt((SELECT locked_until FROM utilix._login_state(:ta, 'locky')), NULL,
             'utilix.login_max_failures = 2 locks after two failures');
 RESET utilix.login_max_failures;
 
@@ -385,7 +391,7 @@ SELECT is((SELECT count(*) FROM utilix.auth_event
               AND actor IS DISTINCT FROM 'root'), 0::bigint,
           'admin actions are recorded with the acting admin');
 SELECT is((SELECT count(*) FROM utilix.auth_event WHERE tenant_id = :ta AND event = 'login' AND outcome = 'denied'
-              AND login = 'locky'), 21::bigint, 'each failed login of locky has its own row');
+              AND login = 'locky'), 20::bigint, 'each failed login of locky has its own row');
 SELECT is((SELECT count(*) FROM utilix.auth_events), (SELECT count(*) FROM utilix.auth_event WHERE tenant_id = :ta),
           'utilix.auth_events shows the admin all of its tenant''s events, and only those');
 SELECT is((SELECT count(*) FROM utilix.auth_event WHERE tenant_id = :ta AND (detail LIKE '%$scrypt$%' OR detail ~ 'pw 0[0-9]')),

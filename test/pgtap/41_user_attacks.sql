@@ -221,7 +221,7 @@ SELECT utilix.clear_context() \g /dev/null
 SELECT is((SELECT count(*) FROM utilix.auth_event WHERE tenant_id = :ta AND login = 'reader' AND event = 'change password'
               AND outcome = 'denied'), 1::bigint,
           'the failed password change is recorded in utilix.auth_event');
-SELECT is((SELECT failed_attempts FROM utilix.app_user WHERE tenant_id = :ta AND login = 'reader'), 1,
+SELECT is((SELECT failures FROM utilix._login_state(:ta, 'reader')), 1,
           '... and counts towards the lockout');
 
 -- guesses whose failures the caller rolls back: utilix.login() is open to
@@ -231,9 +231,9 @@ SAVEPOINT guesses;
 SELECT utilix.login('a41 alpha', 'guessme', 'Gm guess pw 000' || i) FROM generate_series(1, 8) i \g /dev/null
 ROLLBACK TO SAVEPOINT guesses;
 RESET SESSION AUTHORIZATION;
--- the table's counters went with the rollback; the shared-memory ones did not
-SELECT is((SELECT failed_attempts FROM utilix.app_user WHERE tenant_id = :ta AND login = 'guessme'), 0,
-          'the rolled-back failures left the table''s counter at 0 (transactional)');
+-- the counts are in shared memory, where the rollback does not reach
+SELECT is((SELECT failures FROM utilix._login_state(:ta, 'guessme')), 5,
+          'the rolled-back attempts are still counted: five, and the lock they set refused the other three unchecked');
 SELECT is(utilix.login('a41 alpha', 'guessme', 'Gm first pw 0001'), NULL::text,
           'eight wrong passwords tried in a savepoint the caller rolls back still lock the user: the right password is refused');
 SELECT is((SELECT detail FROM utilix.auth_event WHERE tenant_id = :ta AND login = 'guessme' AND event = 'login'

@@ -335,9 +335,13 @@ INSERT INTO bi80_fn VALUES
     ('utilix._may(text)', 'app_user', ARRAY['''read''']),
     ('utilix.tenant_if_may(text)', 'app_user', ARRAY['''read''']),
     ('utilix._acting_role_is_member(name)', 'super', ARRAY['''utilix_operator''']),
-    ('utilix._login_failed(bigint,text,integer,interval)', 'super', ARRAY[:'ta', '''bi80-nobody''', '5', '''1 minute''']),
-    ('utilix._login_locked_until(bigint,text)', 'super', ARRAY[:'ta', '''bi80-nobody''']),
+    ('utilix._login_attempt(bigint,text,integer,interval)', 'super', ARRAY[:'ta', '''bi80-nobody''', '5', '''1 minute''']),
+    ('utilix._login_state(bigint,text)', 'super', ARRAY[:'ta', '''bi80-nobody''']),
     ('utilix._login_reset(bigint,text)', 'super', ARRAY[:'ta', '''bi80-nobody''']),
+    ('utilix._label_rank(text)', 'super', ARRAY['''internal''']),
+    ('utilix._clearance_within_ceiling(bigint,text)', 'super', ARRAY[:'ta', '''internal''']),
+    ('utilix._check_ceiling(bigint,text)', 'super', ARRAY[:'ta', '''internal''']),
+    ('utilix.set_max_clearance(bigint,text)', 'op', ARRAY[:'tb', '''secret''']),
     ('utilix._hash_password(text)', 'super', ARRAY['''Bi80 some password''']),
     ('utilix._verify_password(text,text)', 'super', ARRAY['''Bi80 some password''', quote_literal(:'carol_hash')]),
     ('utilix._hash_is_current(text)', 'super', ARRAY[quote_literal(:'carol_hash')]),
@@ -434,6 +438,7 @@ INSERT INTO bi80_null_expect VALUES
     ('utilix._hide_index_statistics(regclass)', 1, 'ok', NULL),                  -- no table, no index
     ('utilix._reach(regclass)', 1, 'ok', NULL),                                  -- nothing reached from no table
     ('utilix._exec_as_owner(regclass,text,tid[],boolean)', 3, 'ok', NULL),       -- no arguments for the statement
+    ('utilix.set_max_clearance(bigint,text)', 2, 'ok', NULL),                    -- no ceiling
     ('utilix._exec_as_owner(regclass,text,tid[],boolean)', 4, 'ok', NULL),       -- no re-sealing
     ('utilix._integrity_problems(oid[])', 1, 'ok', NULL),                       -- every table
     ('utilix._ensure_tenant_keys(bigint)', 1, 'null', NULL),
@@ -818,8 +823,16 @@ INSERT INTO bi80_case (fn, class, who, q, expect) VALUES
 ('tenant_if_may', 'huge right (1 MB)', 'app_user', $$SELECT utilix.tenant_if_may(repeat('r', 1000000))$$, 'null'),
 ('tenant_if_may', 'right of 64 characters that starts with read', 'app_user', $$SELECT utilix.tenant_if_may('read' || repeat('x', 60))$$, 'null'),
 ('_acting_role_is_member', 'unknown role (huge name)', 'super', $$SELECT utilix._acting_role_is_member(repeat('r', 1000000))$$, 'ok'),
-('_login_failed', 'lockout that overflows the clock', 'super', format($$SELECT utilix._login_failed(%s, 'bi80-overflow', 1, interval '1000000 years')$$, :ta), '22008'),
-('_login_failed', 'huge login (1 MB)', 'super', format($$SELECT utilix._login_failed(%s, repeat('l', 1000000), 5, '1 minute')$$, :ta), 'ok'),
+('_login_attempt', 'lockout that overflows the clock', 'super', format($$SELECT utilix._login_attempt(%s, 'bi80-overflow', 1, interval '1000000 years')$$, :ta), '22008'),
+('_login_attempt', 'negative lockout', 'super', format($$SELECT utilix._login_attempt(%s, 'bi80-overflow', 1, interval '-1 minute')$$, :ta), '22023'),
+('_login_attempt', 'huge login (1 MB)', 'super', format($$SELECT utilix._login_attempt(%s, repeat('l', 1000000), 5, '1 minute')$$, :ta), 'ok'),
+('_login_state', 'another tenant''s user, from an admin context', 'app_admin', format($$SELECT (utilix._login_state(%s, 'rootb80')).failures$$, :tb), 'null'),
+('_login_state', 'no context', 'plain', format($$SELECT (utilix._login_state(%s, 'carol80')).failures$$, :ta), 'null'),
+('login_failure_table', 'from an operator', 'op', $$SELECT count(*) FROM utilix.login_failure_table()$$, 'ok'),
+('set_max_clearance', 'unknown clearance', 'op', format($$SELECT utilix.set_max_clearance(%s, 'topmost')$$, :tb), '22023'),
+('set_max_clearance', 'unknown tenant', 'op', $$SELECT utilix.set_max_clearance(999999999, 'secret')$$, '22023'),
+('set_max_clearance', 'terminated tenant', 'op', format($$SELECT utilix.set_max_clearance(%s, 'secret')$$, :tg), '22023'),
+('set_max_clearance', 'from a tenant admin', 'app_admin', format($$SELECT utilix.set_max_clearance(%s, 'secret')$$, :ta), '42501'),
 ('_hash_password', 'empty password', 'super', $$SELECT utilix._hash_password('')$$, 'ok'),
 ('_verify_password', 'malformed stored hash', 'super', $$SELECT utilix._verify_password('x', '$scrypt$ln=99,r=1,p=1$AAAA$AAAA')$$, 'ok'),
 ('_hash_is_current', 'malformed stored hash', 'super', $$SELECT utilix._hash_is_current('garbage')$$, 'ok'),
@@ -866,7 +879,7 @@ SELECT p.oid FROM pg_proc p
                       '_guard_tenant', '_seal_row', '_check_rights', '_may', 'tenant_if_may',
                       'encrypted_text_in', 'encrypted_text_out', 'encrypted_bytea_in', 'encrypted_bytea_out',
                       'encrypted_jsonb_in', 'encrypted_jsonb_out', 'decrypt', '_eq', '_bidx_eq', '_bidx_hash',
-                      '_blind_probe', 'is_sealed', 'key_version',
+                      '_blind_probe', 'is_sealed', 'key_version', '_login_state',
                       'login', 'change_password', 'create_user', 'disable_user', 'enable_user', 'drop_user',
                       'reset_password', 'grant_rights', 'revoke_rights', 'set_clearance',
                       'allow_admin_network', 'revoke_admin_network',
@@ -880,7 +893,8 @@ SELECT p.oid, CASE WHEN p.proname = 'issue_context' THEN 'issuer' ELSE 'op' END
                      'protect_schema', 'unprotect_schema', 'master_key_status', 'adopt_master_key',
                      'crypto_hkdf', 'crypto_hmac', 'crypto_seal', 'crypto_open', 'crypto_random',
                      'encrypt_column', 'decrypt_column', 'rotate_tenant_key', 'reencrypt', 'shred_tenant_keys',
-                     'rewrap_keys', 'create_tenant_admin', 'allow_tenant_admin_network',
+                     'rewrap_keys', 'create_tenant_admin', 'allow_tenant_admin_network', 'set_max_clearance',
+                     'login_failure_table',
                      'set_retention', 'drop_retention', 'set_tenant_retention', 'purge_preview', 'run_retention',
                      'hold_tenant', 'release_hold', 'terminate_tenant', 'cancel_termination', 'export_tenant',
                      'export_manifest', 'purge_due_tenants', 'verify_certificates',
@@ -1011,7 +1025,7 @@ CREATE TEMP TABLE bi80_x_out AS
 -- the fixed tests below: partial changes (12), the invariants (9), the session (3)
 SELECT plan((SELECT count(*) FROM bi80_null_out)::int + (SELECT count(*) FROM bi80_case_out)::int
             + (SELECT count(DISTINCT fn) FROM bi80_refused_out)::int + (SELECT count(*) FROM bi80_admin_fn)::int
-            + (SELECT count(DISTINCT fn) FROM bi80_x_out)::int + 12 + 9 + 3);
+            + (SELECT count(DISTINCT fn) FROM bi80_x_out)::int + 12 + 9 + 4);
 
 -- ------------------------------------------------------------------ NULL in every position
 SELECT CASE WHEN pos = 0 AND expect IS NULL
@@ -1085,10 +1099,11 @@ SELECT is((SELECT app_user || ' ' || status FROM utilix.context_info()), 'carol8
 SELECT utilix.clear_context() \g /dev/null
 -- the failed-login counter in shared memory (no rollback undoes it)
 SELECT utilix._login_reset(:ta, 'bi80-ovf') \g /dev/null
-SELECT throws_ok(format($$SELECT utilix._login_failed(%s, 'bi80-ovf', 1, interval '1000000 years')$$, :ta), '22008', NULL,
-                 '_login_failed(): a lockout past the end of time is refused (22008)');
-SELECT is(utilix._login_failed(:ta, 'bi80-ovf', 100, '1 minute'), 1,
-          '... and counted no failure (the next failure is the first) (doc/bad-inputs.md B13)');
+SELECT throws_ok(format($$SELECT utilix._login_attempt(%s, 'bi80-ovf', 1, interval '1000000 years')$$, :ta), '22008', NULL,
+                 '_login_attempt(): a lockout past the end of time is refused (22008)');
+SELECT is(utilix._login_attempt(:ta, 'bi80-ovf', 100, '1 minute'), true, '... and counted nothing');
+SELECT is((utilix._login_state(:ta, 'bi80-ovf')).failures, 1,
+          '... (the next attempt is the first) (doc/bad-inputs.md B13)');
 SELECT utilix._login_reset(:ta, 'bi80-ovf') \g /dev/null
 SELECT is(current_setting('utilix.internal_ddl'), 'off', 'after the refused calls, utilix.internal_ddl is off');
 
