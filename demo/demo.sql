@@ -431,6 +431,36 @@ SELECT login, event, outcome, client_addr, actor, detail FROM utilix.auth_events
 COMMIT;
 
 \echo
+\echo '=== 23b. Guesses at carol''s password, made in a transaction that is rolled back, still lock her'
+\connect - meter_app
+BEGIN;
+SET LOCAL client_min_messages = error;
+SELECT count(*) AS refused_guesses
+  FROM generate_series(1, 5) g WHERE utilix.login('acme', 'carol@acme', 'Guess-number-' || g) IS NULL;
+ROLLBACK;
+-- each attempt was counted before its password was checked: the rollback undid nothing
+SELECT utilix.login('acme', 'carol@acme', 'Quiet-River-Stone-42') IS NULL AS refused \gset
+\if :refused \echo 'the right password was refused: carol is locked' \else \echo 'UNEXPECTED: a locked user logged in' \endif
+BEGIN;
+SELECT utilix.set_context(:'admin_tok');
+SELECT login, failed_attempts, locked_until IS NOT NULL AS locked FROM utilix.users WHERE login = 'carol@acme';
+SELECT utilix.enable_user('carol@acme');
+COMMIT;
+
+\echo
+\echo '=== 23c. The operator caps acme''s clearances; its admin cannot raise itself above the ceiling'
+\connect - ops
+SELECT utilix.set_max_clearance(:acme, 'internal');
+SELECT name, max_clearance FROM utilix.tenants WHERE id = :acme;
+\connect - meter_app
+BEGIN;
+SELECT utilix.set_context(:'admin_tok');
+\set ON_ERROR_STOP 0
+SELECT utilix.set_clearance('admin@acme', 'secret');
+\set ON_ERROR_STOP 1 \if :ERROR \else \echo 'UNEXPECTED: the statement above was not refused' \endif
+ROLLBACK;
+
+\echo
 \echo '=== 24. Retention: readings are kept one year; whole monthly partitions go'
 \connect - ops
 SELECT utilix.set_retention('metering.reading', '1 year', 'read_at');

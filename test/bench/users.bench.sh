@@ -17,6 +17,11 @@
 #     each client logs in its own user, as a plain login role over the unix
 #     socket), default parameters: BENCH_ROUNDS runs of BENCH_SECONDS,
 #     median.
+# (e) (a) again under attack: 60000 other users of another tenant with live
+#     failures in the lockout table (colliding logins: every probe of the
+#     table shares it with them), and a failed attempt at u15 left open in
+#     another session for the whole measurement.  A login must not wait on
+#     that session and must cost what it cost in (a).
 # (d) token verification: utilix.set_context() over BENCH_USERS_TOKENS
 #     distinct tokens as utilix.login() mints them (rights and clearance in
 #     each; minted directly with the internal signing function), in
@@ -79,7 +84,7 @@ BEGIN
             ok := ok + 1;
         END IF;
     END LOOP;
-    UPDATE utilix.app_user SET failed_attempts = 0, locked_until = NULL WHERE login = l;
+    PERFORM utilix._login_reset((SELECT id FROM utilix.tenant WHERE name = '$tenant'), l);
     RETURN ok;
 END
 \$\$;
@@ -115,6 +120,30 @@ b=$(bench_sql_rounds "$db" "$BENCH_ROUNDS" \
     ln17 "SELECT bench.logins('u17', '$pw', $n17, 17)")
 echo "$b" | sed 's/^/median ms: /'
 ms16=$(per "$b" ln16 "$n16"); ms17=$(per "$b" ln17 "$n17")
+
+# --- (e) under attack ---------------------------------------------------------
+bench_log "(e) (a) with 60000 live failures of other users in the table and a failed attempt at u15 left open"
+bench_psql "$db" >/dev/null <<SQL
+SELECT utilix.create_tenant('bench attacker') \g /dev/null
+SELECT count(*) FROM generate_series(1, 60000) i,
+       LATERAL utilix._login_attempt((SELECT id FROM utilix.tenant WHERE name = 'bench attacker'), 'x' || i, 5, '1 hour') a;
+SQL
+live=$(bench_psql "$db" -c "SELECT live FROM utilix.login_failure_table()")
+[ "$live" -ge 60000 ] || bench_die "the lockout table holds $live live entries, not 60000"
+psql -X -q -d "$db" -c "BEGIN; SELECT utilix.login('$tenant', 'u15', 'Pending guess 0001', NULL); SELECT pg_sleep(3600)" \
+    >/dev/null 2>&1 &
+holder=$!
+sleep 1
+e=$(bench_sql_rounds "$db" "$BENCH_ROUNDS" \
+    right   "SELECT bench.logins('u15', '$pw', $n15, 15)" \
+    wrong   "SELECT bench.logins('wrong', 'Not the pw 000001', $n15, 15)" \
+    unknown "SELECT bench.logins('nobody', '$pw', $n15, 15)")
+kill "$holder" 2>/dev/null || true
+wait "$holder" 2>/dev/null || true
+echo "$e" | sed 's/^/median ms: /'
+ms_e=$(per "$e" right "$n15"); ms_e_wrong=$(per "$e" wrong "$n15"); ms_e_unknown=$(per "$e" unknown "$n15")
+got=$(bench_psql "$db" -c "SELECT bench.logins('u15', '$pw', 1, 15)")
+[ "$got" = 1 ] || bench_die "u15 did not log in after the attack"
 
 # --- (c) concurrent sessions ---------------------------------------------------
 bench_psql "$db" -c "GRANT USAGE ON SCHEMA bench TO $role" >/dev/null
@@ -191,6 +220,9 @@ bench_record "users: login, default scrypt ln=15 r=8 p=1"        "$ms15" "ms/log
 bench_record "users: logins/s, one session, ln=15"               "$(bench_calc "1000 / $ms15")" "logins/s" - - report
 bench_record "users: wrong password vs right password, ln=15"    "$ms_wrong" "ms/login" "$ms15" "" report
 bench_record "users: unknown user vs right password, ln=15"      "$ms_unknown" "ms/login" "$ms15" "" report
+bench_record "users: login under attack (60000 live failures, open attempt) vs (a)" "$ms_e" "ms/login" "$ms15" "" report
+bench_record "users: wrong password vs right password, under attack" "$ms_e_wrong" "ms/login" "$ms_e" "" report
+bench_record "users: unknown user vs right password, under attack"   "$ms_e_unknown" "ms/login" "$ms_e" "" report
 bench_record "users: login, ln=16 r=8 p=1"                       "$ms16" "ms/login" - - report
 bench_record "users: login, ln=17 r=8 p=1 (OWASP minimum)"       "$ms17" "ms/login" - - report
 bench_record "users: logins/s, $BENCH_CLIENTS sessions (pgbench), ln=15" "$c_tps" "logins/s" - - report
