@@ -196,16 +196,40 @@ COMMENT ON FUNCTION utilix._require_admin() IS 'internal: the tenant of an admin
 -- statements on the same tables, takes the same locks, costs one scrypt and
 -- writes nothing but its record: nothing a caller can observe in the same
 -- transaction (pg_locks, pg_stat_xact_*, sequences, notices, timing) tells
--- the reasons apart.  The statistics counters are off inside (track_counts,
--- track_functions): the row counts of utilix.app_user would tell whether
--- the user exists.  Failures are counted in shared memory before the
+-- the reasons apart.  The lookups are not counted in the statistics views
+-- (utilix._login_lookup runs with track_counts off; the row counts of
+-- utilix.app_user would tell whether the user exists), nor are the calls of
+-- the functions login() uses (track_functions); the record it writes is
+-- counted as usual, so that autovacuum and ANALYZE still see utilix.auth_event
+-- grow.  Failures are counted in shared memory before the
 -- password is checked (utilix._login_attempt), so no rollback undoes a guess
 -- and no row of utilix.app_user is locked by an attempt.
+CREATE FUNCTION utilix._login_lookup(tenant_name text, login text, client_addr inet,
+                                     OUT tenant_id bigint, OUT user_login text, OUT status text, OUT rights text[],
+                                     OUT clearance text, OUT must_change boolean, OUT password_hash text,
+                                     OUT net_ok boolean)
+    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET track_counts = off
+    AS $$
+DECLARE
+    want text := login;
+BEGIN
+    SELECT x.id INTO tenant_id FROM utilix.tenant x WHERE x.name = tenant_name AND x.status = 'active';
+    SELECT a.login, a.status, a.rights, a.clearance, a.must_change, a.password_hash
+      INTO user_login, status, rights, clearance, must_change, password_hash
+      FROM utilix.app_user a WHERE a.tenant_id = _login_lookup.tenant_id AND a.login = want;
+    -- asked for every attempt, so that it shows nothing about the user
+    net_ok := EXISTS (SELECT 1 FROM utilix.admin_network n
+                       WHERE n.tenant_id = _login_lookup.tenant_id AND client_addr <<= n.network);
+END
+$$;
+COMMENT ON FUNCTION utilix._login_lookup(text, text, inet) IS
+    'internal: the tenant, user and admin-network check of a login attempt, read without counting in the statistics views';
+
 CREATE FUNCTION utilix.login(tenant_name text, login text, password text,
                              client_addr inet DEFAULT inet_client_addr())
     RETURNS text
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-    SET search_path = pg_catalog, pg_temp SET track_counts = off SET track_functions = 'none'
+    SET search_path = pg_catalog, pg_temp SET track_functions = 'none'
     AS $$
 DECLARE
     tid bigint;
@@ -229,20 +253,18 @@ BEGIN
             USING ERRCODE = '42501';
         RETURN NULL;
     END IF;
-    SELECT x.id INTO tid FROM utilix.tenant x WHERE x.name = tenant_name AND x.status = 'active';
-    SELECT a.login, a.status, a.rights, a.clearance, a.must_change, a.password_hash INTO u
-      FROM utilix.app_user a WHERE a.tenant_id = tid AND a.login = login.login;
-    -- asked for every attempt, so that it shows nothing about the user
-    net_ok := EXISTS (SELECT 1 FROM utilix.admin_network n WHERE n.tenant_id = tid AND client_addr <<= n.network);
+    SELECT * INTO u FROM utilix._login_lookup(tenant_name, login, client_addr);
+    tid := u.tenant_id;
+    net_ok := u.net_ok;
     -- whether the password may be checked at all; an admin outside its
     -- networks is refused before its password is looked at or counted
-    IF u.login IS NULL THEN
+    IF u.user_login IS NULL THEN
         reason := 'unknown user';
     ELSIF u.status <> 'active' THEN
         reason := 'disabled';
     ELSIF 'admin' = ANY (u.rights) AND NOT net_ok THEN
         reason := 'address not allowed';
-    ELSIF NOT utilix._login_attempt(tid, u.login, max_failures, lockout) THEN
+    ELSIF NOT utilix._login_attempt(tid, u.user_login, max_failures, lockout) THEN
         reason := 'locked';
     END IF;
     -- always one scrypt, against a dummy hash when the password is not checked
@@ -258,16 +280,16 @@ BEGIN
         RETURN NULL;
     END IF;
 
-    PERFORM utilix._login_reset(tid, u.login);
+    PERFORM utilix._login_reset(tid, u.user_login);
     -- bookkeeping only: skipped, not waited for, while another transaction holds the row
     UPDATE utilix.app_user a SET last_login = now(),
            password_hash = CASE WHEN utilix._hash_is_current(a.password_hash) THEN a.password_hash
                                 ELSE utilix._hash_password(password) END
-     WHERE a.ctid = (SELECT b.ctid FROM utilix.app_user b WHERE b.tenant_id = tid AND b.login = u.login
+     WHERE a.ctid = (SELECT b.ctid FROM utilix.app_user b WHERE b.tenant_id = tid AND b.login = u.user_login
                      FOR NO KEY UPDATE SKIP LOCKED);
     PERFORM utilix._auth_event(tid, login, 'login', CASE WHEN u.must_change THEN 'password change required' ELSE 'ok' END,
                                client_addr);
-    RETURN utilix._sign_token(tid, u.login, ttl, u.rights, utilix._clearance_within_ceiling(tid, u.clearance),
+    RETURN utilix._sign_token(tid, u.user_login, ttl, u.rights, utilix._clearance_within_ceiling(tid, u.clearance),
                               CASE WHEN u.must_change THEN 1 ELSE 0 END);
 END
 $$;
@@ -275,8 +297,7 @@ COMMENT ON FUNCTION utilix.login(text, text, text, inet) IS
     'checks a password and returns a context token, or NULL with a warning (28P01); counts failures and locks; admins only from their tenant''s networks';
 
 CREATE FUNCTION utilix.change_password(old_password text, new_password text) RETURNS text
-    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-    SET search_path = pg_catalog, pg_temp SET track_counts = off SET track_functions = 'none'
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
     AS $$
 DECLARE
     t bigint := utilix.current_tenant();

@@ -337,6 +337,7 @@ INSERT INTO bi80_fn VALUES
     ('utilix._acting_role_is_member(name)', 'super', ARRAY['''utilix_operator''']),
     ('utilix._login_attempt(bigint,text,integer,interval)', 'super', ARRAY[:'ta', '''bi80-nobody''', '5', '''1 minute''']),
     ('utilix._login_state(bigint,text)', 'super', ARRAY[:'ta', '''bi80-nobody''']),
+    ('utilix._login_lookup(text,text,inet)', 'super', ARRAY['''bi80 alpha''', '''carol80''', '''10.0.0.1''']),
     ('utilix._login_reset(bigint,text)', 'super', ARRAY[:'ta', '''bi80-nobody''']),
     ('utilix._label_rank(text)', 'super', ARRAY['''internal''']),
     ('utilix._clearance_within_ceiling(bigint,text)', 'super', ARRAY[:'ta', '''internal''']),
@@ -439,6 +440,9 @@ INSERT INTO bi80_null_expect VALUES
     ('utilix._reach(regclass)', 1, 'ok', NULL),                                  -- nothing reached from no table
     ('utilix._exec_as_owner(regclass,text,tid[],boolean)', 3, 'ok', NULL),       -- no arguments for the statement
     ('utilix.set_max_clearance(bigint,text)', 2, 'ok', NULL),                    -- no ceiling
+    ('utilix._login_lookup(text,text,inet)', 1, 'ok', NULL),                      -- login() refuses NULL before
+    ('utilix._login_lookup(text,text,inet)', 2, 'ok', NULL),
+    ('utilix._login_lookup(text,text,inet)', 3, 'ok', NULL),                      -- a unix-socket client
     ('utilix._exec_as_owner(regclass,text,tid[],boolean)', 4, 'ok', NULL),       -- no re-sealing
     ('utilix._integrity_problems(oid[])', 1, 'ok', NULL),                       -- every table
     ('utilix._ensure_tenant_keys(bigint)', 1, 'null', NULL),

@@ -216,6 +216,8 @@ for k in unknown_tenant wrong_password disabled locked admin_outside_right admin
     fi
 done
 unlike "${seen[unknown_user]}" "app_user [0-9]+ [0-9]+ [0-9]+ [1-9]" "no tuple counts of utilix.app_user are visible"
+like "${seen[unknown_user]}" "auth_event [0-9]+ [0-9]+ [0-9]+ [0-9]+ 1 0" \
+     "the record of the attempt is counted (autovacuum and ANALYZE see utilix.auth_event grow)"
 # the admin outside its networks: never counted, so never locked by outsiders
 for i in 1 2 3 4 5 6 7; do login 'la victim' boss "Wrong-$i-$(rnd)" >/dev/null; done
 is "$(state "$TA" boss)" "0|false" "seven wrong passwords for an admin from outside its networks: nothing counted"
