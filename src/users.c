@@ -24,6 +24,8 @@
 #include "storage/shmem.h"
 #include "utils/timestamp.h"
 #include "access/htup_details.h"
+#include "access/xact.h"
+#include "executor/instrument.h"
 #include "funcapi.h"
 #include "utils/hsearch.h"
 #include "mb/pg_wchar.h"
@@ -108,13 +110,22 @@ typedef struct LoginEntry
 typedef struct LoginShared
 {
 	LWLock	   *lock;
-	int64		refused_full;	/* attempts refused because the table was full */
+	int64		refused_full;	/* attempts refused because a share was full */
 	TimestampTz last_full_log;
 } LoginShared;
 
+/* entries per tenant: no tenant may take more than its share of the table */
+typedef struct TenantCount
+{
+	int64		tenant;
+	int			entries;
+} TenantCount;
+
 static int	login_failure_capacity = 65536;
+static int	login_failure_tenant_share = 10;
 static LoginShared *login_shared = NULL;
 static HTAB *login_table = NULL;
+static HTAB *tenant_counts = NULL;
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
@@ -125,6 +136,7 @@ users_shmem_request(void)
 		prev_shmem_request_hook();
 	RequestAddinShmemSpace(MAXALIGN(sizeof(LoginShared)));
 	RequestAddinShmemSpace(hash_estimate_size(login_failure_capacity, sizeof(LoginEntry)));
+	RequestAddinShmemSpace(hash_estimate_size(login_failure_capacity, sizeof(TenantCount)));
 	RequestNamedLWLockTranche("utilix_logins", 1);
 }
 
@@ -149,6 +161,12 @@ users_shmem_startup(void)
 	login_table = ShmemInitHash("utilix login failure table",
 								login_failure_capacity, login_failure_capacity,
 								&info, HASH_ELEM | HASH_BLOBS);
+	memset(&info, 0, sizeof(info));
+	info.keysize = sizeof(int64);
+	info.entrysize = sizeof(TenantCount);
+	tenant_counts = ShmemInitHash("utilix login failure shares",
+								  login_failure_capacity, login_failure_capacity,
+								  &info, HASH_ELEM | HASH_BLOBS);
 	LWLockRelease(AddinShmemInitLock);
 }
 
@@ -168,6 +186,29 @@ login_entry_stale(const LoginEntry *e, TimestampTz now)
 	return e->expires <= now;
 }
 
+/* The entries a tenant holds; the caller holds the lock. */
+static int
+tenant_entries(int64 tenant)
+{
+	TenantCount *c = hash_search(tenant_counts, &tenant, HASH_FIND, NULL);
+
+	return c ? c->entries : 0;
+}
+
+/* Remove an entry and count it off its tenant's share; lock held exclusively. */
+static void
+login_remove(LoginKey *key)
+{
+	int64		tenant = key->tenant;
+	TenantCount *c;
+
+	if (hash_search(login_table, key, HASH_REMOVE, NULL) == NULL)
+		return;
+	c = hash_search(tenant_counts, &tenant, HASH_FIND, NULL);
+	if (c != NULL && --c->entries <= 0)
+		hash_search(tenant_counts, &tenant, HASH_REMOVE, NULL);
+}
+
 /* Remove every stale entry; the caller holds the lock exclusively. */
 static void
 login_reclaim(TimestampTz now)
@@ -178,7 +219,20 @@ login_reclaim(TimestampTz now)
 	hash_seq_init(&seq, login_table);
 	while ((e = hash_seq_search(&seq)) != NULL)
 		if (login_entry_stale(e, now))
-			hash_search(login_table, &e->key, HASH_REMOVE, NULL);
+		{
+			LoginKey	key = e->key;
+
+			login_remove(&key);
+		}
+}
+
+/* The most entries one tenant may hold. */
+static long
+tenant_share_limit(void)
+{
+	long		limit = (long) login_failure_capacity * login_failure_tenant_share / 100;
+
+	return limit < 1 ? 1 : limit;
 }
 
 /*
@@ -217,9 +271,29 @@ utilix_login_attempt(PG_FUNCTION_ARGS)
 	e = hash_search(login_table, &key, HASH_FIND, NULL);
 	if (e == NULL)
 	{
-		if (hash_get_num_entries(login_table) >= login_failure_capacity)
+		bool		room;
+
+		if (hash_get_num_entries(login_table) >= login_failure_capacity ||
+			tenant_entries(tenant) >= tenant_share_limit())
 			login_reclaim(now);
-		if (hash_get_num_entries(login_table) >= login_failure_capacity)
+		room = hash_get_num_entries(login_table) < login_failure_capacity &&
+			tenant_entries(tenant) < tenant_share_limit();
+		if (room)
+			e = hash_search(login_table, &key, HASH_ENTER_NULL, &found);
+		if (e != NULL)
+		{
+			TenantCount *c = hash_search(tenant_counts, &tenant, HASH_ENTER_NULL, &found);
+
+			if (c == NULL)
+			{
+				/* shared memory ran out: undo, and fail closed below */
+				hash_search(login_table, &key, HASH_REMOVE, NULL);
+				e = NULL;
+			}
+			else
+				c->entries = found ? c->entries + 1 : 1;
+		}
+		if (e == NULL)
 		{
 			login_shared->refused_full++;
 			if (login_shared->last_full_log == 0 ||
@@ -232,17 +306,11 @@ utilix_login_attempt(PG_FUNCTION_ARGS)
 			LWLockRelease(login_shared->lock);
 			if (full_log)
 				ereport(LOG_SERVER_ONLY,
-						(errmsg("utilix: the login failure table is full (%ld users with recent failures)", live),
-						 errdetail("Users without recent failures are refused as if locked until entries expire."),
-						 errhint("Raise utilix.login_failure_capacity, and look for a flood of failed logins in utilix.auth_event.")));
-			PG_RETURN_BOOL(false);
-		}
-		e = hash_search(login_table, &key, HASH_ENTER_NULL, &found);
-		if (e == NULL)
-		{
-			/* shared memory ran out below the capacity: fail closed */
-			login_shared->refused_full++;
-			LWLockRelease(login_shared->lock);
+						(errmsg("utilix: the login failure table is full for a tenant (%ld users with recent failures in all)", live),
+						 errdetail("Users without recent failures are refused as if locked until entries expire: "
+								   "every user of a tenant that holds utilix.login_failure_tenant_share percent of the table, "
+								   "or every user when the whole table is full."),
+						 errhint("Look for a flood of failed logins in utilix.auth_event; raise utilix.login_failure_capacity.")));
 			PG_RETURN_BOOL(false);
 		}
 		e->failures = 0;
@@ -318,26 +386,135 @@ utilix_login_state(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
 
-/* utilix._login_reset(tenant, login): a successful login, an unlock or a reset. */
+/* utilix._login_reset(tenant, login): a successful login clears the count at once. */
 PG_FUNCTION_INFO_V1(utilix_login_reset);
 Datum
 utilix_login_reset(PG_FUNCTION_ARGS)
 {
-	int64		tenant = PG_GETARG_INT64(0);
 	LoginKey	key;
 
 	utilix_require_preload();
-	login_key(&key, tenant, PG_GETARG_TEXT_PP(1));
+	login_key(&key, PG_GETARG_INT64(0), PG_GETARG_TEXT_PP(1));
 	LWLockAcquire(login_shared->lock, LW_EXCLUSIVE);
-	hash_search(login_table, &key, HASH_REMOVE, NULL);
+	login_remove(&key);
 	LWLockRelease(login_shared->lock);
 	PG_RETURN_VOID();
 }
 
 /*
+ * Resets that wait for the commit of their transaction: an unlock by an
+ * admin, a password reset or change.  Were they immediate, an admin could
+ * clear a user's count in a transaction it rolls back, again and again, and
+ * guess without limit and without a record.
+ */
+typedef struct PendingReset
+{
+	LoginKey	key;
+	int			level;			/* transaction nesting level that asked */
+} PendingReset;
+
+static List *pending_resets = NIL;	/* in TopTransactionContext */
+static bool reset_callbacks = false;
+
+static void
+users_xact_callback(XactEvent event, void *arg)
+{
+	ListCell   *lc;
+
+	if (event == XACT_EVENT_COMMIT && pending_resets != NIL && login_shared != NULL)
+	{
+		LWLockAcquire(login_shared->lock, LW_EXCLUSIVE);
+		foreach(lc, pending_resets)
+			login_remove(&((PendingReset *) lfirst(lc))->key);
+		LWLockRelease(login_shared->lock);
+	}
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT ||
+		event == XACT_EVENT_PREPARE)
+		pending_resets = NIL;	/* its memory goes with the transaction */
+}
+
+static void
+users_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					   SubTransactionId parentSubid, void *arg)
+{
+	int			level = GetCurrentTransactionNestLevel();
+	ListCell   *lc;
+
+	foreach(lc, pending_resets)
+	{
+		PendingReset *r = (PendingReset *) lfirst(lc);
+
+		if (r->level < level)
+			continue;
+		if (event == SUBXACT_EVENT_ABORT_SUB)
+			pending_resets = foreach_delete_current(pending_resets, lc);
+		else if (event == SUBXACT_EVENT_COMMIT_SUB)
+			r->level = level - 1;
+	}
+}
+
+/* utilix._login_reset_at_commit(tenant, login): clears the count when the transaction commits. */
+PG_FUNCTION_INFO_V1(utilix_login_reset_at_commit);
+Datum
+utilix_login_reset_at_commit(PG_FUNCTION_ARGS)
+{
+	MemoryContext old;
+	PendingReset *r;
+
+	utilix_require_preload();
+	if (!reset_callbacks)
+	{
+		RegisterXactCallback(users_xact_callback, NULL);
+		RegisterSubXactCallback(users_subxact_callback, NULL);
+		reset_callbacks = true;
+	}
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	r = palloc0(sizeof(PendingReset));
+	login_key(&r->key, PG_GETARG_INT64(0), PG_GETARG_TEXT_PP(1));
+	r->level = GetCurrentTransactionNestLevel();
+	pending_resets = lappend(pending_resets, r);
+	MemoryContextSwitchTo(old);
+	PG_RETURN_VOID();
+}
+
+/*
+ * utilix._hide_usage(begin): what login() reads and writes is not shown in
+ * the buffer and WAL counters of the calling statement (EXPLAIN (ANALYZE,
+ * BUFFERS, WAL), pg_stat_statements): a buffer hit more or less would tell
+ * whether the user's row was found.  begin saves the counters; the second
+ * call puts them back.
+ */
+static BufferUsage hidden_buf;
+static WalUsage hidden_wal;
+static bool usage_saved = false;
+
+PG_FUNCTION_INFO_V1(utilix_hide_usage);
+Datum
+utilix_hide_usage(PG_FUNCTION_ARGS)
+{
+	if (PG_GETARG_BOOL(0))
+	{
+		hidden_buf = pgBufferUsage;
+		hidden_wal = pgWalUsage;
+		usage_saved = true;
+	}
+	else if (usage_saved)
+	{
+		pgBufferUsage = hidden_buf;
+		pgWalUsage = hidden_wal;
+		usage_saved = false;
+	}
+	PG_RETURN_VOID();
+}
+
+/*
  * utilix.login_failure_table(): how full the table is, for monitoring
- * (superuser or pg_monitor): entries, of which live, the capacity, and the
- * attempts refused because it was full since the start.
+ * (operators, pg_monitor): live entries in whole percent of the capacity,
+ * the largest share one tenant holds in percent of its limit, the capacity,
+ * and the attempts refused since the start for want of room.  Coarse on
+ * purpose: an exact count would go up by one after a refused attempt at a
+ * user that exists, and not at one that does not.
  */
 PG_FUNCTION_INFO_V1(utilix_login_failure_table);
 Datum
@@ -346,12 +523,13 @@ utilix_login_failure_table(PG_FUNCTION_ARGS)
 	TimestampTz now = GetCurrentTimestamp();
 	HASH_SEQ_STATUS seq;
 	LoginEntry *e;
+	TenantCount *c;
 	TupleDesc	tupdesc;
 	Datum		values[4];
 	bool		nulls[4] = {false, false, false, false};
-	int64		entries = 0,
-				live = 0,
+	int64		live = 0,
 				refused;
+	int			biggest = 0;
 
 	utilix_require_preload();
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
@@ -362,15 +540,16 @@ utilix_login_failure_table(PG_FUNCTION_ARGS)
 	LWLockAcquire(login_shared->lock, LW_SHARED);
 	hash_seq_init(&seq, login_table);
 	while ((e = hash_seq_search(&seq)) != NULL)
-	{
-		entries++;
 		if (!login_entry_stale(e, now))
 			live++;
-	}
+	hash_seq_init(&seq, tenant_counts);
+	while ((c = hash_seq_search(&seq)) != NULL)
+		if (c->entries > biggest)
+			biggest = c->entries;
 	refused = login_shared->refused_full;
 	LWLockRelease(login_shared->lock);
-	values[0] = Int64GetDatum(entries);
-	values[1] = Int64GetDatum(live);
+	values[0] = Int32GetDatum((int32) (live * 100 / login_failure_capacity));
+	values[1] = Int32GetDatum((int32) ((int64) biggest * 100 / tenant_share_limit()));
 	values[2] = Int32GetDatum(login_failure_capacity);
 	values[3] = Int64GetDatum(refused);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
@@ -443,6 +622,27 @@ utilix_verify_password(PG_FUNCTION_ARGS)
 	utilix_scrypt(VARDATA_ANY(pw), VARSIZE_ANY_EXHDR(pw), salt, SALT_LEN,
 				  log2n, r, p, got, HASH_LEN);
 	ok = utilix_ct_equal(got, want, HASH_LEN) && known;
+
+	/*
+	 * A hash made with cheaper parameters than the current ones (before they
+	 * were raised) would answer faster than the dummy check of an unknown
+	 * user: pad up to the current cost.  With r and p unchanged, scrypt at
+	 * log2n, log2n + 1, ..., current - 1 adds up to exactly one check at the
+	 * current log2n; otherwise one more check at the current parameters.
+	 */
+	if (known && ((double) (1 << log2n)) * r * p < ((double) (1 << scrypt_log2n)) * scrypt_r * scrypt_p)
+	{
+		uint8		pad[HASH_LEN];
+
+		if (r == scrypt_r && p == scrypt_p)
+			for (int ln = log2n; ln < scrypt_log2n; ln++)
+				utilix_scrypt(VARDATA_ANY(pw), VARSIZE_ANY_EXHDR(pw), salt, SALT_LEN,
+							  ln, r, p, pad, HASH_LEN);
+		else
+			utilix_scrypt(VARDATA_ANY(pw), VARSIZE_ANY_EXHDR(pw), salt, SALT_LEN,
+						  scrypt_log2n, scrypt_r, scrypt_p, pad, HASH_LEN);
+		utilix_wipe(pad, sizeof(pad));
+	}
 	utilix_wipe(got, sizeof(got));
 	utilix_wipe(want, sizeof(want));
 	PG_RETURN_BOOL(ok);
@@ -618,6 +818,11 @@ UsersInit(void)
 							"Users with recent failed logins that the lockout can track at once.",
 							"When it is full of live entries, users without one are refused as if locked.",
 							&login_failure_capacity, 65536, 1024, 16777216, PGC_POSTMASTER, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("utilix.login_failure_tenant_share",
+							"Percent of the login failure table one tenant may hold.",
+							"A tenant whose users fill its share is refused as if locked for users without an entry; other tenants are not.",
+							&login_failure_tenant_share, 10, 1, 100, PGC_SIGHUP, 0,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("utilix.min_password_length",
 							"Shortest password accepted, in characters.",

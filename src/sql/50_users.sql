@@ -48,8 +48,11 @@ CREATE TABLE utilix.auth_event (
     client_addr inet,
     actor       text,
     db_role     name NOT NULL DEFAULT SESSION_USER,
-    detail      text
+    detail      text,
+    pad         text
 );
+COMMENT ON COLUMN utilix.auth_event.pad IS
+    'blanks that give every refused login''s record the same size, so that the WAL it writes does not tell the reasons apart';
 COMMENT ON TABLE utilix.auth_event IS
     'every login attempt and every user administration action (UTC time from the database clock)';
 REVOKE ALL ON utilix.auth_event FROM PUBLIC;
@@ -71,11 +74,19 @@ COMMENT ON FUNCTION utilix._login_state(bigint, text) IS
 CREATE FUNCTION utilix._login_reset(tenant bigint, login text) RETURNS void
     LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'utilix_login_reset';
 COMMENT ON FUNCTION utilix._login_reset(bigint, text) IS 'internal: clears the shared-memory failure count of a user';
-CREATE FUNCTION utilix.login_failure_table(OUT entries bigint, OUT live bigint, OUT capacity integer,
-                                           OUT refused_full bigint)
+CREATE FUNCTION utilix._login_reset_at_commit(tenant bigint, login text) RETURNS void
+    LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'utilix_login_reset_at_commit';
+COMMENT ON FUNCTION utilix._login_reset_at_commit(bigint, text) IS
+    'internal: clears the shared-memory failure count of a user when the transaction commits (an unlock that is rolled back unlocks nothing)';
+CREATE FUNCTION utilix._hide_usage(begin boolean) RETURNS void
+    LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'utilix_hide_usage';
+COMMENT ON FUNCTION utilix._hide_usage(boolean) IS
+    'internal: true saves the buffer and WAL usage counters of the backend, false puts them back (what login() reads is not shown)';
+CREATE FUNCTION utilix.login_failure_table(OUT live_percent integer, OUT largest_share_percent integer,
+                                           OUT capacity integer, OUT refused_full bigint)
     LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'utilix_login_failure_table';
 COMMENT ON FUNCTION utilix.login_failure_table() IS
-    'monitoring: entries of the login lockout table, those with recent failures, its capacity, and attempts refused since the start because it was full';
+    'monitoring: users with recent failed logins in percent of the lockout table, the largest tenant''s in percent of its share, the capacity, and attempts refused since the start for want of room';
 
 CREATE FUNCTION utilix._hash_password(password text) RETURNS text
     LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'utilix_hash_password';
@@ -95,13 +106,21 @@ CREATE FUNCTION utilix._auth_event(tenant bigint, login text, event text, outcom
                                    client_addr inet, detail text DEFAULT NULL) RETURNS void
     LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
     AS $$
-    INSERT INTO utilix.auth_event (tenant_id, login, event, outcome, client_addr, actor, detail)
+    -- a refused login's record has one size whatever the reason (the
+    -- longest, "address not allowed", is 19 characters; a record without a
+    -- tenant is 8 bytes shorter), in the table and in the access log
+    INSERT INTO utilix.auth_event (tenant_id, login, event, outcome, client_addr, actor, detail, pad)
     VALUES (tenant, login, event, outcome, client_addr,
-            (SELECT c.app_user FROM utilix.context_info() c), detail);
+            (SELECT c.app_user FROM utilix.context_info() c), detail,
+            CASE WHEN event = 'login' AND outcome = 'denied'
+                 THEN repeat(' ', greatest(0, 19 - octet_length(detail)) + CASE WHEN tenant IS NULL THEN 8 ELSE 0 END) END);
     -- the access log keeps it even if this transaction rolls back
     SELECT utilix._log_event(CASE WHEN event IN ('login', 'change password') THEN 'login' ELSE 'admin' END,
                              tenant, CASE WHEN outcome = 'denied' THEN 'denied' ELSE 'ok' END,
-                             event || CASE WHEN detail IS NULL THEN '' ELSE ': ' || detail END,
+                             event || CASE WHEN detail IS NULL THEN ''
+                                           WHEN event = 'login' AND outcome = 'denied'
+                                           THEN ': ' || rpad(detail, 19 + CASE WHEN tenant IS NULL THEN 8 ELSE 0 END)
+                                           ELSE ': ' || detail END,
                              login);
 $$;
 COMMENT ON FUNCTION utilix._auth_event(bigint, text, text, text, inet, text) IS 'internal: records a login or an admin action';
@@ -253,6 +272,14 @@ BEGIN
             USING ERRCODE = '42501';
         RETURN NULL;
     END IF;
+    -- no password of the policy is longer: refused unchecked, before anything is looked up
+    IF octet_length(password) > 1024 THEN
+        PERFORM utilix._auth_event(NULL, login, 'login', 'denied', client_addr, 'password too long');
+        RAISE WARNING 'login failed' USING ERRCODE = '28P01',
+            DETAIL = 'The tenant, login or password is wrong, or the user may not log in now.';
+        RETURN NULL;
+    END IF;
+    PERFORM utilix._hide_usage(true);
     SELECT * INTO u FROM utilix._login_lookup(tenant_name, login, client_addr);
     tid := u.tenant_id;
     net_ok := u.net_ok;
@@ -275,6 +302,7 @@ BEGIN
 
     IF reason IS NOT NULL THEN
         PERFORM utilix._auth_event(tid, login, 'login', 'denied', client_addr, reason);
+        PERFORM utilix._hide_usage(false);
         RAISE WARNING 'login failed' USING ERRCODE = '28P01',
             DETAIL = 'The tenant, login or password is wrong, or the user may not log in now.';
         RETURN NULL;
@@ -307,6 +335,14 @@ BEGIN
     IF old_password IS NULL OR new_password IS NULL THEN
         RAISE EXCEPTION 'passwords must not be null' USING ERRCODE = '22004';
     END IF;
+    -- the policy first: it needs no secret, and an error after the old
+    -- password was checked would confirm it and leave no record
+    PERFORM utilix._check_password(me, new_password);
+    IF octet_length(old_password) > 1024 THEN
+        PERFORM utilix._auth_event(t, me, 'change password', 'denied', inet_client_addr(), 'wrong current password');
+        RAISE WARNING 'the current password is wrong' USING ERRCODE = '28P01';
+        RETURN NULL;
+    END IF;
     SELECT a.rights, a.clearance, a.password_hash INTO u
       FROM utilix.app_user a WHERE a.tenant_id = t AND a.login = me AND a.status = 'active';
     IF NOT FOUND THEN
@@ -325,8 +361,6 @@ BEGIN
         RAISE WARNING 'the current password is wrong' USING ERRCODE = '28P01';
         RETURN NULL;
     END IF;
-    PERFORM utilix._login_reset(t, me);
-    PERFORM utilix._check_password(me, new_password);
     IF utilix._verify_password(new_password, u.password_hash) THEN
         RAISE EXCEPTION 'the new password must differ from the current one' USING ERRCODE = '22023';
     END IF;
@@ -338,6 +372,8 @@ BEGIN
         RAISE EXCEPTION 'the password was changed or the user disabled meanwhile' USING ERRCODE = '40001',
             HINT = 'Log in again with the current password.';
     END IF;
+    -- the caller proved the password: its count goes now, like a login's
+    PERFORM utilix._login_reset(t, me);
     PERFORM utilix._auth_event(t, me, 'change password', 'ok', inet_client_addr());
     RETURN utilix._sign_token(t, me, current_setting('utilix.login_ttl')::interval,
                               u.rights, utilix._clearance_within_ceiling(t, u.clearance), 0);
@@ -415,7 +451,7 @@ BEGIN
     PERFORM utilix._own_user(t, login);
     UPDATE utilix.app_user a SET status = 'active', updated_at = now()
      WHERE a.tenant_id = t AND a.login = enable_user.login;
-    PERFORM utilix._login_reset(t, login);
+    PERFORM utilix._login_reset_at_commit(t, login);
     PERFORM utilix._auth_event(t, login, 'enable user', 'ok', inet_client_addr());
 END
 $$;
@@ -448,7 +484,7 @@ BEGIN
     UPDATE utilix.app_user a SET password_hash = utilix._hash_password(new_initial), must_change = true,
            updated_at = now()
      WHERE a.tenant_id = t AND a.login = reset_password.login;
-    PERFORM utilix._login_reset(t, login);
+    PERFORM utilix._login_reset_at_commit(t, login);
     PERFORM utilix._auth_event(t, login, 'reset password', 'ok', inet_client_addr());
 END
 $$;

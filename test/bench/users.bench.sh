@@ -57,6 +57,10 @@ VALUES (:t, 'u16', utilix._hash_password('$pw'), false, '{read,write}', 'interna
 SET utilix.scrypt_log2n = 17;
 INSERT INTO utilix.app_user (tenant_id, login, password_hash, must_change, rights, clearance)
 VALUES (:t, 'u17', utilix._hash_password('$pw'), false, '{read,write}', 'internal');
+-- a hash made before the cost was raised (ln=14): its check is padded to the current cost
+SET utilix.scrypt_log2n = 14;
+INSERT INTO utilix.app_user (tenant_id, login, password_hash, must_change, rights, clearance)
+VALUES (:t, 'u14', utilix._hash_password('$pw'), false, '{read,write}', 'internal');
 RESET utilix.scrypt_log2n;
 INSERT INTO utilix.app_user (tenant_id, login, password_hash, must_change, rights, clearance)
 VALUES (:t, 'u15', utilix._hash_password('$pw'), false, '{read,write}', 'internal');
@@ -99,17 +103,19 @@ got=$(bench_psql "$db" -c "SELECT bench.logins('wrong', 'Not the pw 000001', 2, 
 [ "$got" = 0 ] || bench_die "a wrong password or an unknown user logged in"
 got=$(bench_psql "$db" -c "SELECT string_agg(login || ':' || split_part(password_hash, '\$', 3), ' ' ORDER BY login)
                              FROM utilix.app_user WHERE login LIKE 'u1_'")
-[ "$got" = "u15:ln=15,r=8,p=1 u16:ln=16,r=8,p=1 u17:ln=17,r=8,p=1" ] || bench_die "unexpected hash parameters: $got"
+[ "$got" = "u14:ln=14,r=8,p=1 u15:ln=15,r=8,p=1 u16:ln=16,r=8,p=1 u17:ln=17,r=8,p=1" ] || bench_die "unexpected hash parameters: $got"
 
 # --- (a) one session, default parameters --------------------------------------
-bench_log "(a) $n15 logins per query, ln=15: right password, wrong password, unknown user"
+bench_log "(a) $n15 logins per query, ln=15: right password, wrong password, unknown user, a user with an older ln=14 hash"
 a=$(bench_sql_rounds "$db" "$BENCH_ROUNDS" \
     right   "SELECT bench.logins('u15', '$pw', $n15, 15)" \
     wrong   "SELECT bench.logins('wrong', 'Not the pw 000001', $n15, 15)" \
-    unknown "SELECT bench.logins('nobody', '$pw', $n15, 15)")
+    unknown "SELECT bench.logins('nobody', '$pw', $n15, 15)" \
+    older   "SELECT bench.logins('u14', 'Not the pw 000001', $n15, 15)")
 echo "$a" | sed 's/^/median ms: /'
 per() { echo "$1" | awk -v n="$2" -v k="$3" '$1 == n { printf "%.3f\n", $2 / k }'; }
 ms15=$(per "$a" right "$n15"); ms_wrong=$(per "$a" wrong "$n15"); ms_unknown=$(per "$a" unknown "$n15")
+ms_older=$(per "$a" older "$n15")
 
 # --- (b) higher costs ----------------------------------------------------------
 n16=$(( n15 / 2 > 1 ? n15 / 2 : 1 ))
@@ -220,6 +226,7 @@ bench_record "users: login, default scrypt ln=15 r=8 p=1"        "$ms15" "ms/log
 bench_record "users: logins/s, one session, ln=15"               "$(bench_calc "1000 / $ms15")" "logins/s" - - report
 bench_record "users: wrong password vs right password, ln=15"    "$ms_wrong" "ms/login" "$ms15" "" report
 bench_record "users: unknown user vs right password, ln=15"      "$ms_unknown" "ms/login" "$ms15" "" report
+bench_record "users: wrong password of an older ln=14 hash vs right, ln=15" "$ms_older" "ms/login" "$ms15" "" report
 bench_record "users: login under attack (60000 live failures, open attempt) vs (a)" "$ms_e" "ms/login" "$ms15" "" report
 bench_record "users: wrong password vs right password, under attack" "$ms_e_wrong" "ms/login" "$ms_e" "" report
 bench_record "users: unknown user vs right password, under attack"   "$ms_e_unknown" "ms/login" "$ms_e" "" report

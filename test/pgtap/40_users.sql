@@ -16,7 +16,7 @@
 -- gateway would: the session user (a superuser, or u40_gw via SET SESSION
 -- AUTHORIZATION) is a member of utilix_gateway.
 BEGIN;
-SELECT plan(141);
+SELECT plan(142);
 SET LOCAL client_min_messages = error;
 
 -- ------------------------------------------------------------------ set-up
@@ -289,13 +289,19 @@ SELECT ok((SELECT failures = 5 AND locked_until BETWEEN now() + interval '15 min
 SELECT is(pg_temp.login('locky', 'Lk second pw 02'), NULL::text, 'while locked, even the right password gets NULL');
 SELECT is(pg_temp.last_event(:ta, 'locky'), 'login / denied / locked', '... recorded as locked');
 SELECT is((SELECT failed_attempts FROM utilix.users WHERE login = 'locky'), 5, 'the admin sees the failures in utilix.users');
-SELECT lives_ok($$SELECT utilix.enable_user('locky')$$, 'enable_user unlocks');
+SELECT lives_ok($$SELECT utilix.enable_user('locky')$$, 'enable_user unlocks ...');
+SELECT is((SELECT locked_until IS NOT NULL FROM utilix._login_state(:ta, 'locky')), true,
+          '... when its transaction commits: until then the user stays locked (test/t/login_attacks.sh shows the commit)');
+-- what the commit of enable_user does
+SELECT utilix._login_reset(:ta, 'locky') \g /dev/null
 SELECT isnt(pg_temp.login('locky', 'Lk second pw 02'), NULL::text, 'after enable_user the right password logs in');
 SELECT is((SELECT row(failures, locked_until)::text FROM utilix._login_state(:ta, 'locky')),
           row(0, NULL::timestamptz)::text, 'a successful login leaves no failures and no lock');
 SELECT pg_temp.login('locky', 'Wrong pw number ' || i) FROM generate_series(1, 5) i \g /dev/null
 SELECT is(pg_temp.login('locky', 'Lk second pw 02'), NULL::text, 'locked again after five more failures');
 SELECT lives_ok($$SELECT utilix.reset_password('locky', 'Lk reset pw 03')$$, 'reset_password unlocks with a new initial password');
+-- what its commit does
+SELECT utilix._login_reset(:ta, 'locky') \g /dev/null
 SELECT is(pg_temp.login('locky', 'Lk second pw 02'), NULL::text, 'after reset_password the previous password no longer works');
 SELECT is((SELECT status FROM pg_temp.info(pg_temp.login('locky', 'Lk reset pw 03'))), 'password change only',
           'the reset password logs in, and must be changed');

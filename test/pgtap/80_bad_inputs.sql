@@ -339,6 +339,8 @@ INSERT INTO bi80_fn VALUES
     ('utilix._login_state(bigint,text)', 'super', ARRAY[:'ta', '''bi80-nobody''']),
     ('utilix._login_lookup(text,text,inet)', 'super', ARRAY['''bi80 alpha''', '''carol80''', '''10.0.0.1''']),
     ('utilix._login_reset(bigint,text)', 'super', ARRAY[:'ta', '''bi80-nobody''']),
+    ('utilix._login_reset_at_commit(bigint,text)', 'super', ARRAY[:'ta', '''bi80-nobody''']),
+    ('utilix._hide_usage(boolean)', 'super', ARRAY['false']),
     ('utilix._label_rank(text)', 'super', ARRAY['''internal''']),
     ('utilix._clearance_within_ceiling(bigint,text)', 'super', ARRAY[:'ta', '''internal''']),
     ('utilix._check_ceiling(bigint,text)', 'super', ARRAY[:'ta', '''internal''']),

@@ -85,21 +85,40 @@ state() {   # state TENANT LOGIN: failures|locked
     q "SELECT failures || '|' || (locked_until IS NOT NULL) FROM utilix._login_state($1, '$2')"
 }
 table_state() {
-    q "SELECT entries || '|' || live || '|' || capacity FROM utilix.login_failure_table()"
+    q "SELECT live_percent || '|' || largest_share_percent || '|' || capacity FROM utilix.login_failure_table()"
 }
 
-# ---------------------------------------------------------------- 1a. stale entries are reclaimed
+# ---------------------------------------------------------------- 1a. shares, stale entries reclaimed
+# capacity 1024, utilix.login_failure_tenant_share 10 %: a tenant holds at most 102 entries
 out=$(q "SELECT count(*) FILTER (WHERE utilix._login_attempt($TB, 'filler' || i, 5, '1 second'))
-           FROM generate_series(1, 1024) i")
-is "$out" "1024" "1024 users with a failure (lockout period 1 second) fill the table"
-is "$(table_state)" "1024|1024|1024" "login_failure_table(): 1024 entries, all live, capacity 1024"
+           FROM generate_series(1, 200) i")
+is "$out" "102" "a tenant's users get 102 entries (10 % of 1024), no more"
+is "$(table_state)" "9|100|1024" "login_failure_table(): 9 % of the table live, the largest share full, capacity 1024"
 is "$(q "SELECT utilix._login_attempt($TB, 'one-more', 5, '1 second')")" "f" \
-   "a user without an entry may not try a password while the table is full of recent failures"
+   "a user of that tenant without an entry may not try a password while its tenant's share is full"
+is "$(q "SELECT utilix._login_attempt($TA, 'elsewhere', 5, '1 second')")" "t" \
+   "a user of another tenant still may"
 sleep 1.3
 is "$(q "SELECT utilix._login_attempt($TB, 'one-more', 5, '1 second')")" "t" \
    "once the entries are stale they are reclaimed, and the user may try"
-is "$(table_state)" "1|1|1024" "the stale entries are gone"
-q "SELECT utilix._login_reset($TB, 'one-more')" >/dev/null
+is "$(table_state)" "0|0|1024" "the stale entries are gone"
+q "SELECT utilix._login_reset($TB, 'one-more'), utilix._login_reset($TA, 'elsewhere')" >/dev/null
+# the whole table full (every tenant's share raised to 100 %): fails closed for everyone without an entry
+q "ALTER SYSTEM SET utilix.login_failure_tenant_share = 100" >/dev/null
+q "SELECT pg_reload_conf()" >/dev/null
+sleep 1
+out=$(q "SELECT count(*) FILTER (WHERE utilix._login_attempt($TB, 'filler' || i, 5, '1 second'))
+           FROM generate_series(1, 1100) i")
+is "$out" "1024" "with a share of 100 %, one tenant can fill the whole table (1024)"
+is "$(q "SELECT utilix._login_attempt($TA, 'elsewhere', 5, '1 second')")" "f" \
+   "... and then a user of another tenant without an entry is refused unchecked (why the share is 10 % by default)"
+q "ALTER SYSTEM RESET utilix.login_failure_tenant_share" >/dev/null
+q "SELECT pg_reload_conf()" >/dev/null
+sleep 1.3
+is "$(q "SELECT utilix._login_attempt($TA, 'elsewhere', 5, '1 second')")" "t" "the stale entries reclaimed, it may try again"
+q "SELECT utilix._login_reset($TA, 'elsewhere')" >/dev/null
+n=$(grep -c "utilix: the login failure table is full" "$LOG")
+is "$n" "1" "the server log said once that a table share was full (not once per refused attempt)"
 
 # ---------------------------------------------------------------- 1b. the eviction attack
 for i in 1 2 3 4; do
@@ -119,11 +138,10 @@ is "$out" "1100" "the attacker's admin created 1100 users"
 out=$(psql -X -q -A -t -U "$APP" -d "$DB" -c "SELECT count(*) FROM generate_series(1, 1100) i
            WHERE utilix.login('la attacker', 'b' || lpad(i::text, 4, '0'), 'Wrong-$(rnd)') IS NULL" 2>/dev/null)
 is "$out" "1100" "1100 failed logins of the attacker's users"
-is "$(table_state)" "1024|1024|1024" "the table is full of live entries"
+is "$(table_state)" "10|100|1024" "the attacker's share is full; the table is not"
 is "$(state "$TA" victim)" "4|false" "the victim's count is still exact: 4 (not pushed out)"
 refused=$(q "SELECT count(*) FROM utilix.auth_event WHERE tenant_id = $TB AND detail = 'locked'")
-is "$refused" "77" "the 77 attacker users that found no room were refused unchecked (1024 - 1 victim entry = 1023 counted)"
-is "$(q "SELECT refused_full FROM utilix.login_failure_table()")" "78" "login_failure_table() counts them (and the one of 1a)"
+is "$refused" "998" "the 998 attacker users beyond the share (102) were refused unchecked"
 qas <<SQL >/dev/null
 BEGIN;
 SELECT utilix.login('la victim', 'victim', 'Guess-5-$(rnd)');
@@ -133,14 +151,17 @@ is "$(state "$TA" victim)" "5|true" "the fifth guess, rolled back too, locks the
 is "$(login 'la victim' victim "$VICTIM_PW")" "" "the locked victim's right password is refused"
 is "$(q "SELECT detail FROM utilix.auth_event WHERE tenant_id = $TA AND login = 'victim' ORDER BY id DESC LIMIT 1")" \
    "locked" "... recorded as locked"
-n=$(grep -c "utilix: the login failure table is full" "$LOG")
-is "$n" "1" "the server log says once that the table is full (not once per refused attempt)"
-unlike "$(grep -A2 "login failure table is full" "$LOG")" "$FILL_PW|Wrong-" "... without any password"
-is "$(login 'la victim' bystander "$BYSTANDER_PW")" "" \
-   "while the table is full, a user without an entry is refused even with its right password (fails closed)"
-# the admin unlocks the victim: the lockout is the only thing that stopped it
+unlike "$(grep -A2 "login failure table is full" "$LOG")" "$FILL_PW|Wrong-" "the server log holds no password"
+like "$(login 'la victim' bystander "$BYSTANDER_PW")" "^utx1[.]" \
+   "with the attacker's share full, a user of the victim's tenant without an entry logs in"
+# an unlock that is rolled back unlocks nothing; one that commits does
+for f in "enable_user('victim')" "reset_password('victim', 'Temporary-$(rnd)')"; do
+    q "BEGIN; SELECT utilix.set_context('$ADMIN_A'); SELECT utilix.$f; ROLLBACK;" >/dev/null
+    is "$(state "$TA" victim)" "5|true" "$f rolled back: the victim is still locked with 5 failures"
+done
 q "SELECT utilix.set_context('$ADMIN_A'); SELECT utilix.enable_user('victim')" >/dev/null
-like "$(login 'la victim' victim "$VICTIM_PW")" "^utx1[.]" "after enable_user the victim logs in (its entry was freed by the unlock)"
+is "$(state "$TA" victim)" "0|false" "enable_user committed: the count is cleared"
+like "$(login 'la victim' victim "$VICTIM_PW")" "^utx1[.]" "after enable_user the victim logs in"
 q "SELECT utilix._login_reset($TB, 'b' || lpad(i::text, 4, '0')) FROM generate_series(1, 1100) i" >/dev/null
 is "$(table_state)" "0|0|1024" "the attacker's entries cleared (as their unlock would)"
 
@@ -218,6 +239,15 @@ done
 unlike "${seen[unknown_user]}" "app_user [0-9]+ [0-9]+ [0-9]+ [1-9]" "no tuple counts of utilix.app_user are visible"
 like "${seen[unknown_user]}" "auth_event [0-9]+ [0-9]+ [0-9]+ [0-9]+ 1 0" \
      "the record of the attempt is counted (autovacuum and ANALYZE see utilix.auth_event grow)"
+# one committed refusal of each kind, then the sizes of all records of refused logins
+for l in "la nobody|victim" "la victim|nobody" "la victim|victim" "la victim|sleeper" "la victim|bystander" "la victim|boss"; do
+    login "${l%%|*}" "${l##*|}" "Wrong-$(rnd)" >/dev/null
+done
+out=$(q "SELECT count(DISTINCT (tenant_id IS NULL)::text || detail) || ' kinds, '
+                || count(DISTINCT pg_column_size(e.*) - octet_length(login)) || ' size'
+           FROM utilix.auth_event e WHERE event = 'login' AND outcome = 'denied' AND client_addr IS NULL")
+is "$out" "6 kinds, 1 size" \
+   "the records of six kinds of refusal (unknown tenant or user, wrong password, disabled, locked, admin outside) have one size for logins of one length: the WAL does not tell them apart"
 # the admin outside its networks: never counted, so never locked by outsiders
 for i in 1 2 3 4 5 6 7; do login 'la victim' boss "Wrong-$i-$(rnd)" >/dev/null; done
 is "$(state "$TA" boss)" "0|false" "seven wrong passwords for an admin from outside its networks: nothing counted"
