@@ -95,6 +95,7 @@ utilix_default_rights(UtilixContext *ctx)
  */
 typedef struct LoginKey
 {
+	Oid			database;		/* tenant ids start at 1 in every database */
 	int64		tenant;
 	char		login[64];
 } LoginKey;
@@ -112,12 +113,19 @@ typedef struct LoginShared
 	LWLock	   *lock;
 	int64		refused_full;	/* attempts refused because a share was full */
 	TimestampTz last_full_log;
+	TimestampTz last_reclaim;
 } LoginShared;
 
 /* entries per tenant: no tenant may take more than its share of the table */
+typedef struct TenantKey
+{
+	Oid			database;
+	int64		tenant;
+} TenantKey;
+
 typedef struct TenantCount
 {
-	int64		tenant;
+	TenantKey	key;
 	int			entries;
 } TenantCount;
 
@@ -162,7 +170,7 @@ users_shmem_startup(void)
 								login_failure_capacity, login_failure_capacity,
 								&info, HASH_ELEM | HASH_BLOBS);
 	memset(&info, 0, sizeof(info));
-	info.keysize = sizeof(int64);
+	info.keysize = sizeof(TenantKey);
 	info.entrysize = sizeof(TenantCount);
 	tenant_counts = ShmemInitHash("utilix login failure shares",
 								  login_failure_capacity, login_failure_capacity,
@@ -174,6 +182,7 @@ static void
 login_key(LoginKey *key, int64 tenant, text *login)
 {
 	memset(key, 0, sizeof(LoginKey));
+	key->database = MyDatabaseId;
 	key->tenant = tenant;
 	/* logins have at most 63 bytes (utilix.app_user); longer ones match no user */
 	text_to_cstring_buffer(login, key->login, sizeof(key->login));
@@ -186,12 +195,23 @@ login_entry_stale(const LoginEntry *e, TimestampTz now)
 	return e->expires <= now;
 }
 
-/* The entries a tenant holds; the caller holds the lock. */
+static void
+tenant_key(TenantKey *key, Oid database, int64 tenant)
+{
+	memset(key, 0, sizeof(TenantKey));
+	key->database = database;
+	key->tenant = tenant;
+}
+
+/* The entries a tenant of this database holds; the caller holds the lock. */
 static int
 tenant_entries(int64 tenant)
 {
-	TenantCount *c = hash_search(tenant_counts, &tenant, HASH_FIND, NULL);
+	TenantKey	tk;
+	TenantCount *c;
 
+	tenant_key(&tk, MyDatabaseId, tenant);
+	c = hash_search(tenant_counts, &tk, HASH_FIND, NULL);
 	return c ? c->entries : 0;
 }
 
@@ -199,23 +219,32 @@ tenant_entries(int64 tenant)
 static void
 login_remove(LoginKey *key)
 {
-	int64		tenant = key->tenant;
+	TenantKey	tk;
 	TenantCount *c;
 
+	tenant_key(&tk, key->database, key->tenant);
 	if (hash_search(login_table, key, HASH_REMOVE, NULL) == NULL)
 		return;
-	c = hash_search(tenant_counts, &tenant, HASH_FIND, NULL);
+	c = hash_search(tenant_counts, &tk, HASH_FIND, NULL);
 	if (c != NULL && --c->entries <= 0)
-		hash_search(tenant_counts, &tenant, HASH_REMOVE, NULL);
+		hash_search(tenant_counts, &tk, HASH_REMOVE, NULL);
 }
 
-/* Remove every stale entry; the caller holds the lock exclusively. */
+/*
+ * Remove every stale entry; the caller holds the lock exclusively.  A scan
+ * of the whole table, so at most one every 100 ms: attempts refused for want
+ * of room would otherwise each scan it, holding every other login up.
+ */
 static void
 login_reclaim(TimestampTz now)
 {
 	HASH_SEQ_STATUS seq;
 	LoginEntry *e;
 
+	if (login_shared->last_reclaim != 0 &&
+		!TimestampDifferenceExceeds(login_shared->last_reclaim, now, 100))
+		return;
+	login_shared->last_reclaim = now;
 	hash_seq_init(&seq, login_table);
 	while ((e = hash_seq_search(&seq)) != NULL)
 		if (login_entry_stale(e, now))
@@ -248,6 +277,7 @@ utilix_login_attempt(PG_FUNCTION_ARGS)
 	int64		tenant = PG_GETARG_INT64(0);
 	int			max_failures = PG_GETARG_INT32(2);
 	Interval   *lockout = PG_GETARG_INTERVAL_P(3);
+	bool		eligible = PG_GETARG_BOOL(4);
 	TimestampTz now = GetCurrentTimestamp();
 	TimestampTz until;
 	LoginKey	key;
@@ -266,6 +296,9 @@ utilix_login_attempt(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("the lockout period must be positive")));
+	/* called for every attempt, so that every attempt runs the same code */
+	if (!eligible)
+		PG_RETURN_BOOL(false);
 
 	LWLockAcquire(login_shared->lock, LW_EXCLUSIVE);
 	e = hash_search(login_table, &key, HASH_FIND, NULL);
@@ -282,7 +315,11 @@ utilix_login_attempt(PG_FUNCTION_ARGS)
 			e = hash_search(login_table, &key, HASH_ENTER_NULL, &found);
 		if (e != NULL)
 		{
-			TenantCount *c = hash_search(tenant_counts, &tenant, HASH_ENTER_NULL, &found);
+			TenantKey	tk;
+			TenantCount *c;
+
+			tenant_key(&tk, MyDatabaseId, tenant);
+			c = hash_search(tenant_counts, &tk, HASH_ENTER_NULL, &found);
 
 			if (c == NULL)
 			{
@@ -421,6 +458,13 @@ users_xact_callback(XactEvent event, void *arg)
 {
 	ListCell   *lc;
 
+	if (event == XACT_EVENT_PRE_PREPARE && pending_resets != NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot prepare a transaction that unlocks a login"),
+				 errdetail("An unlock takes effect when its transaction commits; COMMIT PREPARED cannot apply it."),
+				 errhint("Commit the unlock on its own.")));
+
 	if (event == XACT_EVENT_COMMIT && pending_resets != NIL && login_shared != NULL)
 	{
 		LWLockAcquire(login_shared->lock, LW_EXCLUSIVE);
@@ -509,27 +553,24 @@ utilix_hide_usage(PG_FUNCTION_ARGS)
 }
 
 /*
- * utilix.login_failure_table(): how full the table is, for monitoring
- * (operators, pg_monitor): live entries in whole percent of the capacity,
- * the largest share one tenant holds in percent of its limit, the capacity,
- * and the attempts refused since the start for want of room.  Coarse on
- * purpose: an exact count would go up by one after a refused attempt at a
- * user that exists, and not at one that does not.
+ * utilix.login_failure_table(): for monitoring (operators): whether some
+ * tenant's share of the table is full, whether the whole table is, its
+ * capacity, and the attempts refused since the start for want of room.
+ * Nothing finer: a count of entries, even in whole percent, moves after a
+ * refused attempt at a user that exists, and not at one that does not.
  */
 PG_FUNCTION_INFO_V1(utilix_login_failure_table);
 Datum
 utilix_login_failure_table(PG_FUNCTION_ARGS)
 {
-	TimestampTz now = GetCurrentTimestamp();
 	HASH_SEQ_STATUS seq;
-	LoginEntry *e;
 	TenantCount *c;
 	TupleDesc	tupdesc;
 	Datum		values[4];
 	bool		nulls[4] = {false, false, false, false};
-	int64		live = 0,
-				refused;
-	int			biggest = 0;
+	bool		share_full = false,
+				table_full;
+	int64		refused;
 
 	utilix_require_preload();
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
@@ -538,18 +579,15 @@ utilix_login_failure_table(PG_FUNCTION_ARGS)
 				 errmsg("utilix.login_failure_table() must return a record")));
 	tupdesc = BlessTupleDesc(tupdesc);
 	LWLockAcquire(login_shared->lock, LW_SHARED);
-	hash_seq_init(&seq, login_table);
-	while ((e = hash_seq_search(&seq)) != NULL)
-		if (!login_entry_stale(e, now))
-			live++;
 	hash_seq_init(&seq, tenant_counts);
 	while ((c = hash_seq_search(&seq)) != NULL)
-		if (c->entries > biggest)
-			biggest = c->entries;
+		if (c->entries >= tenant_share_limit())
+			share_full = true;
+	table_full = hash_get_num_entries(login_table) >= login_failure_capacity;
 	refused = login_shared->refused_full;
 	LWLockRelease(login_shared->lock);
-	values[0] = Int32GetDatum((int32) (live * 100 / login_failure_capacity));
-	values[1] = Int32GetDatum((int32) ((int64) biggest * 100 / tenant_share_limit()));
+	values[0] = BoolGetDatum(share_full);
+	values[1] = BoolGetDatum(table_full);
 	values[2] = Int32GetDatum(login_failure_capacity);
 	values[3] = Int64GetDatum(refused);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));

@@ -63,10 +63,11 @@ CREATE FUNCTION utilix._acting_role_is_member(role name) RETURNS boolean
 COMMENT ON FUNCTION utilix._acting_role_is_member(name) IS
     'internal: is the role the caller acts as (after SET ROLE, before SECURITY DEFINER) a member of this role';
 
-CREATE FUNCTION utilix._login_attempt(tenant bigint, login text, max_failures integer, lockout interval) RETURNS boolean
+CREATE FUNCTION utilix._login_attempt(tenant bigint, login text, max_failures integer, lockout interval,
+                                      eligible boolean) RETURNS boolean
     LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'utilix_login_attempt';
-COMMENT ON FUNCTION utilix._login_attempt(bigint, text, integer, interval) IS
-    'internal: counts a login attempt in shared memory before its password is checked (no rollback undoes it); false when the user is locked';
+COMMENT ON FUNCTION utilix._login_attempt(bigint, text, integer, interval, boolean) IS
+    'internal: counts a login attempt in shared memory before its password is checked (no rollback undoes it); false when the user is locked or the attempt is not eligible';
 CREATE FUNCTION utilix._login_state(tenant bigint, login text, OUT failures integer, OUT locked_until timestamptz)
     LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'utilix_login_state';
 COMMENT ON FUNCTION utilix._login_state(bigint, text) IS
@@ -82,11 +83,11 @@ CREATE FUNCTION utilix._hide_usage(begin boolean) RETURNS void
     LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'utilix_hide_usage';
 COMMENT ON FUNCTION utilix._hide_usage(boolean) IS
     'internal: true saves the buffer and WAL usage counters of the backend, false puts them back (what login() reads is not shown)';
-CREATE FUNCTION utilix.login_failure_table(OUT live_percent integer, OUT largest_share_percent integer,
+CREATE FUNCTION utilix.login_failure_table(OUT share_full boolean, OUT table_full boolean,
                                            OUT capacity integer, OUT refused_full bigint)
     LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'utilix_login_failure_table';
 COMMENT ON FUNCTION utilix.login_failure_table() IS
-    'monitoring: users with recent failed logins in percent of the lockout table, the largest tenant''s in percent of its share, the capacity, and attempts refused since the start for want of room';
+    'operator: whether some tenant''s share of the login lockout table is full, whether the whole table is, its capacity, and attempts refused since the start for want of room';
 
 CREATE FUNCTION utilix._hash_password(password text) RETURNS text
     LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'utilix_hash_password';
@@ -104,24 +105,25 @@ COMMENT ON FUNCTION utilix._check_password(text, text) IS 'internal: the passwor
 
 CREATE FUNCTION utilix._auth_event(tenant bigint, login text, event text, outcome text,
                                    client_addr inet, detail text DEFAULT NULL) RETURNS void
-    LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET track_counts = on
     AS $$
-    -- a refused login's record has one size whatever the reason (the
-    -- longest, "address not allowed", is 19 characters; a record without a
-    -- tenant is 8 bytes shorter), in the table and in the access log
-    INSERT INTO utilix.auth_event (tenant_id, login, event, outcome, client_addr, actor, detail, pad)
-    VALUES (tenant, login, event, outcome, client_addr,
-            (SELECT c.app_user FROM utilix.context_info() c), detail,
-            CASE WHEN event = 'login' AND outcome = 'denied'
-                 THEN repeat(' ', greatest(0, 19 - octet_length(detail)) + CASE WHEN tenant IS NULL THEN 8 ELSE 0 END) END);
-    -- the access log keeps it even if this transaction rolls back
+    -- the access log first: it keeps the attempt even if the insert below
+    -- fails (a read-only transaction) or this transaction rolls back
     SELECT utilix._log_event(CASE WHEN event IN ('login', 'change password') THEN 'login' ELSE 'admin' END,
                              tenant, CASE WHEN outcome = 'denied' THEN 'denied' ELSE 'ok' END,
                              event || CASE WHEN detail IS NULL THEN ''
                                            WHEN event = 'login' AND outcome = 'denied'
                                            THEN ': ' || rpad(detail, 19 + CASE WHEN tenant IS NULL THEN 8 ELSE 0 END)
                                            ELSE ': ' || detail END,
-                             login);
+                             left(login, 64));
+    -- a refused login's record has one size whatever the reason (the
+    -- longest, "address not allowed", is 19 characters; a record without a
+    -- tenant is 8 bytes shorter), in the table and in the access log
+    INSERT INTO utilix.auth_event (tenant_id, login, event, outcome, client_addr, actor, detail, pad)
+    VALUES (tenant, left(login, 64), event, outcome, client_addr,
+            (SELECT c.app_user FROM utilix.context_info() c), detail,
+            CASE WHEN event = 'login' AND outcome = 'denied'
+                 THEN repeat(' ', greatest(0, 19 - octet_length(detail)) + CASE WHEN tenant IS NULL THEN 8 ELSE 0 END) END);
 $$;
 COMMENT ON FUNCTION utilix._auth_event(bigint, text, text, text, inet, text) IS 'internal: records a login or an admin action';
 
@@ -149,7 +151,12 @@ BEGIN
     IF utilix._label_rank(ceiling) IS NULL THEN
         RETURN labels[1];
     END IF;
-    IF COALESCE(utilix._label_rank(clearance), 0) > utilix._label_rank(ceiling) THEN
+    -- a clearance no longer among the labels holds the lowest one too:
+    -- were the label added back, it must not come back above the ceiling
+    IF utilix._label_rank(clearance) IS NULL THEN
+        RETURN labels[1];
+    END IF;
+    IF utilix._label_rank(clearance) > utilix._label_rank(ceiling) THEN
         RETURN ceiling;
     END IF;
     RETURN clearance;
@@ -228,6 +235,7 @@ CREATE FUNCTION utilix._login_lookup(tenant_name text, login text, client_addr i
                                      OUT clearance text, OUT must_change boolean, OUT password_hash text,
                                      OUT net_ok boolean)
     LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET track_counts = off
+    SET debug_print_parse = off SET debug_print_rewritten = off SET debug_print_plan = off SET jit = off
     AS $$
 DECLARE
     want text := login;
@@ -244,16 +252,48 @@ $$;
 COMMENT ON FUNCTION utilix._login_lookup(text, text, inet) IS
     'internal: the tenant, user and admin-network check of a login attempt, read without counting in the statistics views';
 
+CREATE FUNCTION utilix._login_touch(tenant bigint, login text, password text) RETURNS void
+    LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp SET track_counts = on
+    AS $$
+    -- bookkeeping only: skipped, not waited for, while another transaction holds the row
+    UPDATE utilix.app_user a SET last_login = now(),
+           password_hash = CASE WHEN utilix._hash_is_current(a.password_hash) THEN a.password_hash
+                                ELSE utilix._hash_password(password) END
+     WHERE a.ctid = (SELECT b.ctid FROM utilix.app_user b WHERE b.tenant_id = tenant AND b.login = _login_touch.login
+                     FOR NO KEY UPDATE SKIP LOCKED);
+$$;
+COMMENT ON FUNCTION utilix._login_touch(bigint, text, text) IS
+    'internal: last_login and a rehash after a successful login, skipped while another transaction holds the row';
+
+-- Refusing in a read-only transaction or on a standby, before anything is
+-- looked up: there the record could not be written, and an error raised by
+-- the first write (an insert for a refusal, an update for a success) would
+-- tell a right password from a wrong one without a trace.
+CREATE FUNCTION utilix._require_writable(what text) RETURNS void
+    LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp
+    AS $$
+BEGIN
+    IF pg_is_in_recovery() OR current_setting('transaction_read_only')::boolean THEN
+        PERFORM utilix._log_event('login', NULL, 'denied', what || ': read-only transaction or standby', NULL);
+        RAISE EXCEPTION '% needs a read-write transaction on the primary', what USING ERRCODE = '25006';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION utilix._require_writable(text) IS
+    'internal: 25006 in a read-only transaction or on a standby, recorded in the access log';
+
 CREATE FUNCTION utilix.login(tenant_name text, login text, password text,
                              client_addr inet DEFAULT inet_client_addr())
     RETURNS text
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-    SET search_path = pg_catalog, pg_temp SET track_functions = 'none'
+    SET search_path = pg_catalog, pg_temp SET track_counts = off SET track_functions = 'none'
+    SET debug_print_parse = off SET debug_print_rewritten = off SET debug_print_plan = off SET jit = off
     AS $$
 DECLARE
     tid bigint;
     u record;
-    net_ok boolean;
+    eligible boolean;
+    counted boolean;
     ok boolean;
     reason text;
     max_failures integer := current_setting('utilix.login_max_failures')::integer;
@@ -263,6 +303,7 @@ BEGIN
     IF tenant_name IS NULL OR login IS NULL OR password IS NULL THEN
         RAISE EXCEPTION 'tenant, login and password must not be null' USING ERRCODE = '22004';
     END IF;
+    PERFORM utilix._require_writable('utilix.login()');
     IF client_addr IS DISTINCT FROM inet_client_addr()
        AND NOT utilix._acting_role_is_member('utilix_gateway') THEN
         -- a warning, not an error: the attempt must stay on record
@@ -272,33 +313,31 @@ BEGIN
             USING ERRCODE = '42501';
         RETURN NULL;
     END IF;
-    -- no password of the policy is longer: refused unchecked, before anything is looked up
-    IF octet_length(password) > 1024 THEN
-        PERFORM utilix._auth_event(NULL, login, 'login', 'denied', client_addr, 'password too long');
+    -- no password of the policy is longer, no login either: refused
+    -- unchecked, before anything is looked up
+    IF octet_length(password) > 1024 OR octet_length(login) > 63 THEN
+        PERFORM utilix._auth_event(NULL, login, 'login', 'denied', client_addr, 'too long');
         RAISE WARNING 'login failed' USING ERRCODE = '28P01',
             DETAIL = 'The tenant, login or password is wrong, or the user may not log in now.';
         RETURN NULL;
     END IF;
     PERFORM utilix._hide_usage(true);
+    -- From here to the answer, every attempt runs the same statements, so
+    -- that no reason shows in what a session can observe.
     SELECT * INTO u FROM utilix._login_lookup(tenant_name, login, client_addr);
     tid := u.tenant_id;
-    net_ok := u.net_ok;
-    -- whether the password may be checked at all; an admin outside its
-    -- networks is refused before its password is looked at or counted
-    IF u.user_login IS NULL THEN
-        reason := 'unknown user';
-    ELSIF u.status <> 'active' THEN
-        reason := 'disabled';
-    ELSIF 'admin' = ANY (u.rights) AND NOT net_ok THEN
-        reason := 'address not allowed';
-    ELSIF NOT utilix._login_attempt(tid, u.user_login, max_failures, lockout) THEN
-        reason := 'locked';
-    END IF;
+    -- whether the password may be checked at all: the user exists and is
+    -- active, and an admin is inside its networks (outside, it is refused
+    -- before its password is looked at or counted)
+    eligible := u.user_login IS NOT NULL AND u.status = 'active' AND NOT ('admin' = ANY (u.rights) AND NOT u.net_ok);
+    counted := utilix._login_attempt(coalesce(tid, 0), coalesce(u.user_login, ''), max_failures, lockout, eligible);
+    reason := CASE WHEN u.user_login IS NULL THEN 'unknown user'
+                   WHEN u.status <> 'active' THEN 'disabled'
+                   WHEN 'admin' = ANY (u.rights) AND NOT u.net_ok THEN 'address not allowed'
+                   WHEN NOT counted THEN 'locked' END;
     -- always one scrypt, against a dummy hash when the password is not checked
     ok := utilix._verify_password(password, CASE WHEN reason IS NULL THEN u.password_hash END);
-    IF reason IS NULL AND NOT ok THEN
-        reason := 'wrong password';
-    END IF;
+    reason := CASE WHEN reason IS NULL AND NOT ok THEN 'wrong password' ELSE reason END;
 
     IF reason IS NOT NULL THEN
         PERFORM utilix._auth_event(tid, login, 'login', 'denied', client_addr, reason);
@@ -308,15 +347,11 @@ BEGIN
         RETURN NULL;
     END IF;
 
-    PERFORM utilix._login_reset(tid, u.user_login);
-    -- bookkeeping only: skipped, not waited for, while another transaction holds the row
-    UPDATE utilix.app_user a SET last_login = now(),
-           password_hash = CASE WHEN utilix._hash_is_current(a.password_hash) THEN a.password_hash
-                                ELSE utilix._hash_password(password) END
-     WHERE a.ctid = (SELECT b.ctid FROM utilix.app_user b WHERE b.tenant_id = tid AND b.login = u.user_login
-                     FOR NO KEY UPDATE SKIP LOCKED);
+    PERFORM utilix._login_touch(tid, u.user_login, password);
     PERFORM utilix._auth_event(tid, login, 'login', CASE WHEN u.must_change THEN 'password change required' ELSE 'ok' END,
                                client_addr);
+    -- cleared last: a success that fails on the way leaves its attempt counted
+    PERFORM utilix._login_reset(tid, u.user_login);
     RETURN utilix._sign_token(tid, u.user_login, ttl, u.rights, utilix._clearance_within_ceiling(tid, u.clearance),
                               CASE WHEN u.must_change THEN 1 ELSE 0 END);
 END
@@ -325,7 +360,9 @@ COMMENT ON FUNCTION utilix.login(text, text, text, inet) IS
     'checks a password and returns a context token, or NULL with a warning (28P01); counts failures and locks; admins only from their tenant''s networks';
 
 CREATE FUNCTION utilix.change_password(old_password text, new_password text) RETURNS text
-    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    SET debug_print_parse = off SET debug_print_rewritten = off SET debug_print_plan = off SET jit = off
     AS $$
 DECLARE
     t bigint := utilix.current_tenant();
@@ -335,13 +372,12 @@ BEGIN
     IF old_password IS NULL OR new_password IS NULL THEN
         RAISE EXCEPTION 'passwords must not be null' USING ERRCODE = '22004';
     END IF;
-    -- the policy first: it needs no secret, and an error after the old
+    PERFORM utilix._require_writable('utilix.change_password()');
+    -- everything that needs no secret comes first: an error after the old
     -- password was checked would confirm it and leave no record
     PERFORM utilix._check_password(me, new_password);
-    IF octet_length(old_password) > 1024 THEN
-        PERFORM utilix._auth_event(t, me, 'change password', 'denied', inet_client_addr(), 'wrong current password');
-        RAISE WARNING 'the current password is wrong' USING ERRCODE = '28P01';
-        RETURN NULL;
+    IF new_password = old_password THEN
+        RAISE EXCEPTION 'the new password must differ from the current one' USING ERRCODE = '22023';
     END IF;
     SELECT a.rights, a.clearance, a.password_hash INTO u
       FROM utilix.app_user a WHERE a.tenant_id = t AND a.login = me AND a.status = 'active';
@@ -349,8 +385,9 @@ BEGIN
         RAISE EXCEPTION 'the current context is not an application user' USING ERRCODE = '42501';
     END IF;
     -- counted like a login attempt, before the password is checked
-    IF NOT utilix._login_attempt(t, me, current_setting('utilix.login_max_failures')::integer,
-                                 current_setting('utilix.login_lockout_minutes')::interval) THEN
+    IF octet_length(old_password) > 1024
+       OR NOT utilix._login_attempt(t, me, current_setting('utilix.login_max_failures')::integer,
+                                    current_setting('utilix.login_lockout_minutes')::interval, true) THEN
         PERFORM utilix._verify_password(old_password, NULL);
         PERFORM utilix._auth_event(t, me, 'change password', 'denied', inet_client_addr(), 'locked');
         RAISE WARNING 'the user is locked' USING ERRCODE = '28P01';
@@ -361,20 +398,19 @@ BEGIN
         RAISE WARNING 'the current password is wrong' USING ERRCODE = '28P01';
         RETURN NULL;
     END IF;
-    IF utilix._verify_password(new_password, u.password_hash) THEN
-        RAISE EXCEPTION 'the new password must differ from the current one' USING ERRCODE = '22023';
-    END IF;
     -- changes only the hash the old password was checked against
     UPDATE utilix.app_user a SET password_hash = utilix._hash_password(new_password), must_change = false,
            updated_at = now()
      WHERE a.tenant_id = t AND a.login = me AND a.status = 'active' AND a.password_hash = u.password_hash;
     IF NOT FOUND THEN
+        -- on record before the error: the access log keeps it
+        PERFORM utilix._auth_event(t, me, 'change password', 'denied', inet_client_addr(), 'changed meanwhile');
         RAISE EXCEPTION 'the password was changed or the user disabled meanwhile' USING ERRCODE = '40001',
             HINT = 'Log in again with the current password.';
     END IF;
+    PERFORM utilix._auth_event(t, me, 'change password', 'ok', inet_client_addr());
     -- the caller proved the password: its count goes now, like a login's
     PERFORM utilix._login_reset(t, me);
-    PERFORM utilix._auth_event(t, me, 'change password', 'ok', inet_client_addr());
     RETURN utilix._sign_token(t, me, current_setting('utilix.login_ttl')::interval,
                               u.rights, utilix._clearance_within_ceiling(t, u.clearance), 0);
 END

@@ -91,7 +91,7 @@ GRANT EXECUTE ON FUNCTION utilix.create_tenant_admin(bigint, text, text), utilix
 -- utilix.users shows the lockout of its rows; the function answers only an
 -- admin context of the row's tenant (or a superuser).
 GRANT EXECUTE ON FUNCTION utilix._login_state(bigint, text) TO PUBLIC;
-GRANT EXECUTE ON FUNCTION utilix.login_failure_table() TO utilix_operator, pg_monitor;
+GRANT EXECUTE ON FUNCTION utilix.login_failure_table() TO utilix_operator;
 
 -- Retention and offboarding: operators only.
 GRANT EXECUTE ON FUNCTION

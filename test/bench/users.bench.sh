@@ -132,7 +132,7 @@ bench_log "(e) (a) with 60000 live failures of other users in the table and a fa
 bench_psql "$db" >/dev/null <<SQL
 SELECT utilix.create_tenant('bench attacker') \g /dev/null
 SELECT count(*) FROM generate_series(1, 60000) i,
-       LATERAL utilix._login_attempt((SELECT id FROM utilix.tenant WHERE name = 'bench attacker'), 'x' || i, 5, '1 hour') a;
+       LATERAL utilix._login_attempt((SELECT id FROM utilix.tenant WHERE name = 'bench attacker'), 'x' || i, 5, '1 hour', true) a;
 SQL
 live=$(bench_psql "$db" -c "SELECT live FROM utilix.login_failure_table()")
 [ "$live" -ge 60000 ] || bench_die "the lockout table holds $live live entries, not 60000"

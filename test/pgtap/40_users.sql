@@ -307,14 +307,14 @@ SELECT is((SELECT status FROM pg_temp.info(pg_temp.login('locky', 'Lk reset pw 0
           'the reset password logs in, and must be changed');
 SELECT pg_temp.login('locky', 'Wrong pw number ' || i) FROM generate_series(1, 5) i \g /dev/null
 -- time passes: the lockout expires (a lockout period of one second, through the counting function itself)
-SELECT is(ARRAY[utilix._login_attempt(:ta, 'locky', 2, '1 second'), utilix._login_attempt(:ta, 'locky', 2, '1 second')],
+SELECT is(ARRAY[utilix._login_attempt(:ta, 'locky', 2, '1 second', true), utilix._login_attempt(:ta, 'locky', 2, '1 second', true)],
           ARRAY[false, false], 'while locked, no attempt may check a password (the lockout of login() still runs)');
 SELECT utilix._login_reset(:ta, 'locky') \g /dev/null
-SELECT is(ARRAY[utilix._login_attempt(:ta, 'locky', 2, '1 second'), utilix._login_attempt(:ta, 'locky', 2, '1 second'),
-                utilix._login_attempt(:ta, 'locky', 2, '1 second')],
+SELECT is(ARRAY[utilix._login_attempt(:ta, 'locky', 2, '1 second', true), utilix._login_attempt(:ta, 'locky', 2, '1 second', true),
+                utilix._login_attempt(:ta, 'locky', 2, '1 second', true)],
           ARRAY[true, true, false], 'max_failures 2: two attempts may check a password, the third finds the user locked');
 SELECT pg_sleep(1.2) \g /dev/null
-SELECT is(utilix._login_attempt(:ta, 'locky', 2, '1 second'), true, 'once the lockout has run out an attempt may check again');
+SELECT is(utilix._login_attempt(:ta, 'locky', 2, '1 second', true), true, 'once the lockout has run out an attempt may check again');
 SELECT is((SELECT row(failures, locked_until)::text FROM utilix._login_state(:ta, 'locky')), row(1, NULL::timestamptz)::text,
           'after the lockout expired, one more failure does not lock the user again at once (a fresh count)');
 SELECT pg_sleep(1.2) \g /dev/null

@@ -128,7 +128,7 @@ RESET ROLE;
 -- change_password after the lockout ran out: a fresh count (lockout 1 minute
 -- is the shortest setting, so the run-out is made with the counting function)
 SELECT utilix._login_reset(:ta, 'aide') \g /dev/null
-SELECT utilix._login_attempt(:ta, 'aide', 1, '1 second') \g /dev/null
+SELECT utilix._login_attempt(:ta, 'aide', 1, '1 second', true) \g /dev/null
 SELECT is((SELECT locked_until IS NOT NULL FROM utilix._login_state(:ta, 'aide')), true, 'aide is locked (for one second)');
 SELECT pg_sleep(1.2) \g /dev/null
 SELECT utilix.set_context(pg_temp.login('aide', 'Helper pw 00001')) \g /dev/null

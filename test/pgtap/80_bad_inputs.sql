@@ -335,7 +335,7 @@ INSERT INTO bi80_fn VALUES
     ('utilix._may(text)', 'app_user', ARRAY['''read''']),
     ('utilix.tenant_if_may(text)', 'app_user', ARRAY['''read''']),
     ('utilix._acting_role_is_member(name)', 'super', ARRAY['''utilix_operator''']),
-    ('utilix._login_attempt(bigint,text,integer,interval)', 'super', ARRAY[:'ta', '''bi80-nobody''', '5', '''1 minute''']),
+    ('utilix._login_attempt(bigint,text,integer,interval,boolean)', 'super', ARRAY[:'ta', '''bi80-nobody''', '5', '''1 minute''', 'true']),
     ('utilix._login_state(bigint,text)', 'super', ARRAY[:'ta', '''bi80-nobody''']),
     ('utilix._login_lookup(text,text,inet)', 'super', ARRAY['''bi80 alpha''', '''carol80''', '''10.0.0.1''']),
     ('utilix._login_reset(bigint,text)', 'super', ARRAY[:'ta', '''bi80-nobody''']),
@@ -829,9 +829,9 @@ INSERT INTO bi80_case (fn, class, who, q, expect) VALUES
 ('tenant_if_may', 'huge right (1 MB)', 'app_user', $$SELECT utilix.tenant_if_may(repeat('r', 1000000))$$, 'null'),
 ('tenant_if_may', 'right of 64 characters that starts with read', 'app_user', $$SELECT utilix.tenant_if_may('read' || repeat('x', 60))$$, 'null'),
 ('_acting_role_is_member', 'unknown role (huge name)', 'super', $$SELECT utilix._acting_role_is_member(repeat('r', 1000000))$$, 'ok'),
-('_login_attempt', 'lockout that overflows the clock', 'super', format($$SELECT utilix._login_attempt(%s, 'bi80-overflow', 1, interval '1000000 years')$$, :ta), '22008'),
-('_login_attempt', 'negative lockout', 'super', format($$SELECT utilix._login_attempt(%s, 'bi80-overflow', 1, interval '-1 minute')$$, :ta), '22023'),
-('_login_attempt', 'huge login (1 MB)', 'super', format($$SELECT utilix._login_attempt(%s, repeat('l', 1000000), 5, '1 minute')$$, :ta), 'ok'),
+('_login_attempt', 'lockout that overflows the clock', 'super', format($$SELECT utilix._login_attempt(%s, 'bi80-overflow', 1, interval '1000000 years', true)$$, :ta), '22008'),
+('_login_attempt', 'negative lockout', 'super', format($$SELECT utilix._login_attempt(%s, 'bi80-overflow', 1, interval '-1 minute', true)$$, :ta), '22023'),
+('_login_attempt', 'huge login (1 MB)', 'super', format($$SELECT utilix._login_attempt(%s, repeat('l', 1000000), 5, '1 minute', true)$$, :ta), 'ok'),
 ('_login_state', 'another tenant''s user, from an admin context', 'app_admin', format($$SELECT (utilix._login_state(%s, 'rootb80')).failures$$, :tb), 'null'),
 ('_login_state', 'no context', 'plain', format($$SELECT (utilix._login_state(%s, 'carol80')).failures$$, :ta), 'null'),
 ('login_failure_table', 'from an operator', 'op', $$SELECT count(*) FROM utilix.login_failure_table()$$, 'ok'),
@@ -1105,9 +1105,9 @@ SELECT is((SELECT app_user || ' ' || status FROM utilix.context_info()), 'carol8
 SELECT utilix.clear_context() \g /dev/null
 -- the failed-login counter in shared memory (no rollback undoes it)
 SELECT utilix._login_reset(:ta, 'bi80-ovf') \g /dev/null
-SELECT throws_ok(format($$SELECT utilix._login_attempt(%s, 'bi80-ovf', 1, interval '1000000 years')$$, :ta), '22008', NULL,
+SELECT throws_ok(format($$SELECT utilix._login_attempt(%s, 'bi80-ovf', 1, interval '1000000 years', true)$$, :ta), '22008', NULL,
                  '_login_attempt(): a lockout past the end of time is refused (22008)');
-SELECT is(utilix._login_attempt(:ta, 'bi80-ovf', 100, '1 minute'), true, '... and counted nothing');
+SELECT is(utilix._login_attempt(:ta, 'bi80-ovf', 100, '1 minute', true), true, '... and counted nothing');
 SELECT is((utilix._login_state(:ta, 'bi80-ovf')).failures, 1,
           '... (the next attempt is the first) (doc/bad-inputs.md B13)');
 SELECT utilix._login_reset(:ta, 'bi80-ovf') \g /dev/null

@@ -85,37 +85,37 @@ state() {   # state TENANT LOGIN: failures|locked
     q "SELECT failures || '|' || (locked_until IS NOT NULL) FROM utilix._login_state($1, '$2')"
 }
 table_state() {
-    q "SELECT live_percent || '|' || largest_share_percent || '|' || capacity FROM utilix.login_failure_table()"
+    q "SELECT share_full || '|' || table_full || '|' || capacity FROM utilix.login_failure_table()"
 }
 
 # ---------------------------------------------------------------- 1a. shares, stale entries reclaimed
 # capacity 1024, utilix.login_failure_tenant_share 10 %: a tenant holds at most 102 entries
-out=$(q "SELECT count(*) FILTER (WHERE utilix._login_attempt($TB, 'filler' || i, 5, '1 second'))
+out=$(q "SELECT count(*) FILTER (WHERE utilix._login_attempt($TB, 'filler' || i, 5, '1 second', true))
            FROM generate_series(1, 200) i")
 is "$out" "102" "a tenant's users get 102 entries (10 % of 1024), no more"
-is "$(table_state)" "9|100|1024" "login_failure_table(): 9 % of the table live, the largest share full, capacity 1024"
-is "$(q "SELECT utilix._login_attempt($TB, 'one-more', 5, '1 second')")" "f" \
+is "$(table_state)" "true|false|1024" "login_failure_table(): a share is full, the table is not, capacity 1024"
+is "$(q "SELECT utilix._login_attempt($TB, 'one-more', 5, '1 second', true)")" "f" \
    "a user of that tenant without an entry may not try a password while its tenant's share is full"
-is "$(q "SELECT utilix._login_attempt($TA, 'elsewhere', 5, '1 second')")" "t" \
+is "$(q "SELECT utilix._login_attempt($TA, 'elsewhere', 5, '1 second', true)")" "t" \
    "a user of another tenant still may"
 sleep 1.3
-is "$(q "SELECT utilix._login_attempt($TB, 'one-more', 5, '1 second')")" "t" \
+is "$(q "SELECT utilix._login_attempt($TB, 'one-more', 5, '1 second', true)")" "t" \
    "once the entries are stale they are reclaimed, and the user may try"
-is "$(table_state)" "0|0|1024" "the stale entries are gone"
+is "$(table_state)" "false|false|1024" "the stale entries are gone"
 q "SELECT utilix._login_reset($TB, 'one-more'), utilix._login_reset($TA, 'elsewhere')" >/dev/null
 # the whole table full (every tenant's share raised to 100 %): fails closed for everyone without an entry
 q "ALTER SYSTEM SET utilix.login_failure_tenant_share = 100" >/dev/null
 q "SELECT pg_reload_conf()" >/dev/null
 sleep 1
-out=$(q "SELECT count(*) FILTER (WHERE utilix._login_attempt($TB, 'filler' || i, 5, '1 second'))
+out=$(q "SELECT count(*) FILTER (WHERE utilix._login_attempt($TB, 'filler' || i, 5, '1 second', true))
            FROM generate_series(1, 1100) i")
 is "$out" "1024" "with a share of 100 %, one tenant can fill the whole table (1024)"
-is "$(q "SELECT utilix._login_attempt($TA, 'elsewhere', 5, '1 second')")" "f" \
+is "$(q "SELECT utilix._login_attempt($TA, 'elsewhere', 5, '1 second', true)")" "f" \
    "... and then a user of another tenant without an entry is refused unchecked (why the share is 10 % by default)"
 q "ALTER SYSTEM RESET utilix.login_failure_tenant_share" >/dev/null
 q "SELECT pg_reload_conf()" >/dev/null
 sleep 1.3
-is "$(q "SELECT utilix._login_attempt($TA, 'elsewhere', 5, '1 second')")" "t" "the stale entries reclaimed, it may try again"
+is "$(q "SELECT utilix._login_attempt($TA, 'elsewhere', 5, '1 second', true)")" "t" "the stale entries reclaimed, it may try again"
 q "SELECT utilix._login_reset($TA, 'elsewhere')" >/dev/null
 n=$(grep -c "utilix: the login failure table is full" "$LOG")
 is "$n" "1" "the server log said once that a table share was full (not once per refused attempt)"
@@ -138,7 +138,7 @@ is "$out" "1100" "the attacker's admin created 1100 users"
 out=$(psql -X -q -A -t -U "$APP" -d "$DB" -c "SELECT count(*) FROM generate_series(1, 1100) i
            WHERE utilix.login('la attacker', 'b' || lpad(i::text, 4, '0'), 'Wrong-$(rnd)') IS NULL" 2>/dev/null)
 is "$out" "1100" "1100 failed logins of the attacker's users"
-is "$(table_state)" "10|100|1024" "the attacker's share is full; the table is not"
+is "$(table_state)" "true|false|1024" "the attacker's share is full; the table is not"
 is "$(state "$TA" victim)" "4|false" "the victim's count is still exact: 4 (not pushed out)"
 refused=$(q "SELECT count(*) FROM utilix.auth_event WHERE tenant_id = $TB AND detail = 'locked'")
 is "$refused" "998" "the 998 attacker users beyond the share (102) were refused unchecked"
@@ -163,7 +163,7 @@ q "SELECT utilix.set_context('$ADMIN_A'); SELECT utilix.enable_user('victim')" >
 is "$(state "$TA" victim)" "0|false" "enable_user committed: the count is cleared"
 like "$(login 'la victim' victim "$VICTIM_PW")" "^utx1[.]" "after enable_user the victim logs in"
 q "SELECT utilix._login_reset($TB, 'b' || lpad(i::text, 4, '0')) FROM generate_series(1, 1100) i" >/dev/null
-is "$(table_state)" "0|0|1024" "the attacker's entries cleared (as their unlock would)"
+is "$(table_state)" "false|false|1024" "the attacker's entries cleared (as their unlock would)"
 
 # ---------------------------------------------------------------- 2. a pending attempt blocks nobody
 hold() {    # hold SQL SECONDS: run SQL as the application role in a transaction left open

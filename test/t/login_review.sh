@@ -104,7 +104,7 @@ out=$(q "SELECT utilix.set_context('$ADMIN_B');
                                  FROM generate_series(1, 1030) i) x" | tail -1)
 is "$out" "1030" "tenant b's admin created 1030 users"
 qa "SELECT count(*) FROM generate_series(1, 1030) i WHERE utilix.login('rv b', 'f' || i, 'Wrong pass 0001') IS NULL" >/dev/null
-diag "lockout table: $(q "SELECT live_percent || '% live, largest share ' || largest_share_percent || '%, capacity ' || capacity FROM utilix.login_failure_table()")"
+diag "lockout table: $(q "SELECT 'a share full: ' || share_full || ', the table full: ' || table_full FROM utilix.login_failure_table()")"
 like "$(qa "SELECT utilix.login('rv a', 'fresh', 'Fx pass 000001')")" "^utx1[.]" \
      "with the table filled by tenant b's failures, a user of tenant a still logs in with its right password"
 
