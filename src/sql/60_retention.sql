@@ -61,11 +61,16 @@ CREATE TABLE utilix.purge_run (
     rows_expected      bigint,
     rows_removed       bigint NOT NULL DEFAULT 0,
     partitions_dropped integer NOT NULL DEFAULT 0,
-    outcome            text NOT NULL DEFAULT 'running' CHECK (outcome IN ('running', 'ok', 'error', 'skipped')),
+    outcome            text NOT NULL DEFAULT 'running' CHECK (outcome IN ('running', 'ok', 'partial', 'error', 'skipped')),
     error              text,
     resume_leaf        oid,
-    resume_ctid        tid
+    resume_ctid        tid,
+    rows_skipped       bigint NOT NULL DEFAULT 0
 );
+COMMENT ON COLUMN utilix.purge_run.rows_skipped IS
+    'expired rows a retention run left because another transaction held them (a row lock) or a foreign key kept them; a later run removes them';
+COMMENT ON COLUMN utilix.purge_run.outcome IS
+    'running; ok (every expired row removed); partial (the run reached the end, but rows_skipped rows were held and remain); error';
 COMMENT ON COLUMN utilix.purge_run.resume_ctid IS
     'where a retention run spanning several worker ticks goes on: batches walk each table in physical order';
 COMMENT ON TABLE utilix.purge_run IS 'every retention and offboarding run (kept utilix.purge_run_retention)';
@@ -312,11 +317,104 @@ $$;
 COMMENT ON FUNCTION utilix.purge_preview(regclass) IS
     'operator: what a retention run would remove now (rows, whole partitions, estimated bytes), removing nothing';
 
+-- The tables a purge of leaf must be able to write without waiting: the
+-- leaf, and every table whose foreign keys reach it (their ON DELETE
+-- actions and checks run inside the purge's delete).  Locked here, ROW
+-- EXCLUSIVE (what any writer holds), under the caller's lock_timeout: a
+-- table lock, which only the owner's DDL or LOCK TABLE of the owner or a
+-- superuser takes, holds every tenant of the table alike.  Returns whether
+-- any foreign key reaches the leaf.
+CREATE FUNCTION utilix._lock_for_purge(leaf regclass) RETURNS boolean
+    LANGUAGE plpgsql STRICT SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    ref regclass;
+    refs boolean := false;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = leaf) THEN
+        RAISE EXCEPTION 'relation with OID % does not exist', leaf::oid USING ERRCODE = '42P01';
+    END IF;
+    EXECUTE format('LOCK TABLE %s IN ROW EXCLUSIVE MODE', leaf);
+    FOR ref IN SELECT DISTINCT c.conrelid::regclass FROM pg_constraint c
+                WHERE c.contype = 'f' AND c.confrelid IN (SELECT a.relid FROM pg_partition_ancestors(leaf) a)
+                ORDER BY 1 LOOP
+        EXECUTE format('LOCK TABLE %s IN ROW EXCLUSIVE MODE', ref);
+        refs := true;
+    END LOOP;
+    RETURN refs;
+END
+$$;
+COMMENT ON FUNCTION utilix._lock_for_purge(regclass) IS
+    'internal: locks a leaf and the tables whose foreign keys reach it for a purge (ROW EXCLUSIVE); true if any foreign key reaches it';
+
+-- Deletes, as the table's owner, those of the rows at ctids of leaf that
+-- are still expired (pred), each locked first and skipped if another
+-- transaction holds it.  When the delete fails all the same (through a
+-- foreign key: a referencing row that is locked, or that still refers to
+-- the row), the set is halved until the rows that fail are alone.  Rows
+-- not removed stay for a later run; so do those left when the deadline
+-- passes.  Returns {rows removed, expired rows left}.
+CREATE FUNCTION utilix._purge_rows(leaf regclass, pred text, ctids tid[], deadline timestamptz DEFAULT NULL)
+    RETURNS bigint[]
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    n bigint;
+    k integer := COALESCE(cardinality(ctids), 0);
+    a bigint[];
+    b bigint[];
+BEGIN
+    IF leaf IS NULL OR pred IS NULL THEN
+        RAISE EXCEPTION 'table and predicate must not be null' USING ERRCODE = '22004';
+    END IF;
+    IF k = 0 THEN
+        RETURN ARRAY[0, 0]::bigint[];
+    END IF;
+    IF deadline IS NULL OR clock_timestamp() <= deadline THEN
+        BEGIN
+            n := (utilix._exec_as_owner(leaf, format(
+                     'WITH l AS MATERIALIZED (SELECT t.ctid FROM %1$s t WHERE t.ctid = ANY ($1) AND %2$s FOR UPDATE OF t SKIP LOCKED),
+                           d AS (DELETE FROM %1$s x WHERE x.ctid = ANY (ARRAY(SELECT l.ctid FROM l)) RETURNING 1)
+                      SELECT count(*) FROM d', leaf, pred), ctids))[1]::bigint;
+            IF n = k THEN
+                RETURN ARRAY[n, 0];
+            END IF;
+            -- some were held by others (or changed meanwhile): those still expired stay
+            RETURN ARRAY[n, (utilix._exec_as_owner(leaf, format('SELECT count(*) FROM %1$s t WHERE t.ctid = ANY ($1) AND %2$s',
+                                                                 leaf, pred), ctids))[1]::bigint];
+        EXCEPTION WHEN lock_not_available OR integrity_constraint_violation OR transaction_rollback THEN
+            IF k = 1 THEN
+                RETURN ARRAY[0, 1]::bigint[];
+            END IF;
+        END;
+    END IF;
+    IF deadline IS NOT NULL AND clock_timestamp() > deadline THEN
+        RETURN ARRAY[0, k]::bigint[];
+    END IF;
+    a := utilix._purge_rows(leaf, pred, ctids[1:k / 2], deadline);
+    b := utilix._purge_rows(leaf, pred, ctids[k / 2 + 1:k], deadline);
+    RETURN ARRAY[a[1] + b[1], a[2] + b[2]];
+END
+$$;
+COMMENT ON FUNCTION utilix._purge_rows(regclass, text, tid[], timestamptz) IS
+    'internal: deletes the expired rows at the given ctids, skipping locked rows and isolating rows a foreign key keeps; returns {removed, left}';
+
 -- One bounded step of one policy, in the caller's transaction: drops
 -- expired partitions, then deletes up to max_batches batches of
 -- utilix.purge_batch_rows rows under a short lock_timeout (the caller's
 -- own lock_timeout is restored).  Records the work in utilix.purge_run and
 -- returns that run's id (NULL when there was nothing to do).
+--
+-- What another session holds delays only what it holds: a row that a
+-- transaction has locked (SELECT ... FOR UPDATE or FOR KEY SHARE, an
+-- UPDATE or DELETE not yet committed; a tenant may do that to its own
+-- rows) is skipped, counted in rows_skipped and left for a later run,
+-- while every other expired row goes; a row a foreign key keeps (a
+-- referencing row locked, or still referring to it) likewise.  A partition
+-- that cannot be detached at once (a reader holds its table) is left to
+-- the batches, row by row.  Only a table lock (the owner's DDL or LOCK
+-- TABLE, which hold every tenant alike) makes the step give way: the work
+-- done so far is kept and the next step goes on from there.
 CREATE FUNCTION utilix._retention_step(r utilix.retention_policy, max_batches integer,
                                        time_budget interval DEFAULT NULL) RETURNS bigint
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
@@ -331,15 +429,21 @@ DECLARE
     pred text;
     batch integer := current_setting('utilix.purge_batch_rows')::integer;
     n bigint;
+    found_rows bigint;
     last_ctid tid;
     from_ctid tid;
     done bigint := 0;
+    skipped bigint := 0;
     dropped integer := 0;
     i integer := 0;
     finished boolean := true;
+    gave_way text;
+    refs boolean;
+    q text;
+    lr bigint[];
     expected bigint;
     plan jsonb;
-    started timestamptz := clock_timestamp();
+    deadline timestamptz := clock_timestamp() + time_budget;
     saved_timeout text := current_setting('lock_timeout');
     nblocks bigint;
     window_end tid;
@@ -370,65 +474,116 @@ BEGIN
         finished := true;
     END IF;
     PERFORM set_config('lock_timeout', current_setting('utilix.purge_lock_timeout'), true);
-    BEGIN
-        FOR leaf IN SELECT * FROM utilix._droppable_partitions(r) LOOP
-            EXECUTE format('SELECT count(*) FROM %s', leaf) INTO n;
+    -- whole partitions, each on its own: DETACH needs the table to itself,
+    -- so one that a reader holds (any tenant's open transaction that read
+    -- the table) is left to the batches below and to a later run
+    FOR leaf IN SELECT * FROM utilix._droppable_partitions(r) LOOP
+        BEGIN
             EXECUTE format('ALTER TABLE %s DETACH PARTITION %s', rel, leaf);
+            EXECUTE format('SELECT count(*) FROM %s', leaf) INTO n;
             EXECUTE format('DROP TABLE %s', leaf);
             done := done + n;
             dropped := dropped + 1;
-        END LOOP;
-        -- each leaf in physical order, from where the run stopped last time,
-        -- a window of pages at a time, so that no batch scans for long
-        FOR leaf IN SELECT l FROM utilix._leaves(rel) l
-                     WHERE run.resume_leaf IS NULL OR l::oid >= run.resume_leaf ORDER BY l::oid LOOP
-            from_ctid := CASE WHEN leaf::oid = run.resume_leaf THEN run.resume_ctid ELSE '(0,0)'::tid END;
-            nblocks := pg_relation_size(leaf) / current_setting('block_size')::integer;
-            LOOP
-                IF i >= max_batches OR (time_budget IS NOT NULL AND clock_timestamp() - started > time_budget) THEN
-                    finished := false;
-                    run.resume_leaf := leaf::oid;
-                    run.resume_ctid := from_ctid;
-                    EXIT;
-                END IF;
-                window_end := format('(%s,0)', (from_ctid::text::point)[0]::bigint + window_pages)::tid;
-                -- as the table's owner, restricted: see utilix._exec_as_owner
-                res := utilix._exec_as_owner(leaf,
-                           format('WITH d AS (DELETE FROM %1$s WHERE ctid = ANY (ARRAY(
-                                       SELECT t.ctid FROM %1$s t WHERE t.ctid > $1[1] AND t.ctid < $1[2] AND %2$s LIMIT %3$s)) RETURNING ctid)
-                                   SELECT count(*), max(ctid) FROM d', leaf, pred, batch),
-                           ARRAY[from_ctid, window_end]);
-                n := res[1]::bigint;
+        EXCEPTION WHEN lock_not_available THEN
+            NULL;
+        END;
+    END LOOP;
+    -- each leaf in physical order, from where the run stopped last time,
+    -- a window of pages at a time, so that no batch scans for long
+    FOR leaf IN SELECT l FROM utilix._leaves(rel) l
+                 WHERE run.resume_leaf IS NULL OR l::oid >= run.resume_leaf ORDER BY l::oid LOOP
+        from_ctid := CASE WHEN leaf::oid = run.resume_leaf THEN run.resume_ctid ELSE '(0,0)'::tid END;
+        BEGIN
+            refs := utilix._lock_for_purge(leaf);
+        EXCEPTION WHEN lock_not_available THEN
+            -- a table lock: the step gives way, keeping what it did
+            gave_way := format('lock timeout on a table lock of %s or of a table referencing it; retried at the next run', leaf);
+            finished := false;
+            run.resume_leaf := leaf::oid;
+            run.resume_ctid := from_ctid;
+            EXIT;
+        END;
+        nblocks := pg_relation_size(leaf) / current_setting('block_size')::integer;
+        -- the candidates (expired rows of the window, read without waiting),
+        -- those of them locked (SKIP LOCKED: rows another transaction holds
+        -- are left), and the delete of the locked ones
+        q := format('WITH c AS MATERIALIZED (SELECT t.ctid FROM %1$s t WHERE t.ctid > $1[1] AND t.ctid < $1[2] AND %2$s LIMIT %3$s),
+                          l AS MATERIALIZED (SELECT t.ctid FROM %1$s t WHERE t.ctid = ANY (ARRAY(SELECT c.ctid FROM c)) AND %2$s
+                                              FOR UPDATE OF t SKIP LOCKED),
+                          d AS (DELETE FROM %1$s x WHERE x.ctid = ANY (ARRAY(SELECT l.ctid FROM l)) RETURNING 1)
+                     SELECT (SELECT count(*) FROM c), (SELECT max(c.ctid) FROM c), (SELECT count(*) FROM d)',
+                    leaf, pred, batch);
+        LOOP
+            IF i >= max_batches OR clock_timestamp() > deadline THEN
+                finished := false;
+                run.resume_leaf := leaf::oid;
+                run.resume_ctid := from_ctid;
+                EXIT;
+            END IF;
+            window_end := format('(%s,0)', (from_ctid::text::point)[0]::bigint + window_pages)::tid;
+            res := NULL;
+            -- as the table's owner, restricted: see utilix._exec_as_owner
+            IF refs THEN
+                -- a foreign key's action or check may meet a lock or a
+                -- referencing row: only this batch is undone, then sorted out
+                BEGIN
+                    res := utilix._exec_as_owner(leaf, q, ARRAY[from_ctid, window_end]);
+                EXCEPTION WHEN lock_not_available OR integrity_constraint_violation OR transaction_rollback THEN
+                    res := NULL;
+                END;
+            ELSE
+                res := utilix._exec_as_owner(leaf, q, ARRAY[from_ctid, window_end]);
+            END IF;
+            IF res IS NOT NULL THEN
+                found_rows := res[1]::bigint;
                 last_ctid := res[2]::tid;
-                i := i + 1;
-                done := done + n;
-                IF n = batch THEN
-                    from_ctid := last_ctid;             -- more in this window
-                ELSIF (window_end::text::point)[0] >= nblocks THEN
-                    EXIT;                               -- the leaf is done
-                ELSE
-                    from_ctid := format('(%s,0)', (window_end::text::point)[0]::bigint - 1)::tid;
-                    from_ctid := format('(%s,%s)', (from_ctid::text::point)[0]::bigint, 65535)::tid;
+                n := res[3]::bigint;
+                IF n < found_rows THEN
+                    -- rows held by other transactions: those still expired stay for a later run
+                    skipped := skipped + (utilix._exec_as_owner(leaf,
+                        format('SELECT count(*) FROM %1$s t WHERE t.ctid > $1[1] AND t.ctid <= $1[2] AND %2$s', leaf, pred),
+                        ARRAY[from_ctid, last_ctid]))[1]::bigint;
                 END IF;
-            END LOOP;
-            EXIT WHEN NOT finished;
+            ELSE
+                res := utilix._exec_as_owner(leaf,
+                           format('SELECT ARRAY(SELECT t.ctid FROM %1$s t WHERE t.ctid > $1[1] AND t.ctid < $1[2] AND %2$s LIMIT %3$s)',
+                                  leaf, pred, batch),
+                           ARRAY[from_ctid, window_end]);
+                found_rows := COALESCE(cardinality(res[1]::tid[]), 0);
+                last_ctid := (res[1]::tid[])[found_rows];
+                lr := utilix._purge_rows(leaf, pred, res[1]::tid[], deadline);
+                n := lr[1];
+                skipped := skipped + lr[2];
+            END IF;
+            i := i + 1;
+            done := done + n;
+            IF found_rows = batch THEN
+                from_ctid := last_ctid;             -- more in this window
+            ELSIF (window_end::text::point)[0] >= nblocks THEN
+                EXIT;                               -- the leaf is done
+            ELSE
+                from_ctid := format('(%s,%s)', (window_end::text::point)[0]::bigint - 1, 65535)::tid;
+            END IF;
         END LOOP;
-    EXCEPTION WHEN lock_not_available THEN
-        -- another session holds a lock: give way, the next step retries
-        PERFORM set_config('lock_timeout', saved_timeout, true);
-        UPDATE utilix.purge_run x SET error = 'lock timeout; retried at the next run' WHERE x.id = run.id;
-        RETURN run.id;
-    END;
+        EXIT WHEN NOT finished;
+    END LOOP;
     PERFORM set_config('lock_timeout', saved_timeout, true);
     UPDATE utilix.purge_run x SET rows_removed = x.rows_removed + done, partitions_dropped = x.partitions_dropped + dropped,
-           outcome = CASE WHEN finished THEN 'ok' ELSE 'running' END,
-           finished_at = CASE WHEN finished THEN clock_timestamp() END, error = NULL,
+           rows_skipped = x.rows_skipped + skipped,
+           outcome = CASE WHEN NOT finished THEN 'running' WHEN x.rows_skipped + skipped > 0 THEN 'partial' ELSE 'ok' END,
+           finished_at = CASE WHEN finished THEN clock_timestamp() END,
+           error = CASE WHEN gave_way IS NOT NULL THEN gave_way
+                        WHEN finished AND x.rows_skipped + skipped > 0
+                        THEN format('%s expired rows were held by other transactions (or kept by a foreign key); left for the next run',
+                                    x.rows_skipped + skipped) END,
            resume_leaf = CASE WHEN finished THEN NULL ELSE run.resume_leaf END,
            resume_ctid = CASE WHEN finished THEN NULL ELSE run.resume_ctid END
      WHERE x.id = run.id;
-    IF done > 0 OR dropped > 0 THEN
+    IF done > 0 OR dropped > 0 OR skipped > 0 THEN
         PERFORM utilix._log_event('purge', NULL, 'ok',
-                                  format('retention of %s: %s rows removed, %s partitions dropped (run %s)', rel::text, done, dropped, run.id),
+                                  format('retention of %s: %s rows removed, %s partitions dropped%s (run %s)', rel::text, done, dropped,
+                                         CASE WHEN skipped > 0 THEN format(', %s expired rows held by other transactions left', skipped) ELSE '' END,
+                                         run.id),
                                   on_commit => true);
     END IF;
     RETURN run.id;
@@ -744,13 +899,13 @@ COMMENT ON VIEW utilix.deletion_certificates IS 'operator: deletion certificates
 
 CREATE VIEW utilix.purge_runs AS
     SELECT x.id, x.kind, x.table_name, x.tenant_id, x.started_at, x.finished_at, x.rows_expected,
-           x.rows_removed, x.partitions_dropped, x.outcome, x.error
+           x.rows_removed, x.partitions_dropped, x.outcome, x.error, x.rows_skipped
       FROM utilix.purge_run x;
 COMMENT ON VIEW utilix.purge_runs IS 'operator: history of retention and offboarding runs';
 
 CREATE VIEW utilix.purge_progress AS
     SELECT x.id, x.kind, x.table_name, x.tenant_id, x.started_at, x.rows_removed AS rows_done, x.rows_expected,
-           round(100.0 * x.rows_removed / NULLIF(x.rows_expected, 0), 1) AS percent
+           round(100.0 * x.rows_removed / NULLIF(x.rows_expected, 0), 1) AS percent, x.rows_skipped
       FROM utilix.purge_run x WHERE x.outcome = 'running';
 COMMENT ON VIEW utilix.purge_progress IS 'operator: runs in progress, with rows done and rows expected';
 
