@@ -763,7 +763,13 @@ DECLARE
     pending oid[];
     rid oid;
     progress boolean;
+    saved_timeout text := current_setting('lock_timeout');
 BEGIN
+    -- every lock is waited for utilix.purge_lock_timeout at most: a
+    -- transaction that holds the tenant (one that wrote its rows holds its
+    -- tenant row) or its rows delays this purge only, which the caller
+    -- records and retries, never the worker's other work
+    PERFORM set_config('lock_timeout', current_setting('utilix.purge_lock_timeout'), true);
     SELECT * INTO t FROM utilix.tenant x WHERE x.id = tenant FOR UPDATE;
     IF NOT FOUND OR t.status <> 'terminated' THEN
         RAISE EXCEPTION 'tenant % is not terminated', tenant USING ERRCODE = '55000';
@@ -792,14 +798,20 @@ BEGIN
         FOREACH rid IN ARRAY pending LOOP
             SELECT * INTO p FROM utilix.protected_table q2 WHERE q2.relid = rid;
             BEGIN
-                -- a partition that holds exactly this tenant goes whole
+                -- a partition that holds exactly this tenant goes whole;
+                -- unless another session reads the table (DETACH needs it to
+                -- itself): then its rows go by the DELETE below
                 FOR leaf IN SELECT l.* FROM utilix._leaves(p.relid::regclass) l WHERE l::oid <> p.relid LOOP
                     bound := pg_get_expr((SELECT c.relpartbound FROM pg_class c WHERE c.oid = leaf), leaf);
                     IF bound = format('FOR VALUES IN (''%s'')', tenant) THEN
-                        EXECUTE format('ALTER TABLE %s DETACH PARTITION %s',
-                                       (SELECT i.inhparent::regclass FROM pg_inherits i WHERE i.inhrelid = leaf), leaf);
-                        EXECUTE format('DROP TABLE %s', leaf);
-                        dropped := dropped + 1;
+                        BEGIN
+                            EXECUTE format('ALTER TABLE %s DETACH PARTITION %s',
+                                           (SELECT i.inhparent::regclass FROM pg_inherits i WHERE i.inhrelid = leaf), leaf);
+                            EXECUTE format('DROP TABLE %s', leaf);
+                            dropped := dropped + 1;
+                        EXCEPTION WHEN lock_not_available THEN
+                            NULL;
+                        END;
                     END IF;
                 END LOOP;
                 PERFORM utilix._exec_as_owner(p.relid::regclass,
@@ -843,6 +855,7 @@ BEGIN
     UPDATE utilix.purge_run x SET rows_removed = total, partitions_dropped = dropped, outcome = 'ok',
            finished_at = clock_timestamp(), rows_expected = total WHERE x.id = run_id;
     PERFORM utilix._lifecycle(tenant, 'purged', format('%s rows, %s keys destroyed, certificate %s', total, keys, cert_id));
+    PERFORM set_config('lock_timeout', saved_timeout, true);
     RETURN cert_id;
 END
 $$;
@@ -861,6 +874,14 @@ $$;
 COMMENT ON FUNCTION utilix._certificate_hash(utilix.deletion_certificate) IS
     'the hash of a certificate: SHA-256 of the previous hash and the certificate''s canonical JSON (times in UTC, so any session verifies alike)';
 
+CREATE FUNCTION utilix._purge_lock_note() RETURNS text
+    LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp
+    AS $$
+    SELECT 'lock timeout: a transaction holds the tenant, its rows or its partition (utilix.purge_lock_timeout); '
+           'nothing was removed, the purge is retried at the next run'
+$$;
+COMMENT ON FUNCTION utilix._purge_lock_note() IS 'internal: what an offboarding that gave way to a lock records';
+
 CREATE FUNCTION utilix.purge_due_tenants() RETURNS integer
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
     AS $$
@@ -872,8 +893,15 @@ BEGIN
               WHERE x.status = 'terminated' AND x.purge_after <= now()
                 AND NOT EXISTS (SELECT 1 FROM utilix.legal_hold h WHERE h.tenant_id = x.id)
               ORDER BY x.purge_after LOOP
-        PERFORM utilix._purge_tenant(t);
-        n := n + 1;
+        -- a tenant whose rows a transaction holds waits for the next call;
+        -- the others are purged all the same
+        BEGIN
+            PERFORM utilix._purge_tenant(t);
+            n := n + 1;
+        EXCEPTION WHEN lock_not_available THEN
+            INSERT INTO utilix.purge_run (kind, tenant_id, outcome, finished_at, error)
+            VALUES ('offboarding', t, 'error', clock_timestamp(), utilix._purge_lock_note());
+        END;
     END LOOP;
     RETURN n;
 END
@@ -948,7 +976,10 @@ BEGIN
               ORDER BY x.purge_after LOOP
         BEGIN
             PERFORM utilix._purge_tenant(t);
-        EXCEPTION WHEN OTHERS THEN
+        EXCEPTION WHEN lock_not_available THEN
+            INSERT INTO utilix.purge_run (kind, tenant_id, outcome, finished_at, error)
+            VALUES ('offboarding', t, 'error', clock_timestamp(), utilix._purge_lock_note());
+        WHEN OTHERS THEN
             INSERT INTO utilix.purge_run (kind, tenant_id, outcome, finished_at, error)
             VALUES ('offboarding', t, 'error', clock_timestamp(), SQLERRM);
         END;
