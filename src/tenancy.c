@@ -307,6 +307,39 @@ utilix_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 		}
 	}
 
+	if (IsA(pstmt->utilityStmt, LockStmt) && utilix_preloaded)
+	{
+		/*
+		 * LOCK TABLE: judged (utilix_gate_lock) on the tables its names
+		 * resolve to now, and run on those very tables, named schema and
+		 * all, so that no name resolves to another table in between.
+		 */
+		PlannedStmt *lock_pstmt = makeNode(PlannedStmt);
+		LockStmt   *lock = copyObject((LockStmt *) pstmt->utilityStmt);
+		List	   *relids = NIL;
+		ListCell   *lc;
+
+		foreach(lc, lock->relations)
+		{
+			RangeVar   *rv = (RangeVar *) lfirst(lc);
+			Oid			relid = RangeVarGetRelid(rv, NoLock, true);
+
+			relids = lappend_oid(relids, relid);
+			if (OidIsValid(relid))
+			{
+				RangeVar   *q = makeRangeVar(get_namespace_name(get_rel_namespace(relid)),
+											 get_rel_name(relid), rv->location);
+
+				q->inh = rv->inh;
+				lfirst(lc) = q;
+			}
+		}
+		utilix_gate_lock(lock, relids);
+		memcpy(lock_pstmt, pstmt, sizeof(PlannedStmt));
+		lock_pstmt->utilityStmt = (Node *) lock;
+		run_pstmt = lock_pstmt;
+	}
+
 	/*
 	 * Hooks below us (pg_stat_statements keeps utility statements' text as
 	 * written) see the statement with its literals masked.  The mask keeps
