@@ -8,6 +8,7 @@
 #include "postgres.h"
 
 #include "access/relation.h"
+#include "access/xact.h"
 #include "catalog/pg_class.h"
 #include "catalog/namespace.h"
 #include "utils/acl.h"
@@ -566,6 +567,19 @@ utilix_acting_role_is_member(PG_FUNCTION_ARGS)
 	Oid			role = get_role_oid(NameStr(*PG_GETARG_NAME(0)), true);
 
 	PG_RETURN_BOOL(OidIsValid(role) && is_member_of_role(GetOuterUserId(), role));
+}
+
+/*
+ * utilix._written_here(xid): is xid this transaction or one of its
+ * subtransactions (the xmin of a row version this transaction wrote)?  Such
+ * a change is not visible yet to any other session, and is undone if this
+ * transaction rolls back.
+ */
+PG_FUNCTION_INFO_V1(utilix_written_here);
+Datum
+utilix_written_here(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(TransactionIdIsCurrentTransactionId(PG_GETARG_TRANSACTIONID(0)));
 }
 
 /*

@@ -698,19 +698,53 @@ $$;
 COMMENT ON FUNCTION utilix.cancel_termination(bigint) IS 'operator: reactivates a terminated tenant within its grace period';
 
 -- Every row of a tenant as JSON, encrypted columns decrypted.
+--
+-- This is where an operator reads a tenant's plaintext, so:
+--  - only after the tenant's termination has committed.  Termination cuts
+--    the tenant's contexts off, which the tenant sees; a termination made in
+--    this very transaction is visible to no one else yet and would vanish
+--    with a ROLLBACK (taking the lifecycle event with it), leaving an active
+--    tenant whose data was read: refused (55000);
+--  - every export goes at once into the tenant's own chain of the access
+--    log (kind export), and is written there before a row reaches the
+--    caller: no ROLLBACK takes it back, and the tenant's auditors read it.
+--    A refused export goes there too (outcome denied);
+--  - the tenant row is share-locked meanwhile: no cancellation or purge
+--    happens under an export.
 CREATE FUNCTION utilix.export_tenant(tenant bigint) RETURNS TABLE (table_name text, row_data jsonb)
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
     AS $$
 DECLARE
     p utilix.protected_table;
     cols text;
+    st text;
+    here boolean;
+    n bigint;
+    total bigint := 0;
+    ntables integer := 0;
 BEGIN
+    IF tenant IS NULL THEN
+        RAISE EXCEPTION 'tenant must not be null' USING ERRCODE = '22004';
+    END IF;
+    SELECT t.status, utilix._written_here(t.xmin) INTO st, here FROM utilix.tenant t WHERE t.id = tenant FOR SHARE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'tenant % does not exist', tenant USING ERRCODE = '22023';
+    END IF;
     -- operators decrypt a tenant's data only to hand it over at the end
-    IF utilix._tenant_status(tenant) <> 'terminated' THEN
+    IF st <> 'terminated' THEN
+        PERFORM utilix._log_event('export', tenant, 'denied', format('export refused: the tenant is %s, not terminated', st));
         RAISE EXCEPTION 'tenant % is not terminated', tenant
             USING ERRCODE = '55000',
                   HINT = 'Operators export a tenant''s data after utilix.terminate_tenant(); an active tenant reads its own data with its context.';
     END IF;
+    IF here THEN
+        PERFORM utilix._log_event('export', tenant, 'denied', 'export refused: the termination is not committed');
+        RAISE EXCEPTION 'tenant % was terminated in this transaction', tenant
+            USING ERRCODE = '55000',
+                  DETAIL = 'Until the termination commits, the tenant is still active for everyone else, and a rollback would leave it so.',
+                  HINT = 'Commit utilix.terminate_tenant() first, then export in a transaction of its own.';
+    END IF;
+    INSERT INTO utilix.lifecycle_event (tenant_id, event) VALUES (tenant, 'exported');
     FOR p IN SELECT q.* FROM utilix.protected_table q
               WHERE NOT (SELECT c.relispartition FROM pg_class c WHERE c.oid = q.relid)
               ORDER BY q.schema_name, q.table_name LOOP
@@ -723,12 +757,23 @@ BEGIN
         table_name := format('%I.%I', p.schema_name, p.table_name);
         RETURN QUERY EXECUTE format('SELECT %L::text, to_jsonb(s) FROM (SELECT %s FROM %I.%I x WHERE x.%I = $1) s ORDER BY to_jsonb(s)::text',
                                     table_name, cols, p.schema_name, p.table_name, p.tenant_column) USING tenant;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        total := total + n;
+        ntables := ntables + 1;
     END LOOP;
-    PERFORM utilix._lifecycle(tenant, 'exported');
+    -- the rows reach the caller only when this function returns: the record
+    -- is written first, in the tenant's chain, whatever becomes of this transaction
+    IF NOT utilix._log_event('export', tenant, 'ok',
+                             format('tenant data exported, encrypted columns decrypted: %s rows of %s tables', total, ntables))
+       OR NOT utilix.access_log_flush(10000) THEN
+        RAISE EXCEPTION 'the export of tenant % could not be recorded in the access log', tenant
+            USING ERRCODE = '55000',
+                  HINT = 'An export is recorded before it is returned: utilix must be in shared_preload_libraries and its access log writer must be running (see utilix.access_log_status).';
+    END IF;
 END
 $$;
 COMMENT ON FUNCTION utilix.export_tenant(bigint) IS
-    'operator: every row of a terminated tenant in every protected table as JSON (encrypted columns decrypted), for COPY to files';
+    'operator: every row of a tenant whose termination has committed, in every protected table, as JSON (encrypted columns decrypted), for COPY to files; recorded in the tenant''s access log chain before it returns, through rollback';
 
 CREATE FUNCTION utilix.export_manifest(tenant bigint) RETURNS TABLE (table_name text, row_count bigint, sha256 text)
     LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp

@@ -42,7 +42,7 @@ CREATE TABLE utilix.access_log (
 -- and dropping it cuts every chain at one place (the anchor).
 CREATE INDEX access_log_tenant_at ON utilix.access_log (tenant_id, at);
 COMMENT ON TABLE utilix.access_log IS
-    'access history: one record per statement that touched a protected table, and per login, admin, key and purge event; append-only, chained per tenant';
+    'access history: one record per statement that touched a protected table, and per login, admin, key, purge and export event; append-only, chained per tenant';
 COMMENT ON COLUMN utilix.access_log.at IS 'when the statement began (UTC; shown in the session''s time zone)';
 COMMENT ON COLUMN utilix.access_log.written_at IS 'when the writer committed the record; the log is partitioned by its UTC day';
 COMMENT ON COLUMN utilix.access_log.tables IS 'protected tables touched: [{"table", "read", "inserted", "updated", "deleted"}]';
@@ -434,6 +434,6 @@ CREATE OR REPLACE VIEW utilix.security_events AS
                      (SELECT string_agg(x->>'table', ', ') FROM jsonb_array_elements(a.tables) x),
                      a.detail)
       FROM utilix.access_log a
-     WHERE a.outcome = 'denied' OR a.kind IN ('key', 'purge');
+     WHERE a.outcome = 'denied' OR a.kind IN ('key', 'purge', 'export');
 COMMENT ON VIEW utilix.security_events IS
-    'operator: denied logins and accesses, key and purge events, lifecycle events, and tenants past their purge deadline';
+    'operator: denied logins and accesses, key, purge and export events, lifecycle events, and tenants past their purge deadline';
