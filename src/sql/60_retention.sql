@@ -336,7 +336,8 @@ BEGIN
     END IF;
     EXECUTE format('LOCK TABLE %s IN ROW EXCLUSIVE MODE', leaf);
     FOR ref IN SELECT DISTINCT c.conrelid::regclass FROM pg_constraint c
-                WHERE c.contype = 'f' AND c.confrelid IN (SELECT a.relid FROM pg_partition_ancestors(leaf) a)
+                WHERE c.contype = 'f'
+                  AND c.confrelid IN (SELECT leaf::oid UNION SELECT a.relid FROM pg_partition_ancestors(leaf) a)
                 ORDER BY 1 LOOP
         EXECUTE format('LOCK TABLE %s IN ROW EXCLUSIVE MODE', ref);
         refs := true;
