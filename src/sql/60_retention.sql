@@ -439,7 +439,6 @@ DECLARE
     i integer := 0;
     finished boolean := true;
     gave_way text;
-    refs boolean;
     q text;
     lr bigint[];
     expected bigint;
@@ -495,7 +494,7 @@ BEGIN
                  WHERE run.resume_leaf IS NULL OR l::oid >= run.resume_leaf ORDER BY l::oid LOOP
         from_ctid := CASE WHEN leaf::oid = run.resume_leaf THEN run.resume_ctid ELSE '(0,0)'::tid END;
         BEGIN
-            refs := utilix._lock_for_purge(leaf);
+            PERFORM utilix._lock_for_purge(leaf);
         EXCEPTION WHEN lock_not_available THEN
             -- a table lock: the step gives way, keeping what it did
             gave_way := format('lock timeout on a table lock of %s or of a table referencing it; retried at the next run', leaf);
@@ -505,14 +504,24 @@ BEGIN
             EXIT;
         END;
         nblocks := pg_relation_size(leaf) / current_setting('block_size')::integer;
-        -- the candidates (expired rows of the window, read without waiting),
-        -- those of them locked (SKIP LOCKED: rows another transaction holds
-        -- are left), and the delete of the locked ones
-        q := format('WITH c AS MATERIALIZED (SELECT t.ctid FROM %1$s t WHERE t.ctid > $1[1] AND t.ctid < $1[2] AND %2$s LIMIT %3$s),
-                          l AS MATERIALIZED (SELECT t.ctid FROM %1$s t WHERE t.ctid = ANY (ARRAY(SELECT c.ctid FROM c)) AND %2$s
-                                              FOR UPDATE OF t SKIP LOCKED),
-                          d AS (DELETE FROM %1$s x WHERE x.ctid = ANY (ARRAY(SELECT l.ctid FROM l)) RETURNING 1)
-                     SELECT (SELECT count(*) FROM c), (SELECT max(c.ctid) FROM c), (SELECT count(*) FROM d)',
+        -- the candidates: expired rows of the window, read without waiting.
+        -- One whose xmax is unset was neither locked nor changed by anyone
+        -- when it was read, and is deleted at once; the others may be held
+        -- by a transaction still open, and are locked first, skipping
+        -- those held (SKIP LOCKED: left for a later run).  Locking every
+        -- row would cost a second write of each.
+        q := format('WITH c AS MATERIALIZED (
+                            SELECT count(*) AS n, max(s.ctid) AS last,
+                                   array_agg(s.ctid) FILTER (WHERE NOT s.touched) AS untouched,
+                                   array_agg(s.ctid) FILTER (WHERE s.touched) AS touched
+                              FROM (SELECT t.ctid, t.xmax <> ''0''::xid AS touched FROM %1$s t
+                                     WHERE t.ctid > $1[1] AND t.ctid < $1[2] AND %2$s LIMIT %3$s) s),
+                          l AS MATERIALIZED (SELECT t.ctid FROM %1$s t WHERE t.ctid = ANY ((SELECT c.touched FROM c)::tid[])
+                                               AND %2$s FOR UPDATE OF t SKIP LOCKED),
+                          d AS (DELETE FROM %1$s x
+                                 WHERE x.ctid = ANY ((SELECT c.untouched FROM c)::tid[]) OR x.ctid = ANY (ARRAY(SELECT l.ctid FROM l))
+                                RETURNING 1)
+                     SELECT (SELECT c.n FROM c), (SELECT c.last FROM c), (SELECT count(*) FROM d)',
                     leaf, pred, batch);
         LOOP
             IF i >= max_batches OR clock_timestamp() > deadline THEN
@@ -522,19 +531,16 @@ BEGIN
                 EXIT;
             END IF;
             window_end := format('(%s,0)', (from_ctid::text::point)[0]::bigint + window_pages)::tid;
-            res := NULL;
-            -- as the table's owner, restricted: see utilix._exec_as_owner
-            IF refs THEN
-                -- a foreign key's action or check may meet a lock or a
-                -- referencing row: only this batch is undone, then sorted out
-                BEGIN
-                    res := utilix._exec_as_owner(leaf, q, ARRAY[from_ctid, window_end]);
-                EXCEPTION WHEN lock_not_available OR integrity_constraint_violation OR transaction_rollback THEN
-                    res := NULL;
-                END;
-            ELSE
+            -- as the table's owner, restricted: see utilix._exec_as_owner.
+            -- Only this batch is undone when it meets a lock all the same (a
+            -- row locked since it was read, or one a foreign key's action or
+            -- check reaches) or a row a foreign key keeps; it is then sorted
+            -- out row by row below.
+            BEGIN
                 res := utilix._exec_as_owner(leaf, q, ARRAY[from_ctid, window_end]);
-            END IF;
+            EXCEPTION WHEN lock_not_available OR integrity_constraint_violation OR transaction_rollback THEN
+                res := NULL;
+            END;
             IF res IS NOT NULL THEN
                 found_rows := res[1]::bigint;
                 last_ctid := res[2]::tid;
