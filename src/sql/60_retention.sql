@@ -352,11 +352,11 @@ COMMENT ON FUNCTION utilix._lock_for_purge(regclass) IS
 -- are still expired (pred), each locked first and skipped if another
 -- transaction holds it.  When the delete fails all the same (through a
 -- foreign key: a referencing row that is locked, or that still refers to
--- the row), the set is halved until the rows that fail are alone.  Rows
--- not removed stay for a later run; so do those left when the deadline
--- passes.  Returns {rows removed, expired rows left}.
-CREATE FUNCTION utilix._purge_rows(leaf regclass, pred text, ctids tid[], deadline timestamptz DEFAULT NULL)
-    RETURNS bigint[]
+-- the row), the set is halved until the rows that fail are alone; those
+-- stay for a later run.  The caller sets a short lock_timeout (a lock met
+-- here only tells which rows cannot go now).  Returns {rows removed,
+-- expired rows left}.
+CREATE FUNCTION utilix._purge_rows(leaf regclass, pred text, ctids tid[]) RETURNS bigint[]
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
     AS $$
 DECLARE
@@ -371,33 +371,28 @@ BEGIN
     IF k = 0 THEN
         RETURN ARRAY[0, 0]::bigint[];
     END IF;
-    IF deadline IS NULL OR clock_timestamp() <= deadline THEN
-        BEGIN
-            n := (utilix._exec_as_owner(leaf, format(
-                     'WITH l AS MATERIALIZED (SELECT t.ctid FROM %1$s t WHERE t.ctid = ANY ($1) AND %2$s FOR UPDATE OF t SKIP LOCKED),
-                           d AS (DELETE FROM %1$s x WHERE x.ctid = ANY (ARRAY(SELECT l.ctid FROM l)) RETURNING 1)
-                      SELECT count(*) FROM d', leaf, pred), ctids))[1]::bigint;
-            IF n = k THEN
-                RETURN ARRAY[n, 0];
-            END IF;
-            -- some were held by others (or changed meanwhile): those still expired stay
-            RETURN ARRAY[n, (utilix._exec_as_owner(leaf, format('SELECT count(*) FROM %1$s t WHERE t.ctid = ANY ($1) AND %2$s',
-                                                                 leaf, pred), ctids))[1]::bigint];
-        EXCEPTION WHEN lock_not_available OR integrity_constraint_violation OR transaction_rollback THEN
-            IF k = 1 THEN
-                RETURN ARRAY[0, 1]::bigint[];
-            END IF;
-        END;
-    END IF;
-    IF deadline IS NOT NULL AND clock_timestamp() > deadline THEN
-        RETURN ARRAY[0, k]::bigint[];
-    END IF;
-    a := utilix._purge_rows(leaf, pred, ctids[1:k / 2], deadline);
-    b := utilix._purge_rows(leaf, pred, ctids[k / 2 + 1:k], deadline);
+    BEGIN
+        n := (utilix._exec_as_owner(leaf, format(
+                 'WITH l AS MATERIALIZED (SELECT t.ctid FROM %1$s t WHERE t.ctid = ANY ($1) AND %2$s FOR UPDATE OF t SKIP LOCKED),
+                       d AS (DELETE FROM %1$s x WHERE x.ctid = ANY (ARRAY(SELECT l.ctid FROM l)) RETURNING 1)
+                  SELECT count(*) FROM d', leaf, pred), ctids))[1]::bigint;
+        IF n = k THEN
+            RETURN ARRAY[n, 0];
+        END IF;
+        -- some were held by others (or changed meanwhile): those still expired stay
+        RETURN ARRAY[n, (utilix._exec_as_owner(leaf, format('SELECT count(*) FROM %1$s t WHERE t.ctid = ANY ($1) AND %2$s',
+                                                             leaf, pred), ctids))[1]::bigint];
+    EXCEPTION WHEN lock_not_available OR integrity_constraint_violation OR transaction_rollback THEN
+        IF k = 1 THEN
+            RETURN ARRAY[0, 1]::bigint[];
+        END IF;
+    END;
+    a := utilix._purge_rows(leaf, pred, ctids[1:k / 2]);
+    b := utilix._purge_rows(leaf, pred, ctids[k / 2 + 1:k]);
     RETURN ARRAY[a[1] + b[1], a[2] + b[2]];
 END
 $$;
-COMMENT ON FUNCTION utilix._purge_rows(regclass, text, tid[], timestamptz) IS
+COMMENT ON FUNCTION utilix._purge_rows(regclass, text, tid[]) IS
     'internal: deletes the expired rows at the given ctids, skipping locked rows and isolating rows a foreign key keeps; returns {removed, left}';
 
 -- One bounded step of one policy, in the caller's transaction: drops
@@ -438,6 +433,7 @@ DECLARE
     dropped integer := 0;
     i integer := 0;
     finished boolean := true;
+    have_run boolean;
     gave_way text;
     q text;
     lr bigint[];
@@ -454,40 +450,69 @@ BEGIN
     END IF;
     SELECT * INTO p FROM utilix.protected_table q WHERE q.schema_name = r.schema_name AND q.table_name = r.table_name;
     pred := utilix._expired_sql(r, p.tenant_column, 't');
-    SELECT * INTO run FROM utilix.purge_run x
-     WHERE x.kind = 'retention' AND x.table_name = rel::text AND x.outcome = 'running'
-     ORDER BY x.id DESC LIMIT 1 FOR UPDATE;
-    IF NOT FOUND THEN
-        EXECUTE format('SELECT EXISTS (SELECT 1 FROM %s t WHERE %s)', rel, pred) INTO finished;
-        IF NOT finished AND NOT EXISTS (SELECT 1 FROM utilix._droppable_partitions(r)) THEN
-            RETURN NULL;
-        END IF;
-        -- exact for a small run; for a large one the planner's estimate,
-        -- since counting would cost a scan of its own
-        EXECUTE format('EXPLAIN (FORMAT JSON) SELECT 1 FROM %s t WHERE %s', rel, pred) INTO plan;
-        expected := (plan -> 0 -> 'Plan' ->> 'Plan Rows')::numeric::bigint;
-        IF expected < 100000 THEN
-            EXECUTE format('SELECT count(*) FROM %s t WHERE %s', rel, pred) INTO expected;
-        END IF;
+    -- from here on every lock is waited for utilix.purge_lock_timeout at most
+    PERFORM set_config('lock_timeout', current_setting('utilix.purge_lock_timeout'), true);
+    BEGIN
+        SELECT * INTO run FROM utilix.purge_run x
+         WHERE x.kind = 'retention' AND x.table_name = rel::text AND x.outcome = 'running'
+         ORDER BY x.id DESC LIMIT 1 FOR UPDATE;
+        have_run := FOUND;
+    EXCEPTION WHEN lock_not_available THEN
+        -- another step of this run is under way, and goes on with it
+        PERFORM set_config('lock_timeout', saved_timeout, true);
+        RETURN NULL;
+    END;
+    IF NOT have_run THEN
+        BEGIN
+            EXECUTE format('SELECT EXISTS (SELECT 1 FROM %s t WHERE %s)', rel, pred) INTO finished;
+            IF NOT finished AND NOT EXISTS (SELECT 1 FROM utilix._droppable_partitions(r)) THEN
+                PERFORM set_config('lock_timeout', saved_timeout, true);
+                RETURN NULL;
+            END IF;
+            -- exact for a small run; for a large one the planner's estimate,
+            -- since counting would cost a scan of its own
+            EXECUTE format('EXPLAIN (FORMAT JSON) SELECT 1 FROM %s t WHERE %s', rel, pred) INTO plan;
+            expected := (plan -> 0 -> 'Plan' ->> 'Plan Rows')::numeric::bigint;
+            IF expected < 100000 THEN
+                EXECUTE format('SELECT count(*) FROM %s t WHERE %s', rel, pred) INTO expected;
+            END IF;
+        EXCEPTION WHEN lock_not_available THEN
+            -- a table lock (the owner's DDL or LOCK TABLE, which hold every
+            -- tenant alike) keeps the table from being read: recorded, and
+            -- tried again at the next run
+            PERFORM set_config('lock_timeout', saved_timeout, true);
+            INSERT INTO utilix.purge_run (kind, table_name, outcome, finished_at, error)
+            VALUES ('retention', rel::text, 'skipped', clock_timestamp(),
+                    format('lock timeout: a table lock on %s held the run off; retried at the next run', rel::text))
+            RETURNING * INTO run;
+            RETURN run.id;
+        END;
         INSERT INTO utilix.purge_run (kind, table_name, rows_expected) VALUES ('retention', rel::text, expected)
             RETURNING * INTO run;
         finished := true;
-    END IF;
-    PERFORM set_config('lock_timeout', current_setting('utilix.purge_lock_timeout'), true);
-    -- whole partitions, each on its own: DETACH needs the table to itself,
-    -- so one that a reader holds (any tenant's open transaction that read
-    -- the table) is left to the batches below and to a later run
-    FOR leaf IN SELECT * FROM utilix._droppable_partitions(r) LOOP
+        -- whole partitions, each on its own, once per run: DETACH needs the
+        -- table to itself, so one that a reader holds (any tenant's open
+        -- transaction that read the table) is left to the batches below,
+        -- and the partition to a later run
         BEGIN
-            EXECUTE format('ALTER TABLE %s DETACH PARTITION %s', rel, leaf);
-            EXECUTE format('SELECT count(*) FROM %s', leaf) INTO n;
-            EXECUTE format('DROP TABLE %s', leaf);
-            done := done + n;
-            dropped := dropped + 1;
+            n := 0;
+            lr := ARRAY[0, 0];
+            FOR leaf IN SELECT * FROM utilix._droppable_partitions(r) LOOP
+                BEGIN
+                    EXECUTE format('ALTER TABLE %s DETACH PARTITION %s', rel, leaf);
+                    EXECUTE format('SELECT count(*) FROM %s', leaf) INTO n;
+                    EXECUTE format('DROP TABLE %s', leaf);
+                    lr := ARRAY[lr[1] + n, lr[2] + 1];
+                EXCEPTION WHEN lock_not_available THEN
+                    NULL;
+                END;
+            END LOOP;
+            done := done + lr[1];
+            dropped := dropped + lr[2];
         EXCEPTION WHEN lock_not_available THEN
-            NULL;
+            NULL;   -- a partition could not even be read: the batches below
         END;
-    END LOOP;
+    END IF;
     -- each leaf in physical order, from where the run stopped last time,
     -- a window of pages at a time, so that no batch scans for long
     FOR leaf IN SELECT l FROM utilix._leaves(rel) l
@@ -523,8 +548,13 @@ BEGIN
                                 RETURNING 1)
                      SELECT (SELECT c.n FROM c), (SELECT c.last FROM c), (SELECT count(*) FROM d)',
                     leaf, pred, batch);
+        -- the table locks are held now; a lock the batches meet is a row's
+        -- (taken since the batch read it, or reached through a foreign
+        -- key), which says only that this row cannot go yet: 10 ms at most
+        PERFORM set_config('lock_timeout', '10ms', true);
         LOOP
-            IF i >= max_batches OR clock_timestamp() > deadline THEN
+            -- (one batch at least: waits above must not starve the batches)
+            IF i >= max_batches OR (i > 0 AND clock_timestamp() > deadline) THEN
                 finished := false;
                 run.resume_leaf := leaf::oid;
                 run.resume_ctid := from_ctid;
@@ -558,7 +588,12 @@ BEGIN
                            ARRAY[from_ctid, window_end]);
                 found_rows := COALESCE(cardinality(res[1]::tid[]), 0);
                 last_ctid := (res[1]::tid[])[found_rows];
-                lr := utilix._purge_rows(leaf, pred, res[1]::tid[], deadline);
+                -- row by row, as it were: a lock met now only tells which rows
+                -- cannot go, so it is waited for 1 ms (a row locked through
+                -- a foreign key costs a few such waits, not a run)
+                PERFORM set_config('lock_timeout', '1ms', true);
+                lr := utilix._purge_rows(leaf, pred, res[1]::tid[]);
+                PERFORM set_config('lock_timeout', '10ms', true);
                 n := lr[1];
                 skipped := skipped + lr[2];
             END IF;
@@ -572,6 +607,7 @@ BEGIN
                 from_ctid := format('(%s,%s)', (window_end::text::point)[0]::bigint - 1, 65535)::tid;
             END IF;
         END LOOP;
+        PERFORM set_config('lock_timeout', current_setting('utilix.purge_lock_timeout'), true);
         EXIT WHEN NOT finished;
     END LOOP;
     PERFORM set_config('lock_timeout', saved_timeout, true);

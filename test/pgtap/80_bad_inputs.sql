@@ -373,7 +373,7 @@ INSERT INTO bi80_fn VALUES
     ('utilix._retention_step(utilix.retention_policy,integer,interval)', 'super',
         ARRAY['(SELECT r FROM utilix.retention_policy r WHERE r.table_name = ''bi80_t'')', '10', '''1 second''']),
     ('utilix._lock_for_purge(regclass)', 'super', ARRAY['''bi80_t''']),
-    ('utilix._purge_rows(regclass,text,tid[],timestamp with time zone)', 'super', ARRAY['''bi80_t''', '''false''', '''{}''', 'now()']),
+    ('utilix._purge_rows(regclass,text,tid[])', 'super', ARRAY['''bi80_t''', '''false''', '''{}''']),
     ('utilix.run_retention(regclass)', 'op', ARRAY['''bi80_t''']),
     ('utilix.hold_tenant(bigint,text)', 'op', ARRAY[:'ta', '''bi80 hold''']),
     ('utilix.release_hold(bigint)', 'op', ARRAY[:'tb']),
@@ -465,8 +465,7 @@ INSERT INTO bi80_null_expect VALUES
     ('utilix._retention_step(utilix.retention_policy,integer,interval)', 2, 'null', NULL),
     ('utilix._retention_step(utilix.retention_policy,integer,interval)', 3, 'null', NULL),
     ('utilix.run_retention(regclass)', 1, 'ok', NULL),                          -- every table
-    ('utilix._purge_rows(regclass,text,tid[],timestamp with time zone)', 3, 'ok', NULL),  -- no rows
-    ('utilix._purge_rows(regclass,text,tid[],timestamp with time zone)', 4, 'ok', NULL),  -- no deadline
+    ('utilix._purge_rows(regclass,text,tid[])', 3, 'ok', NULL),                 -- no rows
     -- valid calls refused all the same: the tenant was terminated in this
     -- transaction, and an export needs a termination that has committed
     ('utilix.export_tenant(bigint)', 0, '55000', NULL),
