@@ -17,11 +17,14 @@
 #    open transaction on a time-partitioned table (the expired partition's
 #    rows go by batches, the partition itself at a later run); a locked
 #    referencing row reached by ON DELETE CASCADE (only its parent waits);
-#  - offboarding: a terminated tenant whose open transaction wrote a row
-#    delays only its own purge (recorded, no certificate, the other due
-#    tenant purged; purged with the row once it commits); a tenant with its
-#    own list partition is purged while another tenant reads the table (rows
-#    deleted, the partition left empty); the worker's tick is never stuck;
+#  - offboarding: terminate_tenant waits for the tenant's open transaction
+#    that inserted a row (so no certificate can miss a row still to
+#    commit); a terminated tenant's open transaction that holds one of its
+#    rows delays only its own purge (recorded, no certificate, the other due
+#    tenants purged; purged once it commits, every row certified); a tenant
+#    with its own list partition is purged while another tenant reads the
+#    table (rows deleted, the partition left empty); the worker's tick is
+#    never stuck;
 #  - the access log: an auditor's open transaction over the log no longer
 #    holds the drop of an old day (and the writer) for long.
 # Everything it creates (a database, four roles) is removed at the end.
