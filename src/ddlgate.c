@@ -792,6 +792,27 @@ typedef struct LockGate
 
 static bool lock_reaches_walker(Node *node, void *context);
 
+/*
+ * gated(), without taking a lock of its own: the LOCK itself is about to
+ * take one, and holding ACCESS SHARE first would make two sessions that
+ * LOCK the same table deadlock on the upgrade.
+ */
+static bool
+protected_under_rls_unlocked(Oid relid)
+{
+	Relation	rel;
+	bool		prot;
+
+	if (check_enable_rls(relid, InvalidOid, true) != RLS_ENABLED)
+		return false;
+	rel = RelationIdGetRelation(relid);
+	if (!RelationIsValid(rel))
+		return false;
+	prot = utilix_relation_is_protected(rel);
+	RelationClose(rel);
+	return prot;
+}
+
 /* the mode as LOCK TABLE spells it */
 static const char *
 lock_mode_name(LOCKMODE mode)
@@ -836,7 +857,7 @@ gate_lock_relation(Oid relid, bool inh, LockGate *g)
 		{
 			Oid			r = lfirst_oid(lc);
 
-			if (gated(r) && !pg_class_ownercheck(r, GetUserId()))
+			if (!pg_class_ownercheck(r, GetUserId()) && protected_under_rls_unlocked(r))
 				ereport(ERROR,
 						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 						 errmsg("LOCK TABLE ... IN %s MODE on protected table \"%s\" is not allowed",

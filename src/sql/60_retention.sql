@@ -396,7 +396,7 @@ COMMENT ON FUNCTION utilix._purge_rows(regclass, text, tid[]) IS
     'internal: deletes the expired rows at the given ctids, skipping locked rows and isolating rows a foreign key keeps; returns {removed, left}';
 
 -- One bounded step of one policy, in the caller's transaction: drops
--- expired partitions, then deletes up to max_batches batches of
+-- expired partitions (at a run's first step), then deletes up to max_batches batches of
 -- utilix.purge_batch_rows rows under a short lock_timeout (the caller's
 -- own lock_timeout is restored).  Records the work in utilix.purge_run and
 -- returns that run's id (NULL when there was nothing to do).
