@@ -94,12 +94,12 @@ typedef enum AlogKind
 {
 	ALOG_SELECT = 0, ALOG_INSERT, ALOG_UPDATE, ALOG_DELETE, ALOG_MERGE,
 	ALOG_COPY, ALOG_TRUNCATE, ALOG_DDL, ALOG_LOGIN, ALOG_ADMIN, ALOG_KEY,
-	ALOG_PURGE, ALOG_NKINDS
+	ALOG_PURGE, ALOG_EXPORT, ALOG_NKINDS
 } AlogKind;
 
 static const char *const kind_names[ALOG_NKINDS] = {
 	"select", "insert", "update", "delete", "merge", "copy", "truncate",
-	"ddl", "login", "admin", "key", "purge"
+	"ddl", "login", "admin", "key", "purge", "export"
 };
 
 typedef enum AlogOutcome
@@ -2223,7 +2223,7 @@ utilix_log_event(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("\"%s\" is not a kind of access log event", pnstrdup(kind, pg_mbcliplen(kind, strlen(kind), 64))),
-				 errhint("The kinds are login, admin, key and purge.")));
+				 errhint("The kinds are login, admin, key, purge and export.")));
 	if (strcmp(outcome, "ok") != 0 && strcmp(outcome, "error") != 0 && strcmp(outcome, "denied") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -3078,7 +3078,7 @@ write_records(AlogRecord *recs, int n, bool dedupe)
 		head->added++;
 
 		/* security events go out on NOTIFY too (delivered when the batch commits) */
-		if (r->outcome == ALOG_DENIED || r->kind == ALOG_KEY || r->kind == ALOG_PURGE ||
+		if (r->outcome == ALOG_DENIED || r->kind == ALOG_KEY || r->kind == ALOG_PURGE || r->kind == ALOG_EXPORT ||
 			(r->kind == ALOG_LOGIN && r->outcome != ALOG_OK))
 		{
 			StringInfoData p;

@@ -57,6 +57,9 @@
 #include "utils/array.h"
 #include "nodes/parsenodes.h"
 #include "parser/parse_type.h"
+#include "rewrite/rewriteHandler.h"
+#include "storage/lock.h"
+#include "utils/acl.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -766,6 +769,147 @@ gate_vacuum(VacuumStmt *stmt, bool *sanitize)
 			if (gated(relid))
 				*sanitize = true;
 		}
+	}
+}
+
+/*
+ * LOCK TABLE.  Row level security does not apply to table locks, and a
+ * role may take any lock on a table it may update: an application role
+ * (with or without a tenant context) that holds SHARE or a stronger lock on
+ * a protected table in an open transaction stops every other tenant's
+ * writes, and the purge of every tenant's expired rows, for as long as it
+ * likes.  A role under row level security may take on a protected table
+ * only the modes its own statements take anyway (ACCESS SHARE, ROW SHARE,
+ * ROW EXCLUSIVE); the table's owner, whose DDL takes the strong locks
+ * anyway, may take any.  Views are followed to the tables they lock, and a
+ * table to its partitions and children (LOCK takes them too).
+ */
+typedef struct LockGate
+{
+	LOCKMODE	mode;
+	List	   *views;			/* views followed so far */
+} LockGate;
+
+static bool lock_reaches_walker(Node *node, void *context);
+
+/*
+ * gated(), without taking a lock of its own: the LOCK itself is about to
+ * take one, and holding ACCESS SHARE first would make two sessions that
+ * LOCK the same table deadlock on the upgrade.
+ */
+static bool
+protected_under_rls_unlocked(Oid relid)
+{
+	Relation	rel;
+	bool		prot;
+
+	if (check_enable_rls(relid, InvalidOid, true) != RLS_ENABLED)
+		return false;
+	rel = RelationIdGetRelation(relid);
+	if (!RelationIsValid(rel))
+		return false;
+	prot = utilix_relation_is_protected(rel);
+	RelationClose(rel);
+	return prot;
+}
+
+/* the mode as LOCK TABLE spells it */
+static const char *
+lock_mode_name(LOCKMODE mode)
+{
+	static const char *const names[] = {
+		"", "ACCESS SHARE", "ROW SHARE", "ROW EXCLUSIVE", "SHARE UPDATE EXCLUSIVE",
+		"SHARE", "SHARE ROW EXCLUSIVE", "EXCLUSIVE", "ACCESS EXCLUSIVE"
+	};
+
+	return (mode >= 1 && mode <= 8) ? names[mode] : "?";
+}
+
+static void
+gate_lock_relation(Oid relid, bool inh, LockGate *g)
+{
+	char		relkind = get_rel_relkind(relid);
+
+	check_stack_depth();
+	if (relkind == RELKIND_VIEW)
+	{
+		Relation	view;
+		Query	   *q;
+
+		if (list_member_oid(g->views, relid))
+			return;
+		g->views = lappend_oid(g->views, relid);
+		view = RelationIdGetRelation(relid);
+		if (!RelationIsValid(view))
+			return;
+		q = copyObject(get_view_query(view));
+		RelationClose(view);
+		(void) lock_reaches_walker((Node *) q, g);
+		return;
+	}
+	if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE)
+		return;
+	{
+		List	   *rels = inh ? find_all_inheritors(relid, NoLock, NULL) : list_make1_oid(relid);
+		ListCell   *lc;
+
+		foreach(lc, rels)
+		{
+			Oid			r = lfirst_oid(lc);
+
+			if (!pg_class_ownercheck(r, GetUserId()) && protected_under_rls_unlocked(r))
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						 errmsg("LOCK TABLE ... IN %s MODE on protected table \"%s\" is not allowed",
+								lock_mode_name(g->mode), get_rel_name(r)),
+						 errdetail("Held in an open transaction, a lock this strong holds up every other tenant of the table: "
+								   "their writes, or the removal of their expired rows."),
+						 errhint("Lock rows (SELECT ... FOR UPDATE) or use advisory locks; "
+								 "ACCESS SHARE, ROW SHARE and ROW EXCLUSIVE are allowed.")));
+		}
+	}
+}
+
+/* every table a view's query reads, as LOCK on the view locks them */
+static bool
+lock_reaches_walker(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Query))
+	{
+		Query	   *q = (Query *) node;
+		ListCell   *lc;
+
+		foreach(lc, q->rtable)
+		{
+			RangeTblEntry *rte = (RangeTblEntry *) lfirst(lc);
+
+			if (rte->rtekind == RTE_RELATION)
+				gate_lock_relation(rte->relid, rte->inh, (LockGate *) context);
+		}
+		return query_tree_walker(q, lock_reaches_walker, context, 0);
+	}
+	return expression_tree_walker(node, lock_reaches_walker, context);
+}
+
+void
+utilix_gate_lock(LockStmt *stmt, List *relids)
+{
+	ListCell   *lc,
+			   *lr;
+	LockGate	g;
+
+	if (!utilix_preloaded || stmt->mode <= RowExclusiveLock)
+		return;
+	g.mode = stmt->mode;
+	g.views = NIL;
+	forboth(lc, stmt->relations, lr, relids)
+	{
+		RangeVar   *rv = (RangeVar *) lfirst(lc);
+
+		if (OidIsValid(lfirst_oid(lr)))
+			gate_lock_relation(lfirst_oid(lr), rv->inh, &g);
 	}
 }
 

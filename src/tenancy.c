@@ -8,6 +8,7 @@
 #include "postgres.h"
 
 #include "access/relation.h"
+#include "access/xact.h"
 #include "catalog/pg_class.h"
 #include "catalog/namespace.h"
 #include "utils/acl.h"
@@ -307,6 +308,39 @@ utilix_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 		}
 	}
 
+	if (IsA(pstmt->utilityStmt, LockStmt) && utilix_preloaded)
+	{
+		/*
+		 * LOCK TABLE: judged (utilix_gate_lock) on the tables its names
+		 * resolve to now, and run on those very tables, named schema and
+		 * all, so that no name resolves to another table in between.
+		 */
+		PlannedStmt *lock_pstmt = makeNode(PlannedStmt);
+		LockStmt   *lock = copyObject((LockStmt *) pstmt->utilityStmt);
+		List	   *relids = NIL;
+		ListCell   *lc;
+
+		foreach(lc, lock->relations)
+		{
+			RangeVar   *rv = (RangeVar *) lfirst(lc);
+			Oid			relid = RangeVarGetRelid(rv, NoLock, true);
+
+			relids = lappend_oid(relids, relid);
+			if (OidIsValid(relid))
+			{
+				RangeVar   *q = makeRangeVar(get_namespace_name(get_rel_namespace(relid)),
+											 get_rel_name(relid), rv->location);
+
+				q->inh = rv->inh;
+				lfirst(lc) = q;
+			}
+		}
+		utilix_gate_lock(lock, relids);
+		memcpy(lock_pstmt, pstmt, sizeof(PlannedStmt));
+		lock_pstmt->utilityStmt = (Node *) lock;
+		run_pstmt = lock_pstmt;
+	}
+
 	/*
 	 * Hooks below us (pg_stat_statements keeps utility statements' text as
 	 * written) see the statement with its literals masked.  The mask keeps
@@ -533,6 +567,19 @@ utilix_acting_role_is_member(PG_FUNCTION_ARGS)
 	Oid			role = get_role_oid(NameStr(*PG_GETARG_NAME(0)), true);
 
 	PG_RETURN_BOOL(OidIsValid(role) && is_member_of_role(GetOuterUserId(), role));
+}
+
+/*
+ * utilix._written_here(xid): is xid this transaction or one of its
+ * subtransactions (the xmin of a row version this transaction wrote)?  Such
+ * a change is not visible yet to any other session, and is undone if this
+ * transaction rolls back.
+ */
+PG_FUNCTION_INFO_V1(utilix_written_here);
+Datum
+utilix_written_here(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(TransactionIdIsCurrentTransactionId(PG_GETARG_TRANSACTIONID(0)));
 }
 
 /*

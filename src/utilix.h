@@ -184,6 +184,9 @@ extern bool utilix_reseal_mode;
 
 /* ddlgate.c: DDL a role under row level security may run on protected tables */
 extern void utilix_ddl_gate(struct Node *parsetree, bool *sanitize);
+struct LockStmt;
+struct List;
+extern void utilix_gate_lock(struct LockStmt *stmt, struct List *relids);
 
 /* pwhash.c: the text form of a password hash (users.c computes and checks them) */
 #define UTILIX_PW_SALT_LEN	16

@@ -167,7 +167,7 @@ WorkerInit(void)
 							NULL, &purge_time_budget, 100, 1, 600000,
 							PGC_SUSET, GUC_UNIT_MS, NULL, NULL, NULL);
 	DefineCustomIntVariable("utilix.purge_lock_timeout",
-							"lock_timeout of retention batches; a batch that waits longer gives way and is retried.",
+							"How long retention and offboarding wait for a lock; what would wait longer is left for the next run.",
 							NULL, &purge_lock_timeout, 100, 1, 60000,
 							PGC_SUSET, GUC_UNIT_MS, NULL, NULL, NULL);
 	DefineCustomIntVariable("utilix.purge_run_retention",

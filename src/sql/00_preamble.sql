@@ -43,4 +43,4 @@ CREATE FUNCTION utilix._log_event(kind text, tenant bigint, outcome text, detail
     LANGUAGE c VOLATILE
     AS 'MODULE_PATHNAME', 'utilix_log_event';
 COMMENT ON FUNCTION utilix._log_event(text, bigint, text, text, text, boolean) IS
-    'internal: queues an access log record of kind login, admin, key or purge: at once (kept through rollback: attempts), or with on_commit only if the transaction commits (work done)';
+    'internal: queues an access log record of kind login, admin, key, purge or export: at once (kept through rollback: attempts), or with on_commit only if the transaction commits (work done)';

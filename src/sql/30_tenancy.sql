@@ -741,6 +741,12 @@ END
 $$;
 COMMENT ON FUNCTION utilix._has_rows(regclass) IS 'internal: does the table (and its children) hold a row';
 
+CREATE FUNCTION utilix._written_here(x xid) RETURNS boolean
+    LANGUAGE c VOLATILE STRICT
+    AS 'MODULE_PATHNAME', 'utilix_written_here';
+COMMENT ON FUNCTION utilix._written_here(xid) IS
+    'internal: is this the transaction (or a subtransaction of it) that wrote a row version with this xmin, not yet visible to anyone else?';
+
 CREATE FUNCTION utilix._invoker_is_superuser() RETURNS boolean
     LANGUAGE c STABLE PARALLEL SAFE
     AS 'MODULE_PATHNAME', 'utilix_invoker_is_superuser';

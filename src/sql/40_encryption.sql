@@ -372,6 +372,9 @@ CREATE FUNCTION utilix.decrypt_column(rel regclass, col name) RETURNS void
     AS $$
 DECLARE
     e record;
+    tenants bigint[];
+    tcol name;
+    t bigint;
 BEGIN
     IF rel IS NULL OR col IS NULL THEN
         RAISE EXCEPTION 'table and column must not be null' USING ERRCODE = '22004';
@@ -382,6 +385,17 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'column "%" of table "%" is not encrypted', col, rel::text USING ERRCODE = '22023';
     END IF;
+    -- every tenant whose values lose their encryption hears of it in its
+    -- own chain of the access log, when this commits
+    SELECT p.tenant_column INTO tcol FROM utilix.protected_table p WHERE p.relid = rel;
+    IF tcol IS NOT NULL THEN
+        EXECUTE format('SELECT ARRAY(SELECT DISTINCT x.%I FROM %s x WHERE x.%I IS NOT NULL ORDER BY 1)', tcol, rel, col)
+            INTO tenants;
+    END IF;
+    FOREACH t IN ARRAY COALESCE(tenants, '{}') LOOP
+        PERFORM utilix._log_event('key', t, 'ok', format('column %s.%s decrypted: its values are stored in plaintext', rel::text, col),
+                                  on_commit => true);
+    END LOOP;
     EXECUTE format('DROP INDEX IF EXISTS %I.%I', e.schema_name, 'utilix_bidx_' || e.column_id);
     EXECUTE format('ALTER TABLE %s DROP CONSTRAINT IF EXISTS %I', rel, 'utilix_sealed_' || e.column_id);
     EXECUTE format('ALTER TABLE %s ALTER COLUMN %I TYPE %s USING utilix._plain(%I)', rel, col, e.plain_type, col);

@@ -61,11 +61,16 @@ CREATE TABLE utilix.purge_run (
     rows_expected      bigint,
     rows_removed       bigint NOT NULL DEFAULT 0,
     partitions_dropped integer NOT NULL DEFAULT 0,
-    outcome            text NOT NULL DEFAULT 'running' CHECK (outcome IN ('running', 'ok', 'error', 'skipped')),
+    outcome            text NOT NULL DEFAULT 'running' CHECK (outcome IN ('running', 'ok', 'partial', 'error', 'skipped')),
     error              text,
     resume_leaf        oid,
-    resume_ctid        tid
+    resume_ctid        tid,
+    rows_skipped       bigint NOT NULL DEFAULT 0
 );
+COMMENT ON COLUMN utilix.purge_run.rows_skipped IS
+    'expired rows a retention run left because another transaction held them (a row lock) or a foreign key kept them; a later run removes them';
+COMMENT ON COLUMN utilix.purge_run.outcome IS
+    'running; ok (every expired row removed); partial (the run reached the end, but rows_skipped rows were held and remain); error';
 COMMENT ON COLUMN utilix.purge_run.resume_ctid IS
     'where a retention run spanning several worker ticks goes on: batches walk each table in physical order';
 COMMENT ON TABLE utilix.purge_run IS 'every retention and offboarding run (kept utilix.purge_run_retention)';
@@ -312,11 +317,100 @@ $$;
 COMMENT ON FUNCTION utilix.purge_preview(regclass) IS
     'operator: what a retention run would remove now (rows, whole partitions, estimated bytes), removing nothing';
 
+-- The tables a purge of leaf must be able to write without waiting: the
+-- leaf, and every table whose foreign keys reach it (their ON DELETE
+-- actions and checks run inside the purge's delete).  Locked here, ROW
+-- EXCLUSIVE (what any writer holds), under the caller's lock_timeout: a
+-- table lock, which only the owner's DDL or LOCK TABLE of the owner or a
+-- superuser takes, holds every tenant of the table alike.  Returns whether
+-- any foreign key reaches the leaf.
+CREATE FUNCTION utilix._lock_for_purge(leaf regclass) RETURNS boolean
+    LANGUAGE plpgsql STRICT SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    ref regclass;
+    refs boolean := false;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = leaf) THEN
+        RAISE EXCEPTION 'relation with OID % does not exist', leaf::oid USING ERRCODE = '42P01';
+    END IF;
+    EXECUTE format('LOCK TABLE %s IN ROW EXCLUSIVE MODE', leaf);
+    FOR ref IN SELECT DISTINCT c.conrelid::regclass FROM pg_constraint c
+                WHERE c.contype = 'f'
+                  AND c.confrelid IN (SELECT leaf::oid UNION SELECT a.relid FROM pg_partition_ancestors(leaf) a)
+                ORDER BY 1 LOOP
+        EXECUTE format('LOCK TABLE %s IN ROW EXCLUSIVE MODE', ref);
+        refs := true;
+    END LOOP;
+    RETURN refs;
+END
+$$;
+COMMENT ON FUNCTION utilix._lock_for_purge(regclass) IS
+    'internal: locks a leaf and the tables whose foreign keys reach it for a purge (ROW EXCLUSIVE); true if any foreign key reaches it';
+
+-- Deletes, as the table's owner, those of the rows at ctids of leaf that
+-- are still expired (pred), each locked first and skipped if another
+-- transaction holds it.  When the delete fails all the same (through a
+-- foreign key: a referencing row that is locked, or that still refers to
+-- the row), the set is halved until the rows that fail are alone; those
+-- stay for a later run.  The caller sets a short lock_timeout (a lock met
+-- here only tells which rows cannot go now).  Returns {rows removed,
+-- expired rows left}.
+CREATE FUNCTION utilix._purge_rows(leaf regclass, pred text, ctids tid[]) RETURNS bigint[]
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    n bigint;
+    k integer := COALESCE(cardinality(ctids), 0);
+    a bigint[];
+    b bigint[];
+BEGIN
+    IF leaf IS NULL OR pred IS NULL THEN
+        RAISE EXCEPTION 'table and predicate must not be null' USING ERRCODE = '22004';
+    END IF;
+    IF k = 0 THEN
+        RETURN ARRAY[0, 0]::bigint[];
+    END IF;
+    BEGIN
+        n := (utilix._exec_as_owner(leaf, format(
+                 'WITH l AS MATERIALIZED (SELECT t.ctid FROM %1$s t WHERE t.ctid = ANY ($1) AND %2$s FOR UPDATE OF t SKIP LOCKED),
+                       d AS (DELETE FROM %1$s x WHERE x.ctid = ANY (ARRAY(SELECT l.ctid FROM l)) RETURNING 1)
+                  SELECT count(*) FROM d', leaf, pred), ctids))[1]::bigint;
+        IF n = k THEN
+            RETURN ARRAY[n, 0];
+        END IF;
+        -- some were held by others (or changed meanwhile): those still expired stay
+        RETURN ARRAY[n, (utilix._exec_as_owner(leaf, format('SELECT count(*) FROM %1$s t WHERE t.ctid = ANY ($1) AND %2$s',
+                                                             leaf, pred), ctids))[1]::bigint];
+    EXCEPTION WHEN lock_not_available OR integrity_constraint_violation OR transaction_rollback THEN
+        IF k = 1 THEN
+            RETURN ARRAY[0, 1]::bigint[];
+        END IF;
+    END;
+    a := utilix._purge_rows(leaf, pred, ctids[1:k / 2]);
+    b := utilix._purge_rows(leaf, pred, ctids[k / 2 + 1:k]);
+    RETURN ARRAY[a[1] + b[1], a[2] + b[2]];
+END
+$$;
+COMMENT ON FUNCTION utilix._purge_rows(regclass, text, tid[]) IS
+    'internal: deletes the expired rows at the given ctids, skipping locked rows and isolating rows a foreign key keeps; returns {removed, left}';
+
 -- One bounded step of one policy, in the caller's transaction: drops
--- expired partitions, then deletes up to max_batches batches of
+-- expired partitions (at a run's first step), then deletes up to max_batches batches of
 -- utilix.purge_batch_rows rows under a short lock_timeout (the caller's
 -- own lock_timeout is restored).  Records the work in utilix.purge_run and
 -- returns that run's id (NULL when there was nothing to do).
+--
+-- What another session holds delays only what it holds: a row that a
+-- transaction has locked (SELECT ... FOR UPDATE or FOR KEY SHARE, an
+-- UPDATE or DELETE not yet committed; a tenant may do that to its own
+-- rows) is skipped, counted in rows_skipped and left for a later run,
+-- while every other expired row goes; a row a foreign key keeps (a
+-- referencing row locked, or still referring to it) likewise.  A partition
+-- that cannot be detached at once (a reader holds its table) is left to
+-- the batches, row by row.  Only a table lock (the owner's DDL or LOCK
+-- TABLE, which hold every tenant alike) makes the step give way: the work
+-- done so far is kept and the next step goes on from there.
 CREATE FUNCTION utilix._retention_step(r utilix.retention_policy, max_batches integer,
                                        time_budget interval DEFAULT NULL) RETURNS bigint
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
@@ -331,15 +425,21 @@ DECLARE
     pred text;
     batch integer := current_setting('utilix.purge_batch_rows')::integer;
     n bigint;
+    found_rows bigint;
     last_ctid tid;
     from_ctid tid;
     done bigint := 0;
+    skipped bigint := 0;
     dropped integer := 0;
     i integer := 0;
     finished boolean := true;
+    have_run boolean;
+    gave_way text;
+    q text;
+    lr bigint[];
     expected bigint;
     plan jsonb;
-    started timestamptz := clock_timestamp();
+    deadline timestamptz := clock_timestamp() + time_budget;
     saved_timeout text := current_setting('lock_timeout');
     nblocks bigint;
     window_end tid;
@@ -350,85 +450,183 @@ BEGIN
     END IF;
     SELECT * INTO p FROM utilix.protected_table q WHERE q.schema_name = r.schema_name AND q.table_name = r.table_name;
     pred := utilix._expired_sql(r, p.tenant_column, 't');
-    SELECT * INTO run FROM utilix.purge_run x
-     WHERE x.kind = 'retention' AND x.table_name = rel::text AND x.outcome = 'running'
-     ORDER BY x.id DESC LIMIT 1 FOR UPDATE;
-    IF NOT FOUND THEN
-        EXECUTE format('SELECT EXISTS (SELECT 1 FROM %s t WHERE %s)', rel, pred) INTO finished;
-        IF NOT finished AND NOT EXISTS (SELECT 1 FROM utilix._droppable_partitions(r)) THEN
-            RETURN NULL;
-        END IF;
-        -- exact for a small run; for a large one the planner's estimate,
-        -- since counting would cost a scan of its own
-        EXECUTE format('EXPLAIN (FORMAT JSON) SELECT 1 FROM %s t WHERE %s', rel, pred) INTO plan;
-        expected := (plan -> 0 -> 'Plan' ->> 'Plan Rows')::numeric::bigint;
-        IF expected < 100000 THEN
-            EXECUTE format('SELECT count(*) FROM %s t WHERE %s', rel, pred) INTO expected;
-        END IF;
+    -- from here on every lock is waited for utilix.purge_lock_timeout at most
+    PERFORM set_config('lock_timeout', current_setting('utilix.purge_lock_timeout'), true);
+    BEGIN
+        SELECT * INTO run FROM utilix.purge_run x
+         WHERE x.kind = 'retention' AND x.table_name = rel::text AND x.outcome = 'running'
+         ORDER BY x.id DESC LIMIT 1 FOR UPDATE;
+        have_run := FOUND;
+    EXCEPTION WHEN lock_not_available THEN
+        -- another step of this run is under way, and goes on with it
+        PERFORM set_config('lock_timeout', saved_timeout, true);
+        RETURN NULL;
+    END;
+    IF NOT have_run THEN
+        BEGIN
+            EXECUTE format('SELECT EXISTS (SELECT 1 FROM %s t WHERE %s)', rel, pred) INTO finished;
+            IF NOT finished AND NOT EXISTS (SELECT 1 FROM utilix._droppable_partitions(r)) THEN
+                PERFORM set_config('lock_timeout', saved_timeout, true);
+                RETURN NULL;
+            END IF;
+            -- exact for a small run; for a large one the planner's estimate,
+            -- since counting would cost a scan of its own
+            EXECUTE format('EXPLAIN (FORMAT JSON) SELECT 1 FROM %s t WHERE %s', rel, pred) INTO plan;
+            expected := (plan -> 0 -> 'Plan' ->> 'Plan Rows')::numeric::bigint;
+            IF expected < 100000 THEN
+                EXECUTE format('SELECT count(*) FROM %s t WHERE %s', rel, pred) INTO expected;
+            END IF;
+        EXCEPTION WHEN lock_not_available THEN
+            -- a table lock (the owner's DDL or LOCK TABLE, which hold every
+            -- tenant alike) keeps the table from being read: recorded, and
+            -- tried again at the next run
+            PERFORM set_config('lock_timeout', saved_timeout, true);
+            INSERT INTO utilix.purge_run (kind, table_name, outcome, finished_at, error)
+            VALUES ('retention', rel::text, 'skipped', clock_timestamp(),
+                    format('lock timeout: a table lock on %s held the run off; retried at the next run', rel::text))
+            RETURNING * INTO run;
+            RETURN run.id;
+        END;
         INSERT INTO utilix.purge_run (kind, table_name, rows_expected) VALUES ('retention', rel::text, expected)
             RETURNING * INTO run;
         finished := true;
-    END IF;
-    PERFORM set_config('lock_timeout', current_setting('utilix.purge_lock_timeout'), true);
-    BEGIN
-        FOR leaf IN SELECT * FROM utilix._droppable_partitions(r) LOOP
-            EXECUTE format('SELECT count(*) FROM %s', leaf) INTO n;
-            EXECUTE format('ALTER TABLE %s DETACH PARTITION %s', rel, leaf);
-            EXECUTE format('DROP TABLE %s', leaf);
-            done := done + n;
-            dropped := dropped + 1;
-        END LOOP;
-        -- each leaf in physical order, from where the run stopped last time,
-        -- a window of pages at a time, so that no batch scans for long
-        FOR leaf IN SELECT l FROM utilix._leaves(rel) l
-                     WHERE run.resume_leaf IS NULL OR l::oid >= run.resume_leaf ORDER BY l::oid LOOP
-            from_ctid := CASE WHEN leaf::oid = run.resume_leaf THEN run.resume_ctid ELSE '(0,0)'::tid END;
-            nblocks := pg_relation_size(leaf) / current_setting('block_size')::integer;
-            LOOP
-                IF i >= max_batches OR (time_budget IS NOT NULL AND clock_timestamp() - started > time_budget) THEN
-                    finished := false;
-                    run.resume_leaf := leaf::oid;
-                    run.resume_ctid := from_ctid;
-                    EXIT;
-                END IF;
-                window_end := format('(%s,0)', (from_ctid::text::point)[0]::bigint + window_pages)::tid;
-                -- as the table's owner, restricted: see utilix._exec_as_owner
-                res := utilix._exec_as_owner(leaf,
-                           format('WITH d AS (DELETE FROM %1$s WHERE ctid = ANY (ARRAY(
-                                       SELECT t.ctid FROM %1$s t WHERE t.ctid > $1[1] AND t.ctid < $1[2] AND %2$s LIMIT %3$s)) RETURNING ctid)
-                                   SELECT count(*), max(ctid) FROM d', leaf, pred, batch),
-                           ARRAY[from_ctid, window_end]);
-                n := res[1]::bigint;
-                last_ctid := res[2]::tid;
-                i := i + 1;
-                done := done + n;
-                IF n = batch THEN
-                    from_ctid := last_ctid;             -- more in this window
-                ELSIF (window_end::text::point)[0] >= nblocks THEN
-                    EXIT;                               -- the leaf is done
-                ELSE
-                    from_ctid := format('(%s,0)', (window_end::text::point)[0]::bigint - 1)::tid;
-                    from_ctid := format('(%s,%s)', (from_ctid::text::point)[0]::bigint, 65535)::tid;
-                END IF;
+        -- whole partitions, each on its own, once per run: DETACH needs the
+        -- table to itself, so one that a reader holds (any tenant's open
+        -- transaction that read the table) is left to the batches below,
+        -- and the partition to a later run
+        BEGIN
+            n := 0;
+            lr := ARRAY[0, 0];
+            FOR leaf IN SELECT * FROM utilix._droppable_partitions(r) LOOP
+                BEGIN
+                    EXECUTE format('ALTER TABLE %s DETACH PARTITION %s', rel, leaf);
+                    EXECUTE format('SELECT count(*) FROM %s', leaf) INTO n;
+                    EXECUTE format('DROP TABLE %s', leaf);
+                    lr := ARRAY[lr[1] + n, lr[2] + 1];
+                EXCEPTION WHEN lock_not_available THEN
+                    NULL;
+                END;
             END LOOP;
-            EXIT WHEN NOT finished;
+            done := done + lr[1];
+            dropped := dropped + lr[2];
+        EXCEPTION WHEN lock_not_available THEN
+            NULL;   -- a partition could not even be read: the batches below
+        END;
+    END IF;
+    -- each leaf in physical order, from where the run stopped last time,
+    -- a window of pages at a time, so that no batch scans for long
+    FOR leaf IN SELECT l FROM utilix._leaves(rel) l
+                 WHERE run.resume_leaf IS NULL OR l::oid >= run.resume_leaf ORDER BY l::oid LOOP
+        from_ctid := CASE WHEN leaf::oid = run.resume_leaf THEN run.resume_ctid ELSE '(0,0)'::tid END;
+        BEGIN
+            PERFORM utilix._lock_for_purge(leaf);
+        EXCEPTION WHEN lock_not_available THEN
+            -- a table lock: the step gives way, keeping what it did
+            gave_way := format('lock timeout on a table lock of %s or of a table referencing it; retried at the next run', leaf);
+            finished := false;
+            run.resume_leaf := leaf::oid;
+            run.resume_ctid := from_ctid;
+            EXIT;
+        END;
+        nblocks := pg_relation_size(leaf) / current_setting('block_size')::integer;
+        -- the candidates: expired rows of the window, read without waiting.
+        -- One whose xmax is unset was neither locked nor changed by anyone
+        -- when it was read, and is deleted at once; the others may be held
+        -- by a transaction still open, and are locked first, skipping
+        -- those held (SKIP LOCKED: left for a later run).  Locking every
+        -- row would cost a second write of each.
+        q := format('WITH c AS MATERIALIZED (
+                            SELECT count(*) AS n, max(s.ctid) AS last,
+                                   array_agg(s.ctid) FILTER (WHERE NOT s.touched) AS untouched,
+                                   array_agg(s.ctid) FILTER (WHERE s.touched) AS touched
+                              FROM (SELECT t.ctid, t.xmax <> ''0''::xid AS touched FROM %1$s t
+                                     WHERE t.ctid > $1[1] AND t.ctid < $1[2] AND %2$s LIMIT %3$s) s),
+                          l AS MATERIALIZED (SELECT t.ctid FROM %1$s t WHERE t.ctid = ANY ((SELECT c.touched FROM c)::tid[])
+                                               AND %2$s FOR UPDATE OF t SKIP LOCKED),
+                          d AS (DELETE FROM %1$s x
+                                 WHERE x.ctid = ANY ((SELECT c.untouched FROM c)::tid[]) OR x.ctid = ANY (ARRAY(SELECT l.ctid FROM l))
+                                RETURNING 1)
+                     SELECT (SELECT c.n FROM c), (SELECT c.last FROM c), (SELECT count(*) FROM d)',
+                    leaf, pred, batch);
+        -- the table locks are held now; a lock the batches meet is a row's
+        -- (taken since the batch read it, or reached through a foreign
+        -- key), which says only that this row cannot go yet: 10 ms at most
+        PERFORM set_config('lock_timeout', '10ms', true);
+        LOOP
+            -- (one batch at least: waits above must not starve the batches)
+            IF i >= max_batches OR (i > 0 AND clock_timestamp() > deadline) THEN
+                finished := false;
+                run.resume_leaf := leaf::oid;
+                run.resume_ctid := from_ctid;
+                EXIT;
+            END IF;
+            window_end := format('(%s,0)', (from_ctid::text::point)[0]::bigint + window_pages)::tid;
+            -- as the table's owner, restricted: see utilix._exec_as_owner.
+            -- Only this batch is undone when it meets a lock all the same (a
+            -- row locked since it was read, or one a foreign key's action or
+            -- check reaches) or a row a foreign key keeps; it is then sorted
+            -- out row by row below.
+            BEGIN
+                res := utilix._exec_as_owner(leaf, q, ARRAY[from_ctid, window_end]);
+            EXCEPTION WHEN lock_not_available OR integrity_constraint_violation OR transaction_rollback THEN
+                res := NULL;
+            END;
+            IF res IS NOT NULL THEN
+                found_rows := res[1]::bigint;
+                last_ctid := res[2]::tid;
+                n := res[3]::bigint;
+                IF n < found_rows THEN
+                    -- rows held by other transactions: those still expired stay for a later run
+                    skipped := skipped + (utilix._exec_as_owner(leaf,
+                        format('SELECT count(*) FROM %1$s t WHERE t.ctid > $1[1] AND t.ctid <= $1[2] AND %2$s', leaf, pred),
+                        ARRAY[from_ctid, last_ctid]))[1]::bigint;
+                END IF;
+            ELSE
+                res := utilix._exec_as_owner(leaf,
+                           format('SELECT ARRAY(SELECT t.ctid FROM %1$s t WHERE t.ctid > $1[1] AND t.ctid < $1[2] AND %2$s LIMIT %3$s)',
+                                  leaf, pred, batch),
+                           ARRAY[from_ctid, window_end]);
+                found_rows := COALESCE(cardinality(res[1]::tid[]), 0);
+                last_ctid := (res[1]::tid[])[found_rows];
+                -- row by row, as it were: a lock met now only tells which rows
+                -- cannot go, so it is waited for 1 ms (a row locked through
+                -- a foreign key costs a few such waits, not a run)
+                PERFORM set_config('lock_timeout', '1ms', true);
+                lr := utilix._purge_rows(leaf, pred, res[1]::tid[]);
+                PERFORM set_config('lock_timeout', '10ms', true);
+                n := lr[1];
+                skipped := skipped + lr[2];
+            END IF;
+            i := i + 1;
+            done := done + n;
+            IF found_rows = batch THEN
+                from_ctid := last_ctid;             -- more in this window
+            ELSIF (window_end::text::point)[0] >= nblocks THEN
+                EXIT;                               -- the leaf is done
+            ELSE
+                from_ctid := format('(%s,%s)', (window_end::text::point)[0]::bigint - 1, 65535)::tid;
+            END IF;
         END LOOP;
-    EXCEPTION WHEN lock_not_available THEN
-        -- another session holds a lock: give way, the next step retries
-        PERFORM set_config('lock_timeout', saved_timeout, true);
-        UPDATE utilix.purge_run x SET error = 'lock timeout; retried at the next run' WHERE x.id = run.id;
-        RETURN run.id;
-    END;
+        PERFORM set_config('lock_timeout', current_setting('utilix.purge_lock_timeout'), true);
+        EXIT WHEN NOT finished;
+    END LOOP;
     PERFORM set_config('lock_timeout', saved_timeout, true);
     UPDATE utilix.purge_run x SET rows_removed = x.rows_removed + done, partitions_dropped = x.partitions_dropped + dropped,
-           outcome = CASE WHEN finished THEN 'ok' ELSE 'running' END,
-           finished_at = CASE WHEN finished THEN clock_timestamp() END, error = NULL,
+           rows_skipped = x.rows_skipped + skipped,
+           outcome = CASE WHEN NOT finished THEN 'running' WHEN x.rows_skipped + skipped > 0 THEN 'partial' ELSE 'ok' END,
+           finished_at = CASE WHEN finished THEN clock_timestamp() END,
+           error = CASE WHEN gave_way IS NOT NULL THEN gave_way
+                        WHEN finished AND x.rows_skipped + skipped > 0
+                        THEN format('%s expired rows were held by other transactions (or kept by a foreign key); left for the next run',
+                                    x.rows_skipped + skipped) END,
            resume_leaf = CASE WHEN finished THEN NULL ELSE run.resume_leaf END,
            resume_ctid = CASE WHEN finished THEN NULL ELSE run.resume_ctid END
      WHERE x.id = run.id;
-    IF done > 0 OR dropped > 0 THEN
+    IF done > 0 OR dropped > 0 OR skipped > 0 THEN
         PERFORM utilix._log_event('purge', NULL, 'ok',
-                                  format('retention of %s: %s rows removed, %s partitions dropped (run %s)', rel::text, done, dropped, run.id),
+                                  format('retention of %s: %s rows removed, %s partitions dropped%s (run %s)', rel::text, done, dropped,
+                                         CASE WHEN skipped > 0 THEN format(', %s expired rows held by other transactions left', skipped) ELSE '' END,
+                                         run.id),
                                   on_commit => true);
     END IF;
     RETURN run.id;
@@ -543,19 +741,53 @@ $$;
 COMMENT ON FUNCTION utilix.cancel_termination(bigint) IS 'operator: reactivates a terminated tenant within its grace period';
 
 -- Every row of a tenant as JSON, encrypted columns decrypted.
+--
+-- This is where an operator reads a tenant's plaintext, so:
+--  - only after the tenant's termination has committed.  Termination cuts
+--    the tenant's contexts off, which the tenant sees; a termination made in
+--    this very transaction is visible to no one else yet and would vanish
+--    with a ROLLBACK (taking the lifecycle event with it), leaving an active
+--    tenant whose data was read: refused (55000);
+--  - every export goes at once into the tenant's own chain of the access
+--    log (kind export), and is written there before a row reaches the
+--    caller: no ROLLBACK takes it back, and the tenant's auditors read it.
+--    A refused export goes there too (outcome denied);
+--  - the tenant row is share-locked meanwhile: no cancellation or purge
+--    happens under an export.
 CREATE FUNCTION utilix.export_tenant(tenant bigint) RETURNS TABLE (table_name text, row_data jsonb)
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
     AS $$
 DECLARE
     p utilix.protected_table;
     cols text;
+    st text;
+    here boolean;
+    n bigint;
+    total bigint := 0;
+    ntables integer := 0;
 BEGIN
+    IF tenant IS NULL THEN
+        RAISE EXCEPTION 'tenant must not be null' USING ERRCODE = '22004';
+    END IF;
+    SELECT t.status, utilix._written_here(t.xmin) INTO st, here FROM utilix.tenant t WHERE t.id = tenant FOR SHARE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'tenant % does not exist', tenant USING ERRCODE = '22023';
+    END IF;
     -- operators decrypt a tenant's data only to hand it over at the end
-    IF utilix._tenant_status(tenant) <> 'terminated' THEN
+    IF st <> 'terminated' THEN
+        PERFORM utilix._log_event('export', tenant, 'denied', format('export refused: the tenant is %s, not terminated', st));
         RAISE EXCEPTION 'tenant % is not terminated', tenant
             USING ERRCODE = '55000',
                   HINT = 'Operators export a tenant''s data after utilix.terminate_tenant(); an active tenant reads its own data with its context.';
     END IF;
+    IF here THEN
+        PERFORM utilix._log_event('export', tenant, 'denied', 'export refused: the termination is not committed');
+        RAISE EXCEPTION 'tenant % was terminated in this transaction', tenant
+            USING ERRCODE = '55000',
+                  DETAIL = 'Until the termination commits, the tenant is still active for everyone else, and a rollback would leave it so.',
+                  HINT = 'Commit utilix.terminate_tenant() first, then export in a transaction of its own.';
+    END IF;
+    INSERT INTO utilix.lifecycle_event (tenant_id, event) VALUES (tenant, 'exported');
     FOR p IN SELECT q.* FROM utilix.protected_table q
               WHERE NOT (SELECT c.relispartition FROM pg_class c WHERE c.oid = q.relid)
               ORDER BY q.schema_name, q.table_name LOOP
@@ -568,12 +800,23 @@ BEGIN
         table_name := format('%I.%I', p.schema_name, p.table_name);
         RETURN QUERY EXECUTE format('SELECT %L::text, to_jsonb(s) FROM (SELECT %s FROM %I.%I x WHERE x.%I = $1) s ORDER BY to_jsonb(s)::text',
                                     table_name, cols, p.schema_name, p.table_name, p.tenant_column) USING tenant;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        total := total + n;
+        ntables := ntables + 1;
     END LOOP;
-    PERFORM utilix._lifecycle(tenant, 'exported');
+    -- the rows reach the caller only when this function returns: the record
+    -- is written first, in the tenant's chain, whatever becomes of this transaction
+    IF NOT utilix._log_event('export', tenant, 'ok',
+                             format('tenant data exported, encrypted columns decrypted: %s rows of %s tables', total, ntables))
+       OR NOT utilix.access_log_flush(10000) THEN
+        RAISE EXCEPTION 'the export of tenant % could not be recorded in the access log', tenant
+            USING ERRCODE = '55000',
+                  HINT = 'An export is recorded before it is returned: utilix must be in shared_preload_libraries and its access log writer must be running (see utilix.access_log_status).';
+    END IF;
 END
 $$;
 COMMENT ON FUNCTION utilix.export_tenant(bigint) IS
-    'operator: every row of a terminated tenant in every protected table as JSON (encrypted columns decrypted), for COPY to files';
+    'operator: every row of a tenant whose termination has committed, in every protected table, as JSON (encrypted columns decrypted), for COPY to files; recorded in the tenant''s access log chain before it returns, through rollback';
 
 CREATE FUNCTION utilix.export_manifest(tenant bigint) RETURNS TABLE (table_name text, row_count bigint, sha256 text)
     LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
@@ -608,7 +851,13 @@ DECLARE
     pending oid[];
     rid oid;
     progress boolean;
+    saved_timeout text := current_setting('lock_timeout');
 BEGIN
+    -- every lock is waited for utilix.purge_lock_timeout at most: a
+    -- transaction that holds the tenant (one that wrote its rows holds its
+    -- tenant row) or its rows delays this purge only, which the caller
+    -- records and retries, never the worker's other work
+    PERFORM set_config('lock_timeout', current_setting('utilix.purge_lock_timeout'), true);
     SELECT * INTO t FROM utilix.tenant x WHERE x.id = tenant FOR UPDATE;
     IF NOT FOUND OR t.status <> 'terminated' THEN
         RAISE EXCEPTION 'tenant % is not terminated', tenant USING ERRCODE = '55000';
@@ -637,14 +886,20 @@ BEGIN
         FOREACH rid IN ARRAY pending LOOP
             SELECT * INTO p FROM utilix.protected_table q2 WHERE q2.relid = rid;
             BEGIN
-                -- a partition that holds exactly this tenant goes whole
+                -- a partition that holds exactly this tenant goes whole;
+                -- unless another session reads the table (DETACH needs it to
+                -- itself): then its rows go by the DELETE below
                 FOR leaf IN SELECT l.* FROM utilix._leaves(p.relid::regclass) l WHERE l::oid <> p.relid LOOP
                     bound := pg_get_expr((SELECT c.relpartbound FROM pg_class c WHERE c.oid = leaf), leaf);
                     IF bound = format('FOR VALUES IN (''%s'')', tenant) THEN
-                        EXECUTE format('ALTER TABLE %s DETACH PARTITION %s',
-                                       (SELECT i.inhparent::regclass FROM pg_inherits i WHERE i.inhrelid = leaf), leaf);
-                        EXECUTE format('DROP TABLE %s', leaf);
-                        dropped := dropped + 1;
+                        BEGIN
+                            EXECUTE format('ALTER TABLE %s DETACH PARTITION %s',
+                                           (SELECT i.inhparent::regclass FROM pg_inherits i WHERE i.inhrelid = leaf), leaf);
+                            EXECUTE format('DROP TABLE %s', leaf);
+                            dropped := dropped + 1;
+                        EXCEPTION WHEN lock_not_available THEN
+                            NULL;
+                        END;
                     END IF;
                 END LOOP;
                 PERFORM utilix._exec_as_owner(p.relid::regclass,
@@ -688,6 +943,7 @@ BEGIN
     UPDATE utilix.purge_run x SET rows_removed = total, partitions_dropped = dropped, outcome = 'ok',
            finished_at = clock_timestamp(), rows_expected = total WHERE x.id = run_id;
     PERFORM utilix._lifecycle(tenant, 'purged', format('%s rows, %s keys destroyed, certificate %s', total, keys, cert_id));
+    PERFORM set_config('lock_timeout', saved_timeout, true);
     RETURN cert_id;
 END
 $$;
@@ -706,6 +962,14 @@ $$;
 COMMENT ON FUNCTION utilix._certificate_hash(utilix.deletion_certificate) IS
     'the hash of a certificate: SHA-256 of the previous hash and the certificate''s canonical JSON (times in UTC, so any session verifies alike)';
 
+CREATE FUNCTION utilix._purge_lock_note() RETURNS text
+    LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp
+    AS $$
+    SELECT 'lock timeout: a transaction holds the tenant, its rows or its partition (utilix.purge_lock_timeout); '
+           'nothing was removed, the purge is retried at the next run'
+$$;
+COMMENT ON FUNCTION utilix._purge_lock_note() IS 'internal: what an offboarding that gave way to a lock records';
+
 CREATE FUNCTION utilix.purge_due_tenants() RETURNS integer
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
     AS $$
@@ -717,8 +981,15 @@ BEGIN
               WHERE x.status = 'terminated' AND x.purge_after <= now()
                 AND NOT EXISTS (SELECT 1 FROM utilix.legal_hold h WHERE h.tenant_id = x.id)
               ORDER BY x.purge_after LOOP
-        PERFORM utilix._purge_tenant(t);
-        n := n + 1;
+        -- a tenant whose rows a transaction holds waits for the next call;
+        -- the others are purged all the same
+        BEGIN
+            PERFORM utilix._purge_tenant(t);
+            n := n + 1;
+        EXCEPTION WHEN lock_not_available THEN
+            INSERT INTO utilix.purge_run (kind, tenant_id, outcome, finished_at, error)
+            VALUES ('offboarding', t, 'error', clock_timestamp(), utilix._purge_lock_note());
+        END;
     END LOOP;
     RETURN n;
 END
@@ -744,13 +1015,13 @@ COMMENT ON VIEW utilix.deletion_certificates IS 'operator: deletion certificates
 
 CREATE VIEW utilix.purge_runs AS
     SELECT x.id, x.kind, x.table_name, x.tenant_id, x.started_at, x.finished_at, x.rows_expected,
-           x.rows_removed, x.partitions_dropped, x.outcome, x.error
+           x.rows_removed, x.partitions_dropped, x.outcome, x.error, x.rows_skipped
       FROM utilix.purge_run x;
 COMMENT ON VIEW utilix.purge_runs IS 'operator: history of retention and offboarding runs';
 
 CREATE VIEW utilix.purge_progress AS
     SELECT x.id, x.kind, x.table_name, x.tenant_id, x.started_at, x.rows_removed AS rows_done, x.rows_expected,
-           round(100.0 * x.rows_removed / NULLIF(x.rows_expected, 0), 1) AS percent
+           round(100.0 * x.rows_removed / NULLIF(x.rows_expected, 0), 1) AS percent, x.rows_skipped
       FROM utilix.purge_run x WHERE x.outcome = 'running';
 COMMENT ON VIEW utilix.purge_progress IS 'operator: runs in progress, with rows done and rows expected';
 
@@ -793,7 +1064,10 @@ BEGIN
               ORDER BY x.purge_after LOOP
         BEGIN
             PERFORM utilix._purge_tenant(t);
-        EXCEPTION WHEN OTHERS THEN
+        EXCEPTION WHEN lock_not_available THEN
+            INSERT INTO utilix.purge_run (kind, tenant_id, outcome, finished_at, error)
+            VALUES ('offboarding', t, 'error', clock_timestamp(), utilix._purge_lock_note());
+        WHEN OTHERS THEN
             INSERT INTO utilix.purge_run (kind, tenant_id, outcome, finished_at, error)
             VALUES ('offboarding', t, 'error', clock_timestamp(), SQLERRM);
         END;

@@ -42,7 +42,7 @@ CREATE TABLE utilix.access_log (
 -- and dropping it cuts every chain at one place (the anchor).
 CREATE INDEX access_log_tenant_at ON utilix.access_log (tenant_id, at);
 COMMENT ON TABLE utilix.access_log IS
-    'access history: one record per statement that touched a protected table, and per login, admin, key and purge event; append-only, chained per tenant';
+    'access history: one record per statement that touched a protected table, and per login, admin, key, purge and export event; append-only, chained per tenant';
 COMMENT ON COLUMN utilix.access_log.at IS 'when the statement began (UTC; shown in the session''s time zone)';
 COMMENT ON COLUMN utilix.access_log.written_at IS 'when the writer committed the record; the log is partitioned by its UTC day';
 COMMENT ON COLUMN utilix.access_log.tables IS 'protected tables touched: [{"table", "read", "inserted", "updated", "deleted"}]';
@@ -173,6 +173,7 @@ DECLARE
     cutoff timestamptz := now() - make_interval(days => keep);
     n integer := 0;
     rows bigint;
+    saved_timeout text := current_setting('lock_timeout');
 BEGIN
     PERFORM utilix._access_log_partitions(now(), now() + interval '1 day');
     FOR p IN SELECT c.oid::regclass AS rel, c.relname,
@@ -181,19 +182,33 @@ BEGIN
               WHERE i.inhparent = 'utilix.access_log'::regclass
               ORDER BY 3 LOOP
         CONTINUE WHEN p.upper IS NULL OR p.upper > cutoff;
-        EXECUTE format('INSERT INTO utilix.access_log_anchor (tenant_id, upto_id, last_hash, dropped)
-                        SELECT DISTINCT ON (coalesce(l.tenant_id, 0)) coalesce(l.tenant_id, 0), l.id, l.hash, %L
-                          FROM %s l ORDER BY coalesce(l.tenant_id, 0), l.id DESC
-                        ON CONFLICT DO NOTHING', p.relname, p.rel);
-        EXECUTE format('SELECT count(*) FROM %s', p.rel) INTO rows;
-        PERFORM utilix._access_log_maintenance(true);
-        EXECUTE format('ALTER EXTENSION utilix DROP TABLE %s', p.rel);
-        EXECUTE format('DROP TABLE %s', p.rel);
-        PERFORM utilix._access_log_maintenance(false);
-        PERFORM utilix._log_event('purge', NULL, 'ok',
-                                  format('access log day %s dropped (%s records, older than %s days)', p.relname, rows, keep),
-                                  on_commit => true);
-        n := n + 1;
+        -- dropping a day needs the whole log to itself: a reader's open
+        -- transaction (any tenant's auditor) makes it wait
+        -- utilix.purge_lock_timeout at most, not the writer and every other
+        -- reader behind it; the day goes at a later maintenance
+        BEGIN
+            PERFORM set_config('lock_timeout', current_setting('utilix.purge_lock_timeout'), true);
+            LOCK TABLE utilix.access_log IN ACCESS EXCLUSIVE MODE;
+            PERFORM set_config('lock_timeout', saved_timeout, true);
+            EXECUTE format('INSERT INTO utilix.access_log_anchor (tenant_id, upto_id, last_hash, dropped)
+                            SELECT DISTINCT ON (coalesce(l.tenant_id, 0)) coalesce(l.tenant_id, 0), l.id, l.hash, %L
+                              FROM %s l ORDER BY coalesce(l.tenant_id, 0), l.id DESC
+                            ON CONFLICT DO NOTHING', p.relname, p.rel);
+            EXECUTE format('SELECT count(*) FROM %s', p.rel) INTO rows;
+            PERFORM utilix._access_log_maintenance(true);
+            EXECUTE format('ALTER EXTENSION utilix DROP TABLE %s', p.rel);
+            EXECUTE format('DROP TABLE %s', p.rel);
+            PERFORM utilix._access_log_maintenance(false);
+            PERFORM utilix._log_event('purge', NULL, 'ok',
+                                      format('access log day %s dropped (%s records, older than %s days)', p.relname, rows, keep),
+                                      on_commit => true);
+            n := n + 1;
+        EXCEPTION WHEN lock_not_available THEN
+            PERFORM utilix._log_event('purge', NULL, 'error',
+                                      format('access log day %s not dropped: another transaction reads the log; retried at the next maintenance',
+                                             p.relname), on_commit => true);
+            EXIT;
+        END;
     END LOOP;
     RETURN n;
 END
@@ -419,6 +434,6 @@ CREATE OR REPLACE VIEW utilix.security_events AS
                      (SELECT string_agg(x->>'table', ', ') FROM jsonb_array_elements(a.tables) x),
                      a.detail)
       FROM utilix.access_log a
-     WHERE a.outcome = 'denied' OR a.kind IN ('key', 'purge');
+     WHERE a.outcome = 'denied' OR a.kind IN ('key', 'purge', 'export');
 COMMENT ON VIEW utilix.security_events IS
-    'operator: denied logins and accesses, key and purge events, lifecycle events, and tenants past their purge deadline';
+    'operator: denied logins and accesses, key, purge and export events, lifecycle events, and tenants past their purge deadline';

@@ -1,8 +1,8 @@
 -- 51_offboarding: tenant termination, export and purge (CLD.8.1.5, 12.3.1).
 -- terminate_tenant stops the tenant's contexts at once (tokens already
--- issued, and a context already set); export_tenant gives every row with
--- encrypted columns decrypted; export_manifest's SHA-256 can be recomputed
--- from the export and from the tables; cancel_termination within the grace
+-- issued, and a context already set); export_tenant and export_manifest
+-- refuse a tenant terminated in the same transaction (the export itself:
+-- test/t/export_trace.sh); cancel_termination within the grace
 -- period; purge_due_tenants removes every row of a due tenant in every
 -- protected table (the tenant's own list partition is dropped), its users
 -- and keys (a saved ciphertext can no longer be decrypted), leaves other
@@ -11,7 +11,7 @@
 -- tenant on legal hold past its deadline is not purged and shows as 'purge
 -- overdue' in security_events; bad input; non-operators get 42501.
 BEGIN;
-SELECT plan(117);
+SELECT plan(108);
 SET LOCAL client_min_messages = warning;
 
 -- ------------------------------------------------------------------ set-up
@@ -156,47 +156,19 @@ SELECT set_eq($$SELECT * FROM utilix.tenant$$, $$SELECT * FROM o51_tenants_befor
               'after the refused calls, no tenant changed');
 
 -- ------------------------------------------------------------------ export
+-- alpha was terminated in this very transaction: no other session sees it
+-- terminated yet, and a ROLLBACK would leave it active with its data read.
+-- An export needs a termination that has committed (test/t/export_trace.sh
+-- exports after one, and checks the rows, the manifest and the records).
 SET LOCAL ROLE o51_op;
-CREATE TEMP TABLE o51_export AS SELECT * FROM utilix.export_tenant(:ta);
-CREATE TEMP TABLE o51_manifest AS SELECT * FROM utilix.export_manifest(:ta);
+SELECT throws_ok(format($$SELECT * FROM utilix.export_tenant(%s)$$, :ta), '55000',
+                 format('tenant %s was terminated in this transaction', :ta),
+                 'export_tenant of a tenant terminated in this same transaction is refused (55000)');
+SELECT throws_ok(format($$SELECT * FROM utilix.export_manifest(%s)$$, :ta), '55000',
+                 format('tenant %s was terminated in this transaction', :ta), 'and so is export_manifest');
 RESET ROLE;
-SELECT results_eq($$SELECT table_name, count(*) FROM o51_export GROUP BY 1 ORDER BY 1$$,
-                  $$VALUES ('public.o51_docs', 3::bigint), ('public.o51_items', 5), ('public.o51_parts', 3)$$,
-                  'export_tenant of the terminated tenant: every row of each protected table (a partitioned table once, by its parent)');
-SELECT is((SELECT count(*) FROM o51_export WHERE (row_data ->> 'tenant_id')::bigint <> :ta), 0::bigint,
-          'the export holds no row of another tenant');
-SELECT is((SELECT row_data FROM o51_export WHERE table_name = 'public.o51_docs' AND row_data ->> 'id' = '1'),
-          jsonb_build_object('tenant_id', :ta, 'id', 1, 'name', 'Alice Anders',
-                             'body', '{"ssn": "123-45-6789", "tags": [1, 2]}'::jsonb, 'qty', 10),
-          'an encrypted text and an encrypted jsonb column are exported decrypted (the jsonb as a document)');
-SELECT is((SELECT row_data FROM o51_export WHERE table_name = 'public.o51_docs' AND row_data ->> 'id' = '2'),
-          jsonb_build_object('tenant_id', :ta, 'id', 2, 'name', NULL, 'body', '{"k": "v"}'::jsonb, 'qty', 20),
-          'a NULL encrypted value is exported as null');
-SELECT is((SELECT row_data ->> 'name' FROM o51_export WHERE table_name = 'public.o51_docs' AND row_data ->> 'id' = '3'),
-          'Ann O''Neil', 'a value sealed under the older key version is exported decrypted too');
-SELECT is((SELECT count(*) FROM o51_export WHERE row_data::text LIKE '%utxe1:%'), 0::bigint, 'no ciphertext armour in the export');
-SELECT set_eq($$SELECT row_data FROM o51_export WHERE table_name = 'public.o51_items'$$,
-              format($$SELECT to_jsonb(x) FROM o51_items x WHERE tenant_id = %s$$, :ta),
-              'plain tables are exported row for row');
-SELECT is((SELECT count(*) FROM utilix.lifecycle_event WHERE tenant_id = :ta AND event = 'exported'), 2::bigint,
-          'each export is a lifecycle event (export_tenant, and export_manifest through it)');
-
-SELECT results_eq($$SELECT table_name, row_count, sha256 FROM o51_manifest ORDER BY 1$$,
-                  $$SELECT table_name, count(*),
-                           encode(sha256(convert_to(string_agg(row_data::text || E'\n', '' ORDER BY row_data::text), 'UTF8')), 'hex')
-                      FROM o51_export GROUP BY 1 ORDER BY 1$$,
-                  'export_manifest: per table, the row count and the SHA-256 recomputed from the export');
-SELECT is((SELECT sha256 FROM o51_manifest WHERE table_name = 'public.o51_items'),
-          (SELECT encode(sha256(convert_to(string_agg(to_jsonb(x)::text || E'\n', '' ORDER BY to_jsonb(x)::text), 'UTF8')), 'hex')
-             FROM o51_items x WHERE tenant_id = :ta),
-          'the manifest hash of a plain table can be recomputed from the table itself');
-SELECT is((SELECT sha256 FROM o51_manifest WHERE table_name = 'public.o51_docs'),
-          (SELECT encode(sha256(convert_to(string_agg(j::text || E'\n', '' ORDER BY j::text), 'UTF8')), 'hex')
-             FROM (SELECT to_jsonb(s) AS j FROM (SELECT x.tenant_id, x.id, utilix._plain(x.name) AS name,
-                                                        utilix._plain(x.body) AS body, x.qty
-                                                   FROM o51_docs x WHERE x.tenant_id = :ta) s) q),
-          'the manifest hash of an encrypted table can be recomputed from the decrypted table');
-SELECT ok((SELECT bool_and(sha256 ~ '^[0-9a-f]{64}$') FROM o51_manifest), 'the hashes are 64 hex digits');
+SELECT is((SELECT count(*) FROM utilix.lifecycle_event WHERE tenant_id = :ta AND event = 'exported'), 0::bigint,
+          'no export happened');
 
 -- ------------------------------------------------------------------ cancel within grace
 SET LOCAL ROLE o51_op;

@@ -277,6 +277,7 @@ INSERT INTO bi80_fn VALUES
     ('utilix._expr_functions(pg_node_tree)', 'super', ARRAY['(SELECT polqual FROM pg_catalog.pg_policy WHERE polqual IS NOT NULL LIMIT 1)']),
     ('utilix._reach(regclass)', 'super', ARRAY['''bi80_t''']),
     ('utilix._has_rows(regclass)', 'super', ARRAY['''bi80_t''']),
+    ('utilix._written_here(xid)', 'super', ARRAY['''42''']),
     ('utilix._exec_as_owner(regclass,text,tid[],boolean)', 'super', ARRAY['''bi80_t''', '''SELECT 1''', 'NULL', 'false']),
     ('utilix._hide_index_statistics(regclass)', 'super', ARRAY['''bi80_t''']),
     ('utilix.protect(regclass,name)', 'op', ARRAY['''bi80_t''', '''tenant_id''']),
@@ -378,6 +379,8 @@ INSERT INTO bi80_fn VALUES
     ('utilix.purge_preview(regclass)', 'op', ARRAY['''bi80_t''']),
     ('utilix._retention_step(utilix.retention_policy,integer,interval)', 'super',
         ARRAY['(SELECT r FROM utilix.retention_policy r WHERE r.table_name = ''bi80_t'')', '10', '''1 second''']),
+    ('utilix._lock_for_purge(regclass)', 'super', ARRAY['''bi80_t''']),
+    ('utilix._purge_rows(regclass,text,tid[])', 'super', ARRAY['''bi80_t''', '''false''', '''{}''']),
     ('utilix.run_retention(regclass)', 'op', ARRAY['''bi80_t''']),
     ('utilix.hold_tenant(bigint,text)', 'op', ARRAY[:'ta', '''bi80 hold''']),
     ('utilix.release_hold(bigint)', 'op', ARRAY[:'tb']),
@@ -473,6 +476,11 @@ INSERT INTO bi80_null_expect VALUES
     ('utilix._retention_step(utilix.retention_policy,integer,interval)', 2, 'null', NULL),
     ('utilix._retention_step(utilix.retention_policy,integer,interval)', 3, 'null', NULL),
     ('utilix.run_retention(regclass)', 1, 'ok', NULL),                          -- every table
+    ('utilix._purge_rows(regclass,text,tid[])', 3, 'ok', NULL),                 -- no rows
+    -- valid calls refused all the same: the tenant was terminated in this
+    -- transaction, and an export needs a termination that has committed
+    ('utilix.export_tenant(bigint)', 0, '55000', NULL),
+    ('utilix.export_manifest(bigint)', 0, '55000', NULL),
     ('utilix._purge_tenant(bigint)', 1, '55000', NULL),                         -- internal: "not terminated"
     ('utilix._certificate_hash(utilix.deletion_certificate)', 1, 'ok', NULL),
     ('utilix._access_log_partitions(timestamp with time zone,timestamp with time zone)', 1, 'ok', NULL),

@@ -321,7 +321,9 @@ in_range "$(( sum_e + removed ))" "$(( tot_ev0 + ${X[ins]:-0} ))" &&
     ok "(d) events inserted ($tot_ev0 + ${X[ins]:-0}) = events left ($sum_e) + rows removed by retention runs ($removed)" ||
     not_ok "(d) events inserted = events left + rows removed by retention runs" \
         "inserted $tot_ev0 + ${X[ins]:-0}, left $sum_e, removed $removed"
-is "$(q "SELECT count(*) FROM utilix.purge_runs WHERE table_name = 'public.events' AND outcome NOT IN ('ok', 'running')")" "0" "(d) no retention run failed"
+# (a run may end 'partial': rows that the operator's re-encryption or the
+# other retention run held at that moment were left for the next run)
+is "$(q "SELECT count(*) FROM utilix.purge_runs WHERE table_name = 'public.events' AND outcome NOT IN ('ok', 'partial', 'running')")" "0" "(d) no retention run failed"
 want_select=$(( 2 * ${X[r_ctx]:-0} + x_local + ${X[login]:-0} ))
 want_update=$(( ${X[w_enc]:-0} + ${X[w_plain]:-0} ))
 want_insert=${X[ins]:-0}
