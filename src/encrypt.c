@@ -17,10 +17,24 @@
  * The output function decrypts for a context of the value's tenant whose
  * clearance reaches the column's label, and prints armour for everyone
  * else (operators, pg_dump).
+ *
+ * Equality is reading.  The blind index of a searchable value says which
+ * values are equal, so whoever may not read a value may not compare it
+ * either, by any route: the operators and functions over blind indexes
+ * answer only for a session that may read the values (or a role outside
+ * row level security, which reads every ciphertext anyway), the armour
+ * such a reader gets has its blind index withheld, the blind index is
+ * searched only with probes that utilix._blind_probe() makes for a context
+ * that may read the column, and its operator classes serve utilix's own
+ * blind indexes only (ddlgate.c).
  */
 #include "postgres.h"
 
+#include "access/heapam.h"
 #include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/partition.h"
 #include "catalog/pg_am_d.h"
@@ -38,10 +52,14 @@
 #include "optimizer/optimizer.h"
 #include "parser/parse_func.h"
 #include "parser/parse_oper.h"
+#include "storage/bufmgr.h"
+#include "storage/proc.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
+#include "utils/inval.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -496,6 +514,80 @@ may_read(const UtilixEnvelope *env)
 }
 
 /*
+ * Is the current role outside row level security: a superuser or a role
+ * with BYPASSRLS?  Such roles read every tenant's stored ciphertext (and
+ * pg_dump, which runs as one, must carry values whole, blind index and
+ * all).  Remembered for the last role asked about; any change of a role's
+ * attributes forgets it.
+ */
+static Oid	outside_rls_role = InvalidOid;
+static bool outside_rls_answer = false;
+static bool outside_rls_watched = false;
+
+static void
+outside_rls_forget(Datum arg, int cacheid, uint32 hashvalue)
+{
+	outside_rls_role = InvalidOid;
+}
+
+static bool
+role_outside_rls(void)
+{
+	Oid			role = GetUserId();
+
+	if (!outside_rls_watched)
+	{
+		CacheRegisterSyscacheCallback(AUTHOID, outside_rls_forget, (Datum) 0);
+		outside_rls_watched = true;
+	}
+	if (role != outside_rls_role)
+	{
+		outside_rls_answer = has_bypassrls_privilege(role);
+		outside_rls_role = role;
+	}
+	return outside_rls_answer;
+}
+
+/*
+ * May the session learn which values of this tenant and column are equal:
+ * compare them, hash their blind index, see it in their armour?  Equality
+ * is reading: exactly when it may read them, or when its role is outside
+ * row level security.  Cheap: the context's checks are made once per
+ * statement (context.c), the column's label comes from the cached catalog,
+ * the role's answer is remembered.
+ */
+static bool
+may_compare(int64 tenant, int64 column_id)
+{
+	return may_read_column(utilix_context_for_read(), tenant, column_id) ||
+		role_outside_rls();
+}
+
+/*
+ * The armour of a stored value for a session that may not read it: the
+ * blind index of a searchable value is withheld unless the session may
+ * compare its values (see utilix_envelope_withhold).
+ */
+static char *
+armour_for_reader(struct varlena *v)
+{
+	const uint8 *data = (const uint8 *) VARDATA_ANY(v);
+	size_t		len = VARSIZE_ANY_EXHDR(v);
+	UtilixEnvelope env;
+
+	if (utilix_envelope_parse(data, len, &env) && env.has_bidx &&
+		!may_compare(env.tenant, env.column_id))
+	{
+		uint8	   *withheld = utilix_envelope_withhold(data, len, &env);
+		char	   *out = utilix_armour(withheld, len);
+
+		pfree(withheld);
+		return out;
+	}
+	return utilix_armour(data, len);
+}
+
+/*
  * The plain datum of a stored value for the current context, or NULL
  * (armour) when the context may not read it.
  */
@@ -517,6 +609,10 @@ readable_plain(struct varlena *v, PlainKind kind, bool *sealed)
 		utilix_note_plaintext();
 		return v;				/* pending: the caller's own plaintext */
 	}
+	/* a withheld form (typed in from armour) opens for no one */
+	if (!utilix_envelope_parse(data, len, &env) &&
+		utilix_envelope_parse_withheld(data, len, &env))
+		return NULL;
 	parse_or_fail(data, len, &env);
 	if (!may_read(&env))
 		return NULL;
@@ -559,7 +655,8 @@ encrypted_in(char *str, PlainKind kind)
 	{
 		bytea	   *out;
 
-		if (!utilix_dearmour(str, len, &sealed, &slen))
+		if (!utilix_dearmour(str, len, &sealed, &slen) &&
+			!utilix_dearmour_withheld(str, len, &sealed, &slen))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
 					 errmsg("malformed armoured ciphertext"),
@@ -613,7 +710,7 @@ encrypted_out(struct varlena *v, PlainKind kind)
 	struct varlena *plain = readable_plain(v, kind, &sealed);
 
 	if (plain == NULL)
-		return utilix_armour((const uint8 *) VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v));
+		return armour_for_reader(v);
 	switch (kind)
 	{
 		case KIND_TEXT:
@@ -656,8 +753,7 @@ utilix_decrypt_value(PG_FUNCTION_ARGS)
 	if (plain != NULL)
 		PG_RETURN_POINTER(plain);
 	if (get_fn_expr_rettype(fcinfo->flinfo) == TEXTOID)
-		PG_RETURN_TEXT_P(cstring_to_text(utilix_armour((const uint8 *) VARDATA_ANY(v),
-													   VARSIZE_ANY_EXHDR(v))));
+		PG_RETURN_TEXT_P(cstring_to_text(armour_for_reader(v)));
 	PG_RETURN_NULL();
 }
 
@@ -697,57 +793,141 @@ utilix_enc_eq_plain(PG_FUNCTION_ARGS)
 	PG_RETURN_BOOL(eq);
 }
 
-/* The (tenant, column, blind index) of a stored value or a probe. */
+/* A stored searchable value, parsed; false for anything else. */
 static bool
-blind_key_of(struct varlena *v, int64 *tenant, int64 *column, const uint8 **bidx)
+searchable_envelope(struct varlena *v, UtilixEnvelope *env)
 {
-	const uint8 *data = (const uint8 *) VARDATA_ANY(v);
-	size_t		len = VARSIZE_ANY_EXHDR(v);
-	UtilixEnvelope env;
-
-	if (utilix_is_probe(data, len))
-	{
-		utilix_probe_parse(data, tenant, column, bidx);
-		return true;
-	}
-	if (utilix_envelope_parse(data, len, &env) && env.has_bidx)
-	{
-		*tenant = env.tenant;
-		*column = env.column_id;
-		*bidx = env.bidx;
-		return true;
-	}
-	return false;
+	return utilix_envelope_parse((const uint8 *) VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v), env) &&
+		env->has_bidx;
 }
 
+/*
+ * Called by SQL (an expression: a query, a default, an index expression)
+ * rather than by the hash index access method maintaining or searching an
+ * index?  The access method calls support functions with no expression, or
+ * with a Const holding the operator class's options (index_getprocinfo).
+ */
+static bool
+called_by_sql(FunctionCallInfo fcinfo)
+{
+	Node	   *expr = fcinfo->flinfo ? fcinfo->flinfo->fn_expr : NULL;
+
+	return expr != NULL && !IsA(expr, Const);
+}
+
+/*
+ * utilix.=# (encrypted, encrypted), utilix._bidx_eq: do two stored values
+ * of one tenant's column hold the same plaintext?  Equality is reading: it
+ * answers only for a session that may read them (may_compare), and false
+ * otherwise.  LEAKPROOF and never raises: row level security may let the
+ * planner run it on rows the session cannot see.
+ */
 PG_FUNCTION_INFO_V1(utilix_bidx_eq);
 Datum
 utilix_bidx_eq(PG_FUNCTION_ARGS)
 {
-	int64		t1,
-				t2,
-				c1,
-				c2;
-	const uint8 *b1,
-			   *b2;
+	UtilixEnvelope a,
+				b;
 
-	if (!blind_key_of(PG_GETARG_VARLENA_PP(0), &t1, &c1, &b1) ||
-		!blind_key_of(PG_GETARG_VARLENA_PP(1), &t2, &c2, &b2))
+	if (!searchable_envelope(PG_GETARG_VARLENA_PP(0), &a) ||
+		!searchable_envelope(PG_GETARG_VARLENA_PP(1), &b))
 		PG_RETURN_BOOL(false);
-	PG_RETURN_BOOL(t1 == t2 && c1 == c2 && memcmp(b1, b2, UTILIX_BIDX_LEN) == 0);
+	if (a.tenant != b.tenant || a.column_id != b.column_id ||
+		memcmp(a.bidx, b.bidx, UTILIX_BIDX_LEN) != 0)
+		PG_RETURN_BOOL(false);
+	PG_RETURN_BOOL(may_compare(a.tenant, a.column_id));
 }
 
+/*
+ * utilix.=# (encrypted, utilix.blind_probe), utilix._bidx_match: the blind
+ * index's own operator, the only one in its operator family, so that the
+ * index is searched with probes only.  As _bidx_eq: false unless the
+ * session may compare the value.
+ */
+PG_FUNCTION_INFO_V1(utilix_bidx_match);
+Datum
+utilix_bidx_match(PG_FUNCTION_ARGS)
+{
+	struct varlena *p = PG_GETARG_VARLENA_PP(1);
+	UtilixEnvelope env;
+	int64		tenant,
+				column;
+	const uint8 *bidx;
+
+	if (!searchable_envelope(PG_GETARG_VARLENA_PP(0), &env) ||
+		!utilix_is_probe((const uint8 *) VARDATA_ANY(p), VARSIZE_ANY_EXHDR(p)))
+		PG_RETURN_BOOL(false);
+	utilix_probe_parse((const uint8 *) VARDATA_ANY(p), &tenant, &column, &bidx);
+	if (env.tenant != tenant || env.column_id != column ||
+		memcmp(env.bidx, bidx, UTILIX_BIDX_LEN) != 0)
+		PG_RETURN_BOOL(false);
+	PG_RETURN_BOOL(may_compare(env.tenant, env.column_id));
+}
+
+/*
+ * utilix._bidx_hash(encrypted): the hash of a stored value's blind index,
+ * the support function of the blind index.  The access method hashes every
+ * value it indexes, whoever writes it; the operator classes serve utilix's
+ * blind indexes only (ddlgate.c), and are searched with probes only.
+ * Called from SQL, the hash would say which values are equal: it needs a
+ * session that may compare them (42501 otherwise, since no constant
+ * answer could stand in for it in an expression).
+ */
 PG_FUNCTION_INFO_V1(utilix_bidx_hash);
 Datum
 utilix_bidx_hash(PG_FUNCTION_ARGS)
 {
-	int64		t,
-				c;
-	const uint8 *b;
+	UtilixEnvelope env;
 
-	if (!blind_key_of(PG_GETARG_VARLENA_PP(0), &t, &c, &b))
+	if (!searchable_envelope(PG_GETARG_VARLENA_PP(0), &env))
 		PG_RETURN_INT32(0);
-	return hash_any(b, UTILIX_BIDX_LEN);
+	if (called_by_sql(fcinfo) && !may_compare(env.tenant, env.column_id))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to compare values of encrypted column id " INT64_FORMAT,
+						env.column_id),
+				 errdetail("The blind index of a value says which values are equal: it needs a context of the value's tenant that may read the column (its clearance reaches the column's label)."),
+				 errhint("Compare with utilix.= and a plain value, which answers for the values the context may read.")));
+	return hash_any(env.bidx, UTILIX_BIDX_LEN);
+}
+
+/* utilix._bidx_hash(utilix.blind_probe): the hash of a probe, for index searches. */
+PG_FUNCTION_INFO_V1(utilix_bidx_probe_hash);
+Datum
+utilix_bidx_probe_hash(PG_FUNCTION_ARGS)
+{
+	struct varlena *p = PG_GETARG_VARLENA_PP(0);
+	int64		tenant,
+				column;
+	const uint8 *bidx;
+
+	if (!utilix_is_probe((const uint8 *) VARDATA_ANY(p), VARSIZE_ANY_EXHDR(p)))
+		PG_RETURN_INT32(0);
+	utilix_probe_parse((const uint8 *) VARDATA_ANY(p), &tenant, &column, &bidx);
+	return hash_any(bidx, UTILIX_BIDX_LEN);
+}
+
+/*
+ * utilix.blind_probe has no text form: a probe is made by
+ * utilix._blind_probe() for a context that may read the column, never
+ * typed in (which would let whoever knows a blind index search for it).
+ */
+PG_FUNCTION_INFO_V1(utilix_blind_probe_in);
+Datum
+utilix_blind_probe_in(PG_FUNCTION_ARGS)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("a blind-index probe cannot be typed in"),
+			 errhint("utilix._blind_probe() makes probes; col OPERATOR(utilix.=) value uses it.")));
+	PG_RETURN_NULL();
+}
+
+PG_FUNCTION_INFO_V1(utilix_blind_probe_out);
+Datum
+utilix_blind_probe_out(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_CSTRING(pstrdup("(blind-index probe)"));
 }
 
 /* utilix._blind_probe(plain, column_id): what the blind index is searched for. */
@@ -796,6 +976,7 @@ utilix_enc_eq_support(PG_FUNCTION_ARGS)
 	Oid			optype;
 	Oid			eqop;
 	Oid			probefn;
+	Oid			probetype;
 	Oid			argtypes[2];
 	List	   *fname;
 	char	   *colname;
@@ -814,9 +995,6 @@ utilix_enc_eq_support(PG_FUNCTION_ARGS)
 	if (list_length(clause->args) != 2)
 		PG_RETURN_POINTER(NULL);
 	optype = exprType(linitial(clause->args));
-	eqop = get_opfamily_member(req->opfamily, optype, optype, 1);
-	if (!OidIsValid(eqop))
-		PG_RETURN_POINTER(NULL);
 	{
 		HeapTuple	ftup = SearchSysCache1(OPFAMILYOID, ObjectIdGetDatum(req->opfamily));
 		bool		ours = false;
@@ -894,10 +1072,15 @@ utilix_enc_eq_support(PG_FUNCTION_ARGS)
 	probefn = LookupFuncName(fname, 2, argtypes, true);
 	if (!OidIsValid(probefn))
 		PG_RETURN_POINTER(NULL);
+	/* the blind index's operator: (encrypted type, utilix.blind_probe) */
+	probetype = get_func_rettype(probefn);
+	eqop = get_opfamily_member(req->opfamily, optype, probetype, 1);
+	if (!OidIsValid(eqop))
+		PG_RETURN_POINTER(NULL);
 	req->lossy = true;
 	PG_RETURN_POINTER(list_make1(make_opclause(eqop, BOOLOID, false,
 											   (Expr *) linitial(clause->args),
-											   (Expr *) makeFuncExpr(probefn, optype,
+											   (Expr *) makeFuncExpr(probefn, probetype,
 																	 list_make2(rhs,
 																				makeConst(INT8OID, -1, InvalidOid, 8,
 																						  Int64GetDatum(column_id), false, true)),
