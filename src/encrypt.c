@@ -26,7 +26,9 @@
  * such a reader gets has its blind index withheld, the blind index is
  * searched only with probes that utilix._blind_probe() makes for a context
  * that may read the column, and its operator classes serve utilix's own
- * blind indexes only (ddlgate.c).
+ * blind indexes only (ddlgate.c).  Nor may such a writer write ciphertext
+ * it cannot read (moving, copying or restoring a value): the seal trigger
+ * takes a sealed value from it only as the row's unchanged value.
  */
 #include "postgres.h"
 
@@ -564,6 +566,18 @@ may_compare(int64 tenant, int64 column_id)
 }
 
 /*
+ * A writer that may write any ciphertext of its tables: a role outside row
+ * level security (a restore, a superuser's repair), or utilix's own
+ * maintenance acting as the table's owner (utilix._exec_as_owner: sealing
+ * a column, re-sealing under a new key).
+ */
+static bool
+writer_unrestricted(void)
+{
+	return InNoForceRLSOperation() || role_outside_rls();
+}
+
+/*
  * The armour of a stored value for a session that may not read it: the
  * blind index of a searchable value is withheld unless the session may
  * compare its values (see utilix_envelope_withhold).
@@ -1091,10 +1105,111 @@ utilix_enc_eq_support(PG_FUNCTION_ARGS)
 /* ---------- the seal trigger ---------- */
 
 /*
+ * What one call of the seal trigger leaves for the next one, and only the
+ * next one, in the same statement:
+ *
+ *  - the values it sealed from plaintext.  INSERT ... ON CONFLICT DO UPDATE
+ *    SET col = EXCLUDED.col seals the proposed row's value in the BEFORE
+ *    INSERT, then writes it in the BEFORE UPDATE of the existing row: a
+ *    value the writer sealed itself from its own plaintext a moment ago.
+ *
+ *  - the unchanged values of a row that an UPDATE may move to another
+ *    partition.  The row is deleted from its partition and inserted into
+ *    the other one: the trigger sees its values first in a BEFORE UPDATE
+ *    and then, with no old row, in the destination's BEFORE INSERT, taken
+ *    once the source row shows that this transaction moved it.
+ *
+ * Only writers that may not write those values' ciphertext otherwise need
+ * the note (see utilix_seal_row).  A note the next call does not take is
+ * gone.
+ */
+#define MAX_NOTED_VALUES 64
+
+typedef struct NotedValue
+{
+	int64		column_id;
+	uint8		nonce[UTILIX_NONCE_LEN];
+} NotedValue;
+
+typedef struct CallNote
+{
+	bool		valid;
+	LocalTransactionId lxid;
+	TimestampTz stmt;
+	int			nsealed;
+	NotedValue	sealed[MAX_NOTED_VALUES];
+	Oid			relid;			/* the source partition of a move */
+	ItemPointerData tid;		/* the source row */
+	int			nmoved;
+	NotedValue	moved[MAX_NOTED_VALUES];
+} CallNote;
+
+static CallNote call_note;
+
+static void
+note_value(NotedValue *list, int *n, int64 column_id, const uint8 *nonce)
+{
+	if (*n >= MAX_NOTED_VALUES)
+		return;
+	list[*n].column_id = column_id;
+	memcpy(list[*n].nonce, nonce, UTILIX_NONCE_LEN);
+	(*n)++;
+}
+
+static bool
+noted(const NotedValue *list, int n, const UtilixEnvelope *env)
+{
+	for (int i = 0; i < n; i++)
+		if (list[i].column_id == env->column_id &&
+			memcmp(list[i].nonce, env->nonce, UTILIX_NONCE_LEN) == 0)
+			return true;
+	return false;
+}
+
+/* Has this transaction moved the row at tid of relid to another partition? */
+static bool
+source_row_moved(Oid relid, ItemPointer tid)
+{
+	Relation	r;
+	HeapTupleData tup;
+	Buffer		buf;
+	bool		moved = false;
+
+	r = try_table_open(relid, AccessShareLock);
+	if (r == NULL)
+		return false;
+	if (r->rd_tableam == GetHeapamTableAmRoutine())
+	{
+		tup.t_self = *tid;
+		if (heap_fetch(r, SnapshotAny, &tup, &buf, true))
+		{
+			LockBuffer(buf, BUFFER_LOCK_SHARE);
+			moved = HeapTupleHeaderIndicatesMovedPartitions(tup.t_data) &&
+				TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetRawXmax(tup.t_data));
+			LockBuffer(buf, BUFFER_LOCK_UNLOCK);
+		}
+		if (BufferIsValid(buf))
+			ReleaseBuffer(buf);
+	}
+	table_close(r, AccessShareLock);
+	return moved;
+}
+
+/*
  * utilix._seal_row(): BEFORE INSERT OR UPDATE row trigger on every table
  * with encrypted columns.  Pending values are sealed under the row's tenant;
  * sealed values are kept when unchanged by an UPDATE, and otherwise
  * verified to belong to this tenant and column.
+ *
+ * Ciphertext is written by whoever may read it: a sealed value other than
+ * the row's own unchanged one (copied from another row, restored from an
+ * earlier read, moved from a table of the writer's) is taken only from a
+ * context that may read it, a role outside row level security, or utilix's
+ * maintenance (42501 otherwise).  A writer below a column's label may write
+ * plaintext there, or leave the value as it is, but cannot move, copy or
+ * restore a value it cannot read.  The withheld form of a value (what such
+ * a reader gets as armour) is taken back only as the unchanged value of the
+ * row it was read from.
  */
 PG_FUNCTION_INFO_V1(utilix_seal_row);
 Datum
@@ -1114,6 +1229,9 @@ utilix_seal_row(PG_FUNCTION_ARGS)
 	Datum	   *vals;
 	bool	   *nulls;
 	int			nrepl = 0;
+	CallNote	prev;
+	bool		prev_ok;
+	int			unrestricted = -1;	/* writer_unrestricted(), asked once */
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(td->tg_event) ||
 		!TRIGGER_FIRED_FOR_ROW(td->tg_event) || TRIGGER_FIRED_BY_DELETE(td->tg_event))
@@ -1121,6 +1239,16 @@ utilix_seal_row(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("utilix._seal_row() must be a BEFORE INSERT OR UPDATE row trigger")));
 	utilix_require_preload();
+	/* the previous call's note is for this call only; this call leaves its own */
+	prev = call_note;
+	prev_ok = prev.valid && prev.lxid == MyProc->lxid &&
+		prev.stmt == GetCurrentStatementStartTimestamp();
+	call_note.valid = false;
+	call_note.nsealed = 0;
+	call_note.nmoved = 0;
+	call_note.relid = InvalidOid;
+	/* COPY FROM runs as the owner without row level security only until its first row */
+	utilix_copy_end_noforce();
 	rel = td->tg_relation;
 	desc = RelationGetDescr(rel);
 	if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
@@ -1154,72 +1282,140 @@ utilix_seal_row(PG_FUNCTION_ARGS)
 		uint8	   *dearmoured = NULL;
 		size_t		dlen;
 		UtilixEnvelope env;
+		bool		oldnull = true;
+		Datum		od = (Datum) 0;
+		bool		unchanged = false;
+		const char *colname = NameStr(TupleDescAttr(desc, attnum - 1)->attname);
 
 		if (isnull)
 			continue;
 		v = PG_DETOAST_DATUM_PACKED(d);
 		data = (const uint8 *) VARDATA_ANY(v);
 		len = VARSIZE_ANY_EXHDR(v);
+		if (oldtuple != NULL)
+			od = heap_getattr(oldtuple, attnum, desc, &oldnull);
 
 		/* armour passed as a plain-typed value (a text parameter, say) */
 		if (!utilix_is_sealed(data, len) && utilix_has_armour_prefix((const char *) data, len))
 		{
-			if (!utilix_dearmour((const char *) data, len, &dearmoured, &dlen))
+			if (!utilix_dearmour((const char *) data, len, &dearmoured, &dlen) &&
+				!utilix_dearmour_withheld((const char *) data, len, &dearmoured, &dlen))
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-						 errmsg("malformed armoured ciphertext for column \"%s\"",
-								NameStr(TupleDescAttr(desc, attnum - 1)->attname))));
+						 errmsg("malformed armoured ciphertext for column \"%s\"", colname)));
 			data = dearmoured;
 			len = dlen;
 		}
 
-		if (!utilix_is_sealed(data, len))
+		/*
+		 * The withheld form: taken back only as the unchanged value of this
+		 * row, which is stored again as it was.
+		 */
+		if (utilix_envelope_parse_withheld(data, len, &env))
 		{
-			utilix_note_plaintext();
+			bool		same = false;
+
+			if (!oldnull)
+			{
+				struct varlena *ov = PG_DETOAST_DATUM_PACKED(od);
+				const uint8 *odata = (const uint8 *) VARDATA_ANY(ov);
+				size_t		olen = VARSIZE_ANY_EXHDR(ov);
+				UtilixEnvelope oenv;
+
+				if (olen == len && utilix_envelope_parse(odata, olen, &oenv) && oenv.has_bidx)
+				{
+					uint8	   *w = utilix_envelope_withhold(odata, olen, &oenv);
+
+					same = memcmp(w, data, len) == 0;
+					pfree(w);
+				}
+			}
+			if (!same)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_EXCEPTION),
+						 errmsg("the blind index of this value of column \"%s\" was withheld", colname),
+						 errdetail("Armour read without the clearance for a column can only be written back unchanged, to the row it was read from."),
+						 errhint("Write the plaintext, or leave the column out of the statement.")));
 			cols[nrepl] = attnum;
-			vals[nrepl] = seal_bytes(tenant, m->column_ids[i], m->searchable[i], data, len);
+			vals[nrepl] = od;
 			nrepl++;
 			continue;
 		}
 
-		/* sealed: an UPDATE that did not touch the column keeps it as it is */
-		if (oldtuple != NULL && dearmoured == NULL)
+		if (!utilix_is_sealed(data, len))
 		{
-			bool		oldnull;
-			Datum		od = heap_getattr(oldtuple, attnum, desc, &oldnull);
+			Datum		sealed;
 
-			if (!oldnull && datumIsEqual(od, d, false, -1))
+			utilix_note_plaintext();
+			sealed = seal_bytes(tenant, m->column_ids[i], m->searchable[i], data, len);
+			if (utilix_envelope_parse((const uint8 *) VARDATA(DatumGetPointer(sealed)),
+									  VARSIZE(DatumGetPointer(sealed)) - VARHDRSZ, &env))
+				note_value(call_note.sealed, &call_note.nsealed, env.column_id, env.nonce);
+			cols[nrepl] = attnum;
+			vals[nrepl] = sealed;
+			nrepl++;
+			continue;
+		}
+
+		/* sealed: the row's own value, unchanged? */
+		if (!oldnull)
+		{
+			if (dearmoured == NULL)
+				unchanged = datumIsEqual(od, d, false, -1);
+			else
 			{
-				/*
-				 * reencrypt() (utilix._act_as_owner with reseal): a value
-				 * sealed under an older key version of its tenant is sealed
-				 * anew under the active one.
-				 */
-				if (utilix_reseal_mode && td->tg_updatedcols != NULL &&
-					bms_is_member(attnum - FirstLowInvalidHeapAttributeNumber, td->tg_updatedcols))
-				{
-					UtilixTenantKey *active = utilix_active_tenant_key(tenant);
-					struct varlena *plain;
+				struct varlena *ov = PG_DETOAST_DATUM_PACKED(od);
 
-					parse_or_fail(data, len, &env);
-					if (env.tenant != tenant || env.column_id != m->column_ids[i] ||
-						env.key_version >= active->version)
-						continue;
-					plain = open_envelope(&env);
-					if (plain == NULL)
-						ereport(ERROR,
-								(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-								 errmsg("encrypted value of column \"%s\" was sealed with a key that no longer exists",
-										NameStr(TupleDescAttr(desc, attnum - 1)->attname))));
-					cols[nrepl] = attnum;
-					vals[nrepl] = seal_bytes(tenant, m->column_ids[i], m->searchable[i],
-											 (const uint8 *) VARDATA(plain), VARSIZE(plain) - VARHDRSZ);
-					nrepl++;
-					utilix_wipe(VARDATA(plain), VARSIZE(plain) - VARHDRSZ);
-					pfree(plain);
-				}
-				continue;
+				unchanged = VARSIZE_ANY_EXHDR(ov) == len &&
+					memcmp(VARDATA_ANY(ov), data, len) == 0;
 			}
+		}
+
+		/* an UPDATE that did not touch the column keeps it as it is */
+		if (unchanged && dearmoured == NULL)
+		{
+			/*
+			 * reencrypt() (utilix._act_as_owner with reseal): a value
+			 * sealed under an older key version of its tenant is sealed
+			 * anew under the active one.
+			 */
+			if (utilix_reseal_mode && td->tg_updatedcols != NULL &&
+				bms_is_member(attnum - FirstLowInvalidHeapAttributeNumber, td->tg_updatedcols))
+			{
+				UtilixTenantKey *active = utilix_active_tenant_key(tenant);
+				struct varlena *plain;
+
+				parse_or_fail(data, len, &env);
+				if (env.tenant != tenant || env.column_id != m->column_ids[i] ||
+					env.key_version >= active->version)
+					continue;
+				plain = open_envelope(&env);
+				if (plain == NULL)
+					ereport(ERROR,
+							(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+							 errmsg("encrypted value of column \"%s\" was sealed with a key that no longer exists",
+									colname)));
+				cols[nrepl] = attnum;
+				vals[nrepl] = seal_bytes(tenant, m->column_ids[i], m->searchable[i],
+										 (const uint8 *) VARDATA(plain), VARSIZE(plain) - VARHDRSZ);
+				nrepl++;
+				utilix_wipe(VARDATA(plain), VARSIZE(plain) - VARHDRSZ);
+				pfree(plain);
+			}
+			else if (rel->rd_rel->relispartition && utilix_envelope_parse(data, len, &env) &&
+					 !may_read(&env))
+			{
+				/* in case this UPDATE moves the row to another partition */
+				if (unrestricted < 0)
+					unrestricted = writer_unrestricted();
+				if (!unrestricted)
+				{
+					call_note.relid = RelationGetRelid(rel);
+					call_note.tid = oldtuple->t_self;
+					note_value(call_note.moved, &call_note.nmoved, env.column_id, env.nonce);
+				}
+			}
+			continue;
 		}
 		parse_or_fail(data, len, &env);
 		if (env.tenant != tenant || env.column_id != m->column_ids[i])
@@ -1227,7 +1423,30 @@ utilix_seal_row(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_DATA_EXCEPTION),
 					 errmsg("encrypted value does not belong to this tenant and column"),
 					 errdetail("A sealed value of column \"%s\" can only be written back to a row of the tenant and column it was sealed for.",
-							   NameStr(TupleDescAttr(desc, attnum - 1)->attname))));
+							   colname)));
+
+		/*
+		 * Ciphertext other than the row's own unchanged value: only from a
+		 * writer that may read it (or an unrestricted one); or a value the
+		 * writer sealed from its own plaintext in the previous call (an
+		 * upsert's EXCLUDED value); or the row's own value arriving in its
+		 * new partition.
+		 */
+		if (!unchanged && !may_read(&env))
+		{
+			if (unrestricted < 0)
+				unrestricted = writer_unrestricted();
+			if (!unrestricted &&
+				!(prev_ok && noted(prev.sealed, prev.nsealed, &env)) &&
+				!(prev_ok && oldtuple == NULL && noted(prev.moved, prev.nmoved, &env) &&
+				  source_row_moved(prev.relid, &prev.tid)))
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						 errmsg("permission denied to write ciphertext of column \"%s\"", colname),
+						 errdetail("A sealed value can only be written by a context that may read it; this context may not read column \"%s\" (its clearance is below the column's label, or it lacks the read right).",
+								   colname),
+						 errhint("Write the plaintext, or leave the column's value unchanged.")));
+		}
 		{
 			struct varlena *plain = open_envelope(&env);
 
@@ -1235,7 +1454,7 @@ utilix_seal_row(PG_FUNCTION_ARGS)
 				ereport(ERROR,
 						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 						 errmsg("encrypted value of column \"%s\" was sealed with a key that no longer exists",
-								NameStr(TupleDescAttr(desc, attnum - 1)->attname))));
+								colname)));
 			utilix_wipe(VARDATA(plain), VARSIZE(plain) - VARHDRSZ);
 			pfree(plain);
 		}
@@ -1249,6 +1468,12 @@ utilix_seal_row(PG_FUNCTION_ARGS)
 			vals[nrepl] = PointerGetDatum(out);
 			nrepl++;
 		}
+	}
+	if (call_note.nsealed > 0 || call_note.nmoved > 0)
+	{
+		call_note.lxid = MyProc->lxid;
+		call_note.stmt = GetCurrentStatementStartTimestamp();
+		call_note.valid = true;
 	}
 	if (nrepl > 0)
 		tuple = heap_modify_tuple_by_cols(tuple, desc, nrepl, cols, vals, nulls);
