@@ -580,19 +580,19 @@ writer_unrestricted(void)
 /*
  * The armour of a stored value for a session that may not read it: the
  * blind index of a searchable value is withheld unless the session may
- * compare its values (see utilix_envelope_withhold).
+ * compare its values (see utilix_envelope_withhold).  withhold, when not
+ * NULL, is the parsed value readable_plain() found the session may not
+ * compare; NULL: armour of the value as it is.
  */
 static char *
-armour_for_reader(struct varlena *v)
+armour_for_reader(struct varlena *v, const UtilixEnvelope *withhold)
 {
 	const uint8 *data = (const uint8 *) VARDATA_ANY(v);
 	size_t		len = VARSIZE_ANY_EXHDR(v);
-	UtilixEnvelope env;
 
-	if (utilix_envelope_parse(data, len, &env) && env.has_bidx &&
-		!may_compare(env.tenant, env.column_id))
+	if (withhold != NULL)
 	{
-		uint8	   *withheld = utilix_envelope_withhold(data, len, &env);
+		uint8	   *withheld = utilix_envelope_withhold(data, len, withhold);
 		char	   *out = utilix_armour(withheld, len);
 
 		pfree(withheld);
@@ -606,7 +606,7 @@ armour_for_reader(struct varlena *v)
  * (armour) when the context may not read it.
  */
 static struct varlena *
-readable_plain(struct varlena *v, PlainKind kind, bool *sealed)
+readable_plain(struct varlena *v, PlainKind kind, bool *sealed, UtilixEnvelope *withhold, bool *withheld)
 {
 	const uint8 *data = (const uint8 *) VARDATA_ANY(v);
 	size_t		len = VARSIZE_ANY_EXHDR(v);
@@ -614,6 +614,7 @@ readable_plain(struct varlena *v, PlainKind kind, bool *sealed)
 	const ColumnMeta *meta;
 	struct varlena *plain;
 
+	*withheld = false;
 	*sealed = utilix_is_sealed(data, len);
 	if (!*sealed)
 	{
@@ -629,7 +630,15 @@ readable_plain(struct varlena *v, PlainKind kind, bool *sealed)
 		return NULL;
 	parse_or_fail(data, len, &env);
 	if (!may_read(&env))
+	{
+		/* its armour withholds the blind index, unless the role reads every ciphertext */
+		if (env.has_bidx && !role_outside_rls())
+		{
+			*withhold = env;
+			*withheld = true;
+		}
 		return NULL;
+	}
 
 	/*
 	 * The armour of a bytea column's value typed in as encrypted_jsonb would
@@ -721,10 +730,12 @@ static char *
 encrypted_out(struct varlena *v, PlainKind kind)
 {
 	bool		sealed;
-	struct varlena *plain = readable_plain(v, kind, &sealed);
+	UtilixEnvelope env;
+	bool		withheld;
+	struct varlena *plain = readable_plain(v, kind, &sealed, &env, &withheld);
 
 	if (plain == NULL)
-		return armour_for_reader(v);
+		return armour_for_reader(v, withheld ? &env : NULL);
 	switch (kind)
 	{
 		case KIND_TEXT:
@@ -760,14 +771,16 @@ utilix_decrypt_value(PG_FUNCTION_ARGS)
 	struct varlena *v = PG_GETARG_VARLENA_PP(0);
 	bool		sealed;
 	Oid			rettype = get_fn_expr_rettype(fcinfo->flinfo);
+	UtilixEnvelope env;
+	bool		withheld;
 	struct varlena *plain = readable_plain(v, rettype == BYTEAOID ? KIND_BYTEA :
 										   rettype == JSONBOID ? KIND_JSONB : KIND_TEXT,
-										   &sealed);
+										   &sealed, &env, &withheld);
 
 	if (plain != NULL)
 		PG_RETURN_POINTER(plain);
 	if (get_fn_expr_rettype(fcinfo->flinfo) == TEXTOID)
-		PG_RETURN_TEXT_P(cstring_to_text(armour_for_reader(v)));
+		PG_RETURN_TEXT_P(cstring_to_text(armour_for_reader(v, withheld ? &env : NULL)));
 	PG_RETURN_NULL();
 }
 
