@@ -1223,6 +1223,18 @@ source_row_moved(Oid relid, ItemPointer tid)
  * restore a value it cannot read.  The withheld form of a value (what such
  * a reader gets as armour) is taken back only as the unchanged value of the
  * row it was read from.
+ *
+ * Why the row is not bound into the ciphertext (its key in the associated
+ * data): a value must open from its bytes alone (the output function sees
+ * no row), so the key would have to be stored in the header, checked here
+ * against the row, and every value resealed when its key changes (UPDATE
+ * of the key, ON UPDATE CASCADE, a move to another partition); tables
+ * without a primary key could not be bound at all; the format would change.
+ * And it would not stop a restore: an earlier value of the same row carries
+ * the same key.  The rule above stops moves, copies and restores alike, for
+ * exactly the writers that cannot read the value, and costs nothing where
+ * plaintext is written.  Whoever may read a value may also write it as
+ * plaintext, so letting it write the ciphertext gives it nothing more.
  */
 PG_FUNCTION_INFO_V1(utilix_seal_row);
 Datum
