@@ -1373,9 +1373,10 @@ utilix_seal_row(PG_FUNCTION_ARGS)
 
 			utilix_note_plaintext();
 			sealed = seal_bytes(tenant, m->column_ids[i], m->searchable[i], data, len);
-			if (utilix_envelope_parse((const uint8 *) VARDATA(DatumGetPointer(sealed)),
-									  VARSIZE(DatumGetPointer(sealed)) - VARHDRSZ, &env))
-				note_value(call_note.sealed, &call_note.nsealed, env.column_id, env.nonce);
+			/* its nonce follows its header */
+			note_value(call_note.sealed, &call_note.nsealed, m->column_ids[i],
+					   (const uint8 *) VARDATA(DatumGetPointer(sealed)) +
+					   utilix_envelope_header_len(m->searchable[i]));
 			cols[nrepl] = attnum;
 			vals[nrepl] = sealed;
 			nrepl++;
