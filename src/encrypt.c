@@ -624,11 +624,13 @@ readable_plain(struct varlena *v, PlainKind kind, bool *sealed, UtilixEnvelope *
 		utilix_note_plaintext();
 		return v;				/* pending: the caller's own plaintext */
 	}
-	/* a withheld form (typed in from armour) opens for no one */
-	if (!utilix_envelope_parse(data, len, &env) &&
-		utilix_envelope_parse_withheld(data, len, &env))
-		return NULL;
-	parse_or_fail(data, len, &env);
+	if (!utilix_envelope_parse(data, len, &env))
+	{
+		/* a withheld form (typed in from armour) opens for no one */
+		if (utilix_envelope_parse_withheld(data, len, &env))
+			return NULL;
+		parse_or_fail(data, len, &env);
+	}
 	if (!may_read(&env))
 	{
 		/* its armour withholds the blind index, unless the role reads every ciphertext */
