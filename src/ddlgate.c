@@ -47,6 +47,7 @@
 #include "catalog/pg_index.h"
 #include "commands/defrem.h"
 #include "catalog/pg_inherits.h"
+#include "catalog/pg_opclass.h"
 #include "catalog/pg_type.h"
 #include "commands/tablecmds.h"
 #include "executor/spi.h"
@@ -267,11 +268,67 @@ index_has_expressions(IndexStmt *stmt)
 	return false;
 }
 
+/*
+ * The blind-index operator classes (utilix.encrypted_*_blind_ops) serve
+ * utilix's own blind indexes only, which encrypt_column() builds as the
+ * extension's superuser.  The hash access method hashes every value it
+ * indexes, whoever may read it: a hash index of the caller's over copies of
+ * ciphertext (a temporary table filled with a target value and guesses)
+ * would group equal values into buckets that its size and statistics show.
+ * Refused to everyone but superusers, wherever the index would go.
+ */
+static void
+refuse_blind_opclass(IndexStmt *stmt)
+{
+	Oid			am;
+	Oid			nsp;
+	ListCell   *lc;
+
+	if (stmt->accessMethod == NULL || superuser())
+		return;
+	am = get_index_am_oid(stmt->accessMethod, true);
+	nsp = get_namespace_oid("utilix", true);
+	if (!OidIsValid(am) || !OidIsValid(nsp))
+		return;
+	foreach(lc, stmt->indexParams)
+	{
+		IndexElem  *e = (IndexElem *) lfirst(lc);
+		Oid			opclass;
+		HeapTuple	tup;
+		bool		blind = false;
+
+		if (e->opclass == NIL)
+			continue;
+		opclass = get_opclass_oid(am, e->opclass, true);
+		if (!OidIsValid(opclass))
+			continue;
+		tup = SearchSysCache1(CLAOID, ObjectIdGetDatum(opclass));
+		if (HeapTupleIsValid(tup))
+		{
+			Form_pg_opclass opc = (Form_pg_opclass) GETSTRUCT(tup);
+			size_t		n = strlen(NameStr(opc->opcname));
+
+			blind = opc->opcnamespace == nsp && n > 10 &&
+				strcmp(NameStr(opc->opcname) + n - 10, "_blind_ops") == 0;
+			ReleaseSysCache(tup);
+		}
+		if (blind)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied to create an index with operator class \"%s\"",
+							NameListToString(e->opclass)),
+					 errdetail("utilix's blind-index operator classes serve the blind indexes that utilix.encrypt_column() makes; an index of another's would tell which encrypted values are equal."),
+					 errhint("Use utilix.encrypt_column(..., searchable => true).")));
+	}
+}
+
 static void
 gate_index(IndexStmt *stmt, bool *sanitize)
 {
-	Oid			relid = lookup_locked(stmt->relation, stmt->concurrent ? ShareUpdateExclusiveLock : ShareLock);
+	Oid			relid;
 
+	refuse_blind_opclass(stmt);
+	relid = lookup_locked(stmt->relation, stmt->concurrent ? ShareUpdateExclusiveLock : ShareLock);
 	if (!gated(relid))
 		return;
 	if (stmt->unique || stmt->primary)

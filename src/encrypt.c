@@ -17,10 +17,26 @@
  * The output function decrypts for a context of the value's tenant whose
  * clearance reaches the column's label, and prints armour for everyone
  * else (operators, pg_dump).
+ *
+ * Equality is reading.  The blind index of a searchable value says which
+ * values are equal, so whoever may not read a value may not compare it
+ * either, by any route: the operators and functions over blind indexes
+ * answer only for a session that may read the values (or a role outside
+ * row level security, which reads every ciphertext anyway), the armour
+ * such a reader gets has its blind index withheld, the blind index is
+ * searched only with probes that utilix._blind_probe() makes for a context
+ * that may read the column, and its operator classes serve utilix's own
+ * blind indexes only (ddlgate.c).  Nor may such a writer write ciphertext
+ * it cannot read (moving, copying or restoring a value): the seal trigger
+ * takes a sealed value from it only as the row's unchanged value.
  */
 #include "postgres.h"
 
+#include "access/heapam.h"
 #include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/partition.h"
 #include "catalog/pg_am_d.h"
@@ -38,10 +54,14 @@
 #include "optimizer/optimizer.h"
 #include "parser/parse_func.h"
 #include "parser/parse_oper.h"
+#include "storage/bufmgr.h"
+#include "storage/proc.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
+#include "utils/inval.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -496,11 +516,97 @@ may_read(const UtilixEnvelope *env)
 }
 
 /*
+ * Is the current role outside row level security: a superuser or a role
+ * with BYPASSRLS?  Such roles read every tenant's stored ciphertext (and
+ * pg_dump, which runs as one, must carry values whole, blind index and
+ * all).  Remembered for the last role asked about; any change of a role's
+ * attributes forgets it.
+ */
+static Oid	outside_rls_role = InvalidOid;
+static bool outside_rls_answer = false;
+static bool outside_rls_watched = false;
+
+static void
+outside_rls_forget(Datum arg, int cacheid, uint32 hashvalue)
+{
+	outside_rls_role = InvalidOid;
+}
+
+static bool
+role_outside_rls(void)
+{
+	Oid			role = GetUserId();
+
+	if (!outside_rls_watched)
+	{
+		CacheRegisterSyscacheCallback(AUTHOID, outside_rls_forget, (Datum) 0);
+		outside_rls_watched = true;
+	}
+	if (role != outside_rls_role)
+	{
+		outside_rls_answer = has_bypassrls_privilege(role);
+		outside_rls_role = role;
+	}
+	return outside_rls_answer;
+}
+
+/*
+ * May the session learn which values of this tenant and column are equal:
+ * compare them, hash their blind index, see it in their armour?  Equality
+ * is reading: exactly when it may read them, or when its role is outside
+ * row level security.  Cheap: the context's checks are made once per
+ * statement (context.c), the column's label comes from the cached catalog,
+ * the role's answer is remembered.
+ */
+static bool
+may_compare(int64 tenant, int64 column_id)
+{
+	return may_read_column(utilix_context_for_read(), tenant, column_id) ||
+		role_outside_rls();
+}
+
+/*
+ * A writer that may write any ciphertext of its tables: a role outside row
+ * level security (a restore, a superuser's repair), or utilix's own
+ * maintenance acting as the table's owner (utilix._exec_as_owner: sealing
+ * a column, re-sealing under a new key).
+ */
+static bool
+writer_unrestricted(void)
+{
+	return InNoForceRLSOperation() || role_outside_rls();
+}
+
+/*
+ * The armour of a stored value for a session that may not read it: the
+ * blind index of a searchable value is withheld unless the session may
+ * compare its values (see utilix_envelope_withhold).  withhold, when not
+ * NULL, is the parsed value readable_plain() found the session may not
+ * compare; NULL: armour of the value as it is.
+ */
+static char *
+armour_for_reader(struct varlena *v, const UtilixEnvelope *withhold)
+{
+	const uint8 *data = (const uint8 *) VARDATA_ANY(v);
+	size_t		len = VARSIZE_ANY_EXHDR(v);
+
+	if (withhold != NULL)
+	{
+		uint8	   *withheld = utilix_envelope_withhold(data, len, withhold);
+		char	   *out = utilix_armour(withheld, len);
+
+		pfree(withheld);
+		return out;
+	}
+	return utilix_armour(data, len);
+}
+
+/*
  * The plain datum of a stored value for the current context, or NULL
  * (armour) when the context may not read it.
  */
 static struct varlena *
-readable_plain(struct varlena *v, PlainKind kind, bool *sealed)
+readable_plain(struct varlena *v, PlainKind kind, bool *sealed, UtilixEnvelope *withhold, bool *withheld)
 {
 	const uint8 *data = (const uint8 *) VARDATA_ANY(v);
 	size_t		len = VARSIZE_ANY_EXHDR(v);
@@ -508,6 +614,7 @@ readable_plain(struct varlena *v, PlainKind kind, bool *sealed)
 	const ColumnMeta *meta;
 	struct varlena *plain;
 
+	*withheld = false;
 	*sealed = utilix_is_sealed(data, len);
 	if (!*sealed)
 	{
@@ -517,9 +624,23 @@ readable_plain(struct varlena *v, PlainKind kind, bool *sealed)
 		utilix_note_plaintext();
 		return v;				/* pending: the caller's own plaintext */
 	}
-	parse_or_fail(data, len, &env);
+	if (!utilix_envelope_parse(data, len, &env))
+	{
+		/* a withheld form (typed in from armour) opens for no one */
+		if (utilix_envelope_parse_withheld(data, len, &env))
+			return NULL;
+		parse_or_fail(data, len, &env);
+	}
 	if (!may_read(&env))
+	{
+		/* its armour withholds the blind index, unless the role reads every ciphertext */
+		if (env.has_bidx && !role_outside_rls())
+		{
+			*withhold = env;
+			*withheld = true;
+		}
 		return NULL;
+	}
 
 	/*
 	 * The armour of a bytea column's value typed in as encrypted_jsonb would
@@ -559,7 +680,8 @@ encrypted_in(char *str, PlainKind kind)
 	{
 		bytea	   *out;
 
-		if (!utilix_dearmour(str, len, &sealed, &slen))
+		if (!utilix_dearmour(str, len, &sealed, &slen) &&
+			!utilix_dearmour_withheld(str, len, &sealed, &slen))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
 					 errmsg("malformed armoured ciphertext"),
@@ -610,10 +732,12 @@ static char *
 encrypted_out(struct varlena *v, PlainKind kind)
 {
 	bool		sealed;
-	struct varlena *plain = readable_plain(v, kind, &sealed);
+	UtilixEnvelope env;
+	bool		withheld;
+	struct varlena *plain = readable_plain(v, kind, &sealed, &env, &withheld);
 
 	if (plain == NULL)
-		return utilix_armour((const uint8 *) VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v));
+		return armour_for_reader(v, withheld ? &env : NULL);
 	switch (kind)
 	{
 		case KIND_TEXT:
@@ -649,15 +773,16 @@ utilix_decrypt_value(PG_FUNCTION_ARGS)
 	struct varlena *v = PG_GETARG_VARLENA_PP(0);
 	bool		sealed;
 	Oid			rettype = get_fn_expr_rettype(fcinfo->flinfo);
+	UtilixEnvelope env;
+	bool		withheld;
 	struct varlena *plain = readable_plain(v, rettype == BYTEAOID ? KIND_BYTEA :
 										   rettype == JSONBOID ? KIND_JSONB : KIND_TEXT,
-										   &sealed);
+										   &sealed, &env, &withheld);
 
 	if (plain != NULL)
 		PG_RETURN_POINTER(plain);
 	if (get_fn_expr_rettype(fcinfo->flinfo) == TEXTOID)
-		PG_RETURN_TEXT_P(cstring_to_text(utilix_armour((const uint8 *) VARDATA_ANY(v),
-													   VARSIZE_ANY_EXHDR(v))));
+		PG_RETURN_TEXT_P(cstring_to_text(armour_for_reader(v, withheld ? &env : NULL)));
 	PG_RETURN_NULL();
 }
 
@@ -697,57 +822,141 @@ utilix_enc_eq_plain(PG_FUNCTION_ARGS)
 	PG_RETURN_BOOL(eq);
 }
 
-/* The (tenant, column, blind index) of a stored value or a probe. */
+/* A stored searchable value, parsed; false for anything else. */
 static bool
-blind_key_of(struct varlena *v, int64 *tenant, int64 *column, const uint8 **bidx)
+searchable_envelope(struct varlena *v, UtilixEnvelope *env)
 {
-	const uint8 *data = (const uint8 *) VARDATA_ANY(v);
-	size_t		len = VARSIZE_ANY_EXHDR(v);
-	UtilixEnvelope env;
-
-	if (utilix_is_probe(data, len))
-	{
-		utilix_probe_parse(data, tenant, column, bidx);
-		return true;
-	}
-	if (utilix_envelope_parse(data, len, &env) && env.has_bidx)
-	{
-		*tenant = env.tenant;
-		*column = env.column_id;
-		*bidx = env.bidx;
-		return true;
-	}
-	return false;
+	return utilix_envelope_parse((const uint8 *) VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v), env) &&
+		env->has_bidx;
 }
 
+/*
+ * Called by SQL (an expression: a query, a default, an index expression)
+ * rather than by the hash index access method maintaining or searching an
+ * index?  The access method calls support functions with no expression, or
+ * with a Const holding the operator class's options (index_getprocinfo).
+ */
+static bool
+called_by_sql(FunctionCallInfo fcinfo)
+{
+	Node	   *expr = fcinfo->flinfo ? fcinfo->flinfo->fn_expr : NULL;
+
+	return expr != NULL && !IsA(expr, Const);
+}
+
+/*
+ * utilix.=# (encrypted, encrypted), utilix._bidx_eq: do two stored values
+ * of one tenant's column hold the same plaintext?  Equality is reading: it
+ * answers only for a session that may read them (may_compare), and false
+ * otherwise.  LEAKPROOF and never raises: row level security may let the
+ * planner run it on rows the session cannot see.
+ */
 PG_FUNCTION_INFO_V1(utilix_bidx_eq);
 Datum
 utilix_bidx_eq(PG_FUNCTION_ARGS)
 {
-	int64		t1,
-				t2,
-				c1,
-				c2;
-	const uint8 *b1,
-			   *b2;
+	UtilixEnvelope a,
+				b;
 
-	if (!blind_key_of(PG_GETARG_VARLENA_PP(0), &t1, &c1, &b1) ||
-		!blind_key_of(PG_GETARG_VARLENA_PP(1), &t2, &c2, &b2))
+	if (!searchable_envelope(PG_GETARG_VARLENA_PP(0), &a) ||
+		!searchable_envelope(PG_GETARG_VARLENA_PP(1), &b))
 		PG_RETURN_BOOL(false);
-	PG_RETURN_BOOL(t1 == t2 && c1 == c2 && memcmp(b1, b2, UTILIX_BIDX_LEN) == 0);
+	if (a.tenant != b.tenant || a.column_id != b.column_id ||
+		memcmp(a.bidx, b.bidx, UTILIX_BIDX_LEN) != 0)
+		PG_RETURN_BOOL(false);
+	PG_RETURN_BOOL(may_compare(a.tenant, a.column_id));
 }
 
+/*
+ * utilix.=# (encrypted, utilix.blind_probe), utilix._bidx_match: the blind
+ * index's own operator, the only one in its operator family, so that the
+ * index is searched with probes only.  As _bidx_eq: false unless the
+ * session may compare the value.
+ */
+PG_FUNCTION_INFO_V1(utilix_bidx_match);
+Datum
+utilix_bidx_match(PG_FUNCTION_ARGS)
+{
+	struct varlena *p = PG_GETARG_VARLENA_PP(1);
+	UtilixEnvelope env;
+	int64		tenant,
+				column;
+	const uint8 *bidx;
+
+	if (!searchable_envelope(PG_GETARG_VARLENA_PP(0), &env) ||
+		!utilix_is_probe((const uint8 *) VARDATA_ANY(p), VARSIZE_ANY_EXHDR(p)))
+		PG_RETURN_BOOL(false);
+	utilix_probe_parse((const uint8 *) VARDATA_ANY(p), &tenant, &column, &bidx);
+	if (env.tenant != tenant || env.column_id != column ||
+		memcmp(env.bidx, bidx, UTILIX_BIDX_LEN) != 0)
+		PG_RETURN_BOOL(false);
+	PG_RETURN_BOOL(may_compare(env.tenant, env.column_id));
+}
+
+/*
+ * utilix._bidx_hash(encrypted): the hash of a stored value's blind index,
+ * the support function of the blind index.  The access method hashes every
+ * value it indexes, whoever writes it; the operator classes serve utilix's
+ * blind indexes only (ddlgate.c), and are searched with probes only.
+ * Called from SQL, the hash would say which values are equal: it needs a
+ * session that may compare them (42501 otherwise, since no constant
+ * answer could stand in for it in an expression).
+ */
 PG_FUNCTION_INFO_V1(utilix_bidx_hash);
 Datum
 utilix_bidx_hash(PG_FUNCTION_ARGS)
 {
-	int64		t,
-				c;
-	const uint8 *b;
+	UtilixEnvelope env;
 
-	if (!blind_key_of(PG_GETARG_VARLENA_PP(0), &t, &c, &b))
+	if (!searchable_envelope(PG_GETARG_VARLENA_PP(0), &env))
 		PG_RETURN_INT32(0);
-	return hash_any(b, UTILIX_BIDX_LEN);
+	if (called_by_sql(fcinfo) && !may_compare(env.tenant, env.column_id))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to compare values of encrypted column id " INT64_FORMAT,
+						env.column_id),
+				 errdetail("The blind index of a value says which values are equal: it needs a context of the value's tenant that may read the column (its clearance reaches the column's label)."),
+				 errhint("Compare with utilix.= and a plain value, which answers for the values the context may read.")));
+	return hash_any(env.bidx, UTILIX_BIDX_LEN);
+}
+
+/* utilix._bidx_hash(utilix.blind_probe): the hash of a probe, for index searches. */
+PG_FUNCTION_INFO_V1(utilix_bidx_probe_hash);
+Datum
+utilix_bidx_probe_hash(PG_FUNCTION_ARGS)
+{
+	struct varlena *p = PG_GETARG_VARLENA_PP(0);
+	int64		tenant,
+				column;
+	const uint8 *bidx;
+
+	if (!utilix_is_probe((const uint8 *) VARDATA_ANY(p), VARSIZE_ANY_EXHDR(p)))
+		PG_RETURN_INT32(0);
+	utilix_probe_parse((const uint8 *) VARDATA_ANY(p), &tenant, &column, &bidx);
+	return hash_any(bidx, UTILIX_BIDX_LEN);
+}
+
+/*
+ * utilix.blind_probe has no text form: a probe is made by
+ * utilix._blind_probe() for a context that may read the column, never
+ * typed in (which would let whoever knows a blind index search for it).
+ */
+PG_FUNCTION_INFO_V1(utilix_blind_probe_in);
+Datum
+utilix_blind_probe_in(PG_FUNCTION_ARGS)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("a blind-index probe cannot be typed in"),
+			 errhint("utilix._blind_probe() makes probes; col OPERATOR(utilix.=) value uses it.")));
+	PG_RETURN_NULL();
+}
+
+PG_FUNCTION_INFO_V1(utilix_blind_probe_out);
+Datum
+utilix_blind_probe_out(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_CSTRING(pstrdup("(blind-index probe)"));
 }
 
 /* utilix._blind_probe(plain, column_id): what the blind index is searched for. */
@@ -796,6 +1005,7 @@ utilix_enc_eq_support(PG_FUNCTION_ARGS)
 	Oid			optype;
 	Oid			eqop;
 	Oid			probefn;
+	Oid			probetype;
 	Oid			argtypes[2];
 	List	   *fname;
 	char	   *colname;
@@ -814,9 +1024,6 @@ utilix_enc_eq_support(PG_FUNCTION_ARGS)
 	if (list_length(clause->args) != 2)
 		PG_RETURN_POINTER(NULL);
 	optype = exprType(linitial(clause->args));
-	eqop = get_opfamily_member(req->opfamily, optype, optype, 1);
-	if (!OidIsValid(eqop))
-		PG_RETURN_POINTER(NULL);
 	{
 		HeapTuple	ftup = SearchSysCache1(OPFAMILYOID, ObjectIdGetDatum(req->opfamily));
 		bool		ours = false;
@@ -894,10 +1101,15 @@ utilix_enc_eq_support(PG_FUNCTION_ARGS)
 	probefn = LookupFuncName(fname, 2, argtypes, true);
 	if (!OidIsValid(probefn))
 		PG_RETURN_POINTER(NULL);
+	/* the blind index's operator: (encrypted type, utilix.blind_probe) */
+	probetype = get_func_rettype(probefn);
+	eqop = get_opfamily_member(req->opfamily, optype, probetype, 1);
+	if (!OidIsValid(eqop))
+		PG_RETURN_POINTER(NULL);
 	req->lossy = true;
 	PG_RETURN_POINTER(list_make1(make_opclause(eqop, BOOLOID, false,
 											   (Expr *) linitial(clause->args),
-											   (Expr *) makeFuncExpr(probefn, optype,
+											   (Expr *) makeFuncExpr(probefn, probetype,
 																	 list_make2(rhs,
 																				makeConst(INT8OID, -1, InvalidOid, 8,
 																						  Int64GetDatum(column_id), false, true)),
@@ -908,10 +1120,123 @@ utilix_enc_eq_support(PG_FUNCTION_ARGS)
 /* ---------- the seal trigger ---------- */
 
 /*
+ * What one call of the seal trigger leaves for the next one, and only the
+ * next one, in the same statement:
+ *
+ *  - the values it sealed from plaintext.  INSERT ... ON CONFLICT DO UPDATE
+ *    SET col = EXCLUDED.col seals the proposed row's value in the BEFORE
+ *    INSERT, then writes it in the BEFORE UPDATE of the existing row: a
+ *    value the writer sealed itself from its own plaintext a moment ago.
+ *
+ *  - the unchanged values of a row that an UPDATE may move to another
+ *    partition.  The row is deleted from its partition and inserted into
+ *    the other one: the trigger sees its values first in a BEFORE UPDATE
+ *    and then, with no old row, in the destination's BEFORE INSERT, taken
+ *    once the source row shows that this transaction moved it.
+ *
+ * Only writers that may not write those values' ciphertext otherwise need
+ * the note (see utilix_seal_row).  A note the next call does not take is
+ * gone.
+ */
+#define MAX_NOTED_VALUES 64
+
+typedef struct NotedValue
+{
+	int64		column_id;
+	uint8		nonce[UTILIX_NONCE_LEN];
+} NotedValue;
+
+typedef struct CallNote
+{
+	bool		valid;
+	LocalTransactionId lxid;
+	TimestampTz stmt;
+	int			nsealed;
+	NotedValue	sealed[MAX_NOTED_VALUES];
+	Oid			relid;			/* the source partition of a move */
+	ItemPointerData tid;		/* the source row */
+	int			nmoved;
+	NotedValue	moved[MAX_NOTED_VALUES];
+} CallNote;
+
+static CallNote call_note;
+
+static void
+note_value(NotedValue *list, int *n, int64 column_id, const uint8 *nonce)
+{
+	if (*n >= MAX_NOTED_VALUES)
+		return;
+	list[*n].column_id = column_id;
+	memcpy(list[*n].nonce, nonce, UTILIX_NONCE_LEN);
+	(*n)++;
+}
+
+static bool
+noted(const NotedValue *list, int n, const UtilixEnvelope *env)
+{
+	for (int i = 0; i < n; i++)
+		if (list[i].column_id == env->column_id &&
+			memcmp(list[i].nonce, env->nonce, UTILIX_NONCE_LEN) == 0)
+			return true;
+	return false;
+}
+
+/* Has this transaction moved the row at tid of relid to another partition? */
+static bool
+source_row_moved(Oid relid, ItemPointer tid)
+{
+	Relation	r;
+	HeapTupleData tup;
+	Buffer		buf;
+	bool		moved = false;
+
+	r = try_table_open(relid, AccessShareLock);
+	if (r == NULL)
+		return false;
+	if (r->rd_tableam == GetHeapamTableAmRoutine())
+	{
+		tup.t_self = *tid;
+		if (heap_fetch(r, SnapshotAny, &tup, &buf, true))
+		{
+			LockBuffer(buf, BUFFER_LOCK_SHARE);
+			moved = HeapTupleHeaderIndicatesMovedPartitions(tup.t_data) &&
+				TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetRawXmax(tup.t_data));
+			LockBuffer(buf, BUFFER_LOCK_UNLOCK);
+		}
+		if (BufferIsValid(buf))
+			ReleaseBuffer(buf);
+	}
+	table_close(r, AccessShareLock);
+	return moved;
+}
+
+/*
  * utilix._seal_row(): BEFORE INSERT OR UPDATE row trigger on every table
  * with encrypted columns.  Pending values are sealed under the row's tenant;
  * sealed values are kept when unchanged by an UPDATE, and otherwise
  * verified to belong to this tenant and column.
+ *
+ * Ciphertext is written by whoever may read it: a sealed value other than
+ * the row's own unchanged one (copied from another row, restored from an
+ * earlier read, moved from a table of the writer's) is taken only from a
+ * context that may read it, a role outside row level security, or utilix's
+ * maintenance (42501 otherwise).  A writer below a column's label may write
+ * plaintext there, or leave the value as it is, but cannot move, copy or
+ * restore a value it cannot read.  The withheld form of a value (what such
+ * a reader gets as armour) is taken back only as the unchanged value of the
+ * row it was read from.
+ *
+ * Why the row is not bound into the ciphertext (its key in the associated
+ * data): a value must open from its bytes alone (the output function sees
+ * no row), so the key would have to be stored in the header, checked here
+ * against the row, and every value resealed when its key changes (UPDATE
+ * of the key, ON UPDATE CASCADE, a move to another partition); tables
+ * without a primary key could not be bound at all; the format would change.
+ * And it would not stop a restore: an earlier value of the same row carries
+ * the same key.  The rule above stops moves, copies and restores alike, for
+ * exactly the writers that cannot read the value, and costs nothing where
+ * plaintext is written.  Whoever may read a value may also write it as
+ * plaintext, so letting it write the ciphertext gives it nothing more.
  */
 PG_FUNCTION_INFO_V1(utilix_seal_row);
 Datum
@@ -931,6 +1256,9 @@ utilix_seal_row(PG_FUNCTION_ARGS)
 	Datum	   *vals;
 	bool	   *nulls;
 	int			nrepl = 0;
+	CallNote	prev;
+	bool		prev_ok;
+	int			unrestricted = -1;	/* writer_unrestricted(), asked once */
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(td->tg_event) ||
 		!TRIGGER_FIRED_FOR_ROW(td->tg_event) || TRIGGER_FIRED_BY_DELETE(td->tg_event))
@@ -938,6 +1266,16 @@ utilix_seal_row(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("utilix._seal_row() must be a BEFORE INSERT OR UPDATE row trigger")));
 	utilix_require_preload();
+	/* the previous call's note is for this call only; this call leaves its own */
+	prev = call_note;
+	prev_ok = prev.valid && prev.lxid == MyProc->lxid &&
+		prev.stmt == GetCurrentStatementStartTimestamp();
+	call_note.valid = false;
+	call_note.nsealed = 0;
+	call_note.nmoved = 0;
+	call_note.relid = InvalidOid;
+	/* COPY FROM runs as the owner without row level security only until its first row */
+	utilix_copy_end_noforce();
 	rel = td->tg_relation;
 	desc = RelationGetDescr(rel);
 	if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
@@ -971,72 +1309,141 @@ utilix_seal_row(PG_FUNCTION_ARGS)
 		uint8	   *dearmoured = NULL;
 		size_t		dlen;
 		UtilixEnvelope env;
+		bool		oldnull = true;
+		Datum		od = (Datum) 0;
+		bool		unchanged = false;
+		const char *colname = NameStr(TupleDescAttr(desc, attnum - 1)->attname);
 
 		if (isnull)
 			continue;
 		v = PG_DETOAST_DATUM_PACKED(d);
 		data = (const uint8 *) VARDATA_ANY(v);
 		len = VARSIZE_ANY_EXHDR(v);
+		if (oldtuple != NULL)
+			od = heap_getattr(oldtuple, attnum, desc, &oldnull);
 
 		/* armour passed as a plain-typed value (a text parameter, say) */
 		if (!utilix_is_sealed(data, len) && utilix_has_armour_prefix((const char *) data, len))
 		{
-			if (!utilix_dearmour((const char *) data, len, &dearmoured, &dlen))
+			if (!utilix_dearmour((const char *) data, len, &dearmoured, &dlen) &&
+				!utilix_dearmour_withheld((const char *) data, len, &dearmoured, &dlen))
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-						 errmsg("malformed armoured ciphertext for column \"%s\"",
-								NameStr(TupleDescAttr(desc, attnum - 1)->attname))));
+						 errmsg("malformed armoured ciphertext for column \"%s\"", colname)));
 			data = dearmoured;
 			len = dlen;
 		}
 
-		if (!utilix_is_sealed(data, len))
+		/*
+		 * The withheld form: taken back only as the unchanged value of this
+		 * row, which is stored again as it was.
+		 */
+		if (utilix_envelope_parse_withheld(data, len, &env))
 		{
-			utilix_note_plaintext();
+			bool		same = false;
+
+			if (!oldnull)
+			{
+				struct varlena *ov = PG_DETOAST_DATUM_PACKED(od);
+				const uint8 *odata = (const uint8 *) VARDATA_ANY(ov);
+				size_t		olen = VARSIZE_ANY_EXHDR(ov);
+				UtilixEnvelope oenv;
+
+				if (olen == len && utilix_envelope_parse(odata, olen, &oenv) && oenv.has_bidx)
+				{
+					uint8	   *w = utilix_envelope_withhold(odata, olen, &oenv);
+
+					same = memcmp(w, data, len) == 0;
+					pfree(w);
+				}
+			}
+			if (!same)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_EXCEPTION),
+						 errmsg("the blind index of this value of column \"%s\" was withheld", colname),
+						 errdetail("Armour read without the clearance for a column can only be written back unchanged, to the row it was read from."),
+						 errhint("Write the plaintext, or leave the column out of the statement.")));
 			cols[nrepl] = attnum;
-			vals[nrepl] = seal_bytes(tenant, m->column_ids[i], m->searchable[i], data, len);
+			vals[nrepl] = od;
 			nrepl++;
 			continue;
 		}
 
-		/* sealed: an UPDATE that did not touch the column keeps it as it is */
-		if (oldtuple != NULL && dearmoured == NULL)
+		if (!utilix_is_sealed(data, len))
 		{
-			bool		oldnull;
-			Datum		od = heap_getattr(oldtuple, attnum, desc, &oldnull);
+			Datum		sealed;
 
-			if (!oldnull && datumIsEqual(od, d, false, -1))
+			utilix_note_plaintext();
+			sealed = seal_bytes(tenant, m->column_ids[i], m->searchable[i], data, len);
+			/* its nonce follows its header */
+			note_value(call_note.sealed, &call_note.nsealed, m->column_ids[i],
+					   (const uint8 *) VARDATA(DatumGetPointer(sealed)) +
+					   utilix_envelope_header_len(m->searchable[i]));
+			cols[nrepl] = attnum;
+			vals[nrepl] = sealed;
+			nrepl++;
+			continue;
+		}
+
+		/* sealed: the row's own value, unchanged? */
+		if (!oldnull)
+		{
+			if (dearmoured == NULL)
+				unchanged = datumIsEqual(od, d, false, -1);
+			else
 			{
-				/*
-				 * reencrypt() (utilix._act_as_owner with reseal): a value
-				 * sealed under an older key version of its tenant is sealed
-				 * anew under the active one.
-				 */
-				if (utilix_reseal_mode && td->tg_updatedcols != NULL &&
-					bms_is_member(attnum - FirstLowInvalidHeapAttributeNumber, td->tg_updatedcols))
-				{
-					UtilixTenantKey *active = utilix_active_tenant_key(tenant);
-					struct varlena *plain;
+				struct varlena *ov = PG_DETOAST_DATUM_PACKED(od);
 
-					parse_or_fail(data, len, &env);
-					if (env.tenant != tenant || env.column_id != m->column_ids[i] ||
-						env.key_version >= active->version)
-						continue;
-					plain = open_envelope(&env);
-					if (plain == NULL)
-						ereport(ERROR,
-								(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-								 errmsg("encrypted value of column \"%s\" was sealed with a key that no longer exists",
-										NameStr(TupleDescAttr(desc, attnum - 1)->attname))));
-					cols[nrepl] = attnum;
-					vals[nrepl] = seal_bytes(tenant, m->column_ids[i], m->searchable[i],
-											 (const uint8 *) VARDATA(plain), VARSIZE(plain) - VARHDRSZ);
-					nrepl++;
-					utilix_wipe(VARDATA(plain), VARSIZE(plain) - VARHDRSZ);
-					pfree(plain);
-				}
-				continue;
+				unchanged = VARSIZE_ANY_EXHDR(ov) == len &&
+					memcmp(VARDATA_ANY(ov), data, len) == 0;
 			}
+		}
+
+		/* an UPDATE that did not touch the column keeps it as it is */
+		if (unchanged && dearmoured == NULL)
+		{
+			/*
+			 * reencrypt() (utilix._act_as_owner with reseal): a value
+			 * sealed under an older key version of its tenant is sealed
+			 * anew under the active one.
+			 */
+			if (utilix_reseal_mode && td->tg_updatedcols != NULL &&
+				bms_is_member(attnum - FirstLowInvalidHeapAttributeNumber, td->tg_updatedcols))
+			{
+				UtilixTenantKey *active = utilix_active_tenant_key(tenant);
+				struct varlena *plain;
+
+				parse_or_fail(data, len, &env);
+				if (env.tenant != tenant || env.column_id != m->column_ids[i] ||
+					env.key_version >= active->version)
+					continue;
+				plain = open_envelope(&env);
+				if (plain == NULL)
+					ereport(ERROR,
+							(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+							 errmsg("encrypted value of column \"%s\" was sealed with a key that no longer exists",
+									colname)));
+				cols[nrepl] = attnum;
+				vals[nrepl] = seal_bytes(tenant, m->column_ids[i], m->searchable[i],
+										 (const uint8 *) VARDATA(plain), VARSIZE(plain) - VARHDRSZ);
+				nrepl++;
+				utilix_wipe(VARDATA(plain), VARSIZE(plain) - VARHDRSZ);
+				pfree(plain);
+			}
+			else if (rel->rd_rel->relispartition && utilix_envelope_parse(data, len, &env) &&
+					 !may_read(&env))
+			{
+				/* in case this UPDATE moves the row to another partition */
+				if (unrestricted < 0)
+					unrestricted = writer_unrestricted();
+				if (!unrestricted)
+				{
+					call_note.relid = RelationGetRelid(rel);
+					call_note.tid = oldtuple->t_self;
+					note_value(call_note.moved, &call_note.nmoved, env.column_id, env.nonce);
+				}
+			}
+			continue;
 		}
 		parse_or_fail(data, len, &env);
 		if (env.tenant != tenant || env.column_id != m->column_ids[i])
@@ -1044,7 +1451,30 @@ utilix_seal_row(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_DATA_EXCEPTION),
 					 errmsg("encrypted value does not belong to this tenant and column"),
 					 errdetail("A sealed value of column \"%s\" can only be written back to a row of the tenant and column it was sealed for.",
-							   NameStr(TupleDescAttr(desc, attnum - 1)->attname))));
+							   colname)));
+
+		/*
+		 * Ciphertext other than the row's own unchanged value: only from a
+		 * writer that may read it (or an unrestricted one); or a value the
+		 * writer sealed from its own plaintext in the previous call (an
+		 * upsert's EXCLUDED value); or the row's own value arriving in its
+		 * new partition.
+		 */
+		if (!unchanged && !may_read(&env))
+		{
+			if (unrestricted < 0)
+				unrestricted = writer_unrestricted();
+			if (!unrestricted &&
+				!(prev_ok && noted(prev.sealed, prev.nsealed, &env)) &&
+				!(prev_ok && oldtuple == NULL && noted(prev.moved, prev.nmoved, &env) &&
+				  source_row_moved(prev.relid, &prev.tid)))
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						 errmsg("permission denied to write ciphertext of column \"%s\"", colname),
+						 errdetail("A sealed value can only be written by a context that may read it; this context may not read column \"%s\" (its clearance is below the column's label, or it lacks the read right).",
+								   colname),
+						 errhint("Write the plaintext, or leave the column's value unchanged.")));
+		}
 		{
 			struct varlena *plain = open_envelope(&env);
 
@@ -1052,7 +1482,7 @@ utilix_seal_row(PG_FUNCTION_ARGS)
 				ereport(ERROR,
 						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 						 errmsg("encrypted value of column \"%s\" was sealed with a key that no longer exists",
-								NameStr(TupleDescAttr(desc, attnum - 1)->attname))));
+								colname)));
 			utilix_wipe(VARDATA(plain), VARSIZE(plain) - VARHDRSZ);
 			pfree(plain);
 		}
@@ -1066,6 +1496,12 @@ utilix_seal_row(PG_FUNCTION_ARGS)
 			vals[nrepl] = PointerGetDatum(out);
 			nrepl++;
 		}
+	}
+	if (call_note.nsealed > 0 || call_note.nmoved > 0)
+	{
+		call_note.lxid = MyProc->lxid;
+		call_note.stmt = GetCurrentStatementStartTimestamp();
+		call_note.valid = true;
 	}
 	if (nrepl > 0)
 		tuple = heap_modify_tuple_by_cols(tuple, desc, nrepl, cols, vals, nulls);

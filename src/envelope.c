@@ -21,6 +21,13 @@
  * Armour is the text form for anyone who may not read the value:
  *	 "utxe1:" base64url(sealed value)
  *
+ * The withheld form of a searchable value is what a reader under row level
+ * security that may not read the value gets instead: the same bytes with
+ * flag 0x02 added and the blind index zeroed.  It tells nobody which values
+ * are equal, does not open, and is no sealed value (utilix_envelope_parse
+ * refuses it): the seal trigger takes it back only as the unchanged value
+ * of the row it came from.
+ *
  * These functions only parse and build bytes; they are pure so that they
  * can be fuzzed.
  */
@@ -114,6 +121,64 @@ utilix_envelope_parse(const uint8 *data, size_t len, UtilixEnvelope *env)
 }
 
 /*
+ * Strictly parse the withheld form of a searchable value (flags 0x03, a
+ * blind index of zeroes); false for anything else, sealed values included.
+ * env is filled as for the sealed value it came from, except that its blind
+ * index is the zeroes and nothing in it opens.
+ */
+bool
+utilix_envelope_parse_withheld(const uint8 *data, size_t len, UtilixEnvelope *env)
+{
+	uint8	   *copy;
+	bool		ok;
+
+	memset(env, 0, sizeof(*env));
+	if (!utilix_is_sealed(data, len) || len < UTILIX_ENV_MAGIC_LEN + 2 ||
+		data[UTILIX_ENV_MAGIC_LEN] != UTILIX_ENV_FORMAT ||
+		data[UTILIX_ENV_MAGIC_LEN + 1] != (UTILIX_ENV_FLAG_BIDX | UTILIX_ENV_FLAG_WITHHELD))
+		return false;
+	/* parse it as the sealed value it would be with the flag cleared */
+	copy = palloc(len);
+	memcpy(copy, data, len);
+	copy[UTILIX_ENV_MAGIC_LEN + 1] = UTILIX_ENV_FLAG_BIDX;
+	ok = utilix_envelope_parse(copy, len, env);
+	if (ok)
+	{
+		for (int i = 0; i < UTILIX_BIDX_LEN; i++)
+			ok &= (env->bidx[i] == 0);
+	}
+	pfree(copy);
+	if (!ok)
+	{
+		memset(env, 0, sizeof(*env));
+		return false;
+	}
+	/* point into the caller's bytes, not the copy */
+	env->header = data;
+	env->bidx = data + (env->header_len - UTILIX_BIDX_LEN);
+	env->nonce = data + env->header_len;
+	env->tag = env->nonce + UTILIX_NONCE_LEN;
+	env->ct = env->tag + UTILIX_TAG_LEN;
+	env->withheld = true;
+	return true;
+}
+
+/*
+ * The withheld form of a sealed searchable value (which the caller has
+ * parsed): a palloc'd copy with flag 0x02 set and the blind index zeroed.
+ */
+uint8 *
+utilix_envelope_withhold(const uint8 *data, size_t len, const UtilixEnvelope *env)
+{
+	uint8	   *out = palloc(len);
+
+	memcpy(out, data, len);
+	out[UTILIX_ENV_MAGIC_LEN + 1] = UTILIX_ENV_FLAG_BIDX | UTILIX_ENV_FLAG_WITHHELD;
+	memset(out + (env->bidx - data), 0, UTILIX_BIDX_LEN);
+	return out;
+}
+
+/*
  * Write the header of a sealed value into out (which has room for the
  * header, nonce, tag and ciphertext) and return the header length.
  */
@@ -203,6 +268,30 @@ utilix_dearmour(const char *s, size_t len, uint8 **out, size_t *outlen)
 	buf = palloc(cap);
 	if (!utilix_b64url_decode(s, len, buf, cap, outlen) ||
 		!utilix_envelope_parse(buf, *outlen, &env))
+	{
+		pfree(buf);
+		return false;
+	}
+	*out = buf;
+	return true;
+}
+
+/* Decode armour of a withheld form (see above); false for anything else. */
+bool
+utilix_dearmour_withheld(const char *s, size_t len, uint8 **out, size_t *outlen)
+{
+	size_t		cap;
+	uint8	   *buf;
+	UtilixEnvelope env;
+
+	if (!utilix_has_armour_prefix(s, len))
+		return false;
+	s += UTILIX_ARMOUR_PREFIX_LEN;
+	len -= UTILIX_ARMOUR_PREFIX_LEN;
+	cap = utilix_b64url_decoded_max(len);
+	buf = palloc(cap);
+	if (!utilix_b64url_decode(s, len, buf, cap, outlen) ||
+		!utilix_envelope_parse_withheld(buf, *outlen, &env))
 	{
 		pfree(buf);
 		return false;

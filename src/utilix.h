@@ -73,6 +73,7 @@ extern size_t utilix_b64url_decoded_max(size_t srclen);
 #define UTILIX_ENV_MAGIC_LEN	5
 #define UTILIX_ENV_FORMAT		0x01
 #define UTILIX_ENV_FLAG_BIDX	0x01
+#define UTILIX_ENV_FLAG_WITHHELD 0x02	/* only in the withheld form, never stored */
 #define UTILIX_BIDX_LEN			16
 #define UTILIX_PROBE_LEN		(UTILIX_ENV_MAGIC_LEN + 1 + 8 + 8 + UTILIX_BIDX_LEN)
 #define UTILIX_ARMOUR_PREFIX	"utxe1:"
@@ -91,6 +92,7 @@ typedef struct UtilixEnvelope
 	const uint8 *tag;
 	const uint8 *ct;
 	size_t		ct_len;
+	bool		withheld;		/* parsed by utilix_envelope_parse_withheld */
 } UtilixEnvelope;
 
 extern bool utilix_is_sealed(const uint8 *data, size_t len);
@@ -105,6 +107,9 @@ extern void utilix_probe_parse(const uint8 *data, int64 *tenant, int64 *column_i
 extern char *utilix_armour(const uint8 *data, size_t len);
 extern bool utilix_has_armour_prefix(const char *s, size_t len);
 extern bool utilix_dearmour(const char *s, size_t len, uint8 **out, size_t *outlen);
+extern bool utilix_envelope_parse_withheld(const uint8 *data, size_t len, UtilixEnvelope *env);
+extern uint8 *utilix_envelope_withhold(const uint8 *data, size_t len, const UtilixEnvelope *env);
+extern bool utilix_dearmour_withheld(const char *s, size_t len, uint8 **out, size_t *outlen);
 
 /* keyring.c: per-tenant data keys */
 typedef struct UtilixTenantKey

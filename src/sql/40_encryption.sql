@@ -170,55 +170,106 @@ COMMENT ON OPERATOR utilix.= (utilix.encrypted_bytea, bytea) IS 'decrypting equa
 COMMENT ON OPERATOR utilix.= (utilix.encrypted_jsonb, jsonb) IS 'decrypting equality (blind index when searchable)';
 
 -- Blind index: a hash index on the (tenant, column, HMAC) inside each value.
+-- Equality is reading: every function here answers only for a session that
+-- may read the values compared (a context of their tenant whose clearance
+-- reaches the column's label) or whose role is outside row level security;
+-- _bidx_eq and _bidx_match answer false otherwise (LEAKPROOF, never an
+-- error), _bidx_hash called from SQL raises 42501.  They are STABLE, not
+-- IMMUTABLE: the answer depends on the context, so no plan may fold it and
+-- no index expression may store it.
+--
+-- The blind index is searched only with probes (utilix.blind_probe), which
+-- only utilix._blind_probe() makes, for a context that may read the column:
+-- the operator family holds the one operator =# (encrypted, blind_probe),
+-- so that no stored value (a guess written for the purpose) can serve as
+-- the key of an index search and count its equals in the statistics.
+CREATE TYPE utilix.blind_probe;
+CREATE FUNCTION utilix.blind_probe_in(cstring) RETURNS utilix.blind_probe
+    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'utilix_blind_probe_in';
+CREATE FUNCTION utilix.blind_probe_out(utilix.blind_probe) RETURNS cstring
+    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'utilix_blind_probe_out';
+CREATE TYPE utilix.blind_probe (INPUT = utilix.blind_probe_in, OUTPUT = utilix.blind_probe_out,
+    INTERNALLENGTH = VARIABLE, STORAGE = plain, CATEGORY = 'U');
+COMMENT ON FUNCTION utilix.blind_probe_in(cstring) IS 'input: refused, a probe is made by utilix._blind_probe() only';
+COMMENT ON FUNCTION utilix.blind_probe_out(utilix.blind_probe) IS 'output: a fixed text, never the probe';
+COMMENT ON TYPE utilix.blind_probe IS 'internal: what a blind index is searched for, made by utilix._blind_probe() for a context that may read the column';
+
 CREATE FUNCTION utilix._bidx_eq(utilix.encrypted_text, utilix.encrypted_text) RETURNS boolean
-    LANGUAGE c IMMUTABLE STRICT LEAKPROOF PARALLEL SAFE AS 'MODULE_PATHNAME', 'utilix_bidx_eq';
+    LANGUAGE c STABLE STRICT LEAKPROOF PARALLEL SAFE AS 'MODULE_PATHNAME', 'utilix_bidx_eq';
 CREATE FUNCTION utilix._bidx_eq(utilix.encrypted_bytea, utilix.encrypted_bytea) RETURNS boolean
-    LANGUAGE c IMMUTABLE STRICT LEAKPROOF PARALLEL SAFE AS 'MODULE_PATHNAME', 'utilix_bidx_eq';
+    LANGUAGE c STABLE STRICT LEAKPROOF PARALLEL SAFE AS 'MODULE_PATHNAME', 'utilix_bidx_eq';
 CREATE FUNCTION utilix._bidx_eq(utilix.encrypted_jsonb, utilix.encrypted_jsonb) RETURNS boolean
-    LANGUAGE c IMMUTABLE STRICT LEAKPROOF PARALLEL SAFE AS 'MODULE_PATHNAME', 'utilix_bidx_eq';
+    LANGUAGE c STABLE STRICT LEAKPROOF PARALLEL SAFE AS 'MODULE_PATHNAME', 'utilix_bidx_eq';
+CREATE FUNCTION utilix._bidx_match(utilix.encrypted_text, utilix.blind_probe) RETURNS boolean
+    LANGUAGE c STABLE STRICT LEAKPROOF PARALLEL SAFE AS 'MODULE_PATHNAME', 'utilix_bidx_match';
+CREATE FUNCTION utilix._bidx_match(utilix.encrypted_bytea, utilix.blind_probe) RETURNS boolean
+    LANGUAGE c STABLE STRICT LEAKPROOF PARALLEL SAFE AS 'MODULE_PATHNAME', 'utilix_bidx_match';
+CREATE FUNCTION utilix._bidx_match(utilix.encrypted_jsonb, utilix.blind_probe) RETURNS boolean
+    LANGUAGE c STABLE STRICT LEAKPROOF PARALLEL SAFE AS 'MODULE_PATHNAME', 'utilix_bidx_match';
 CREATE FUNCTION utilix._bidx_hash(utilix.encrypted_text) RETURNS integer
-    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'utilix_bidx_hash';
+    LANGUAGE c STABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'utilix_bidx_hash';
 CREATE FUNCTION utilix._bidx_hash(utilix.encrypted_bytea) RETURNS integer
-    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'utilix_bidx_hash';
+    LANGUAGE c STABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'utilix_bidx_hash';
 CREATE FUNCTION utilix._bidx_hash(utilix.encrypted_jsonb) RETURNS integer
-    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'utilix_bidx_hash';
+    LANGUAGE c STABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'utilix_bidx_hash';
+CREATE FUNCTION utilix._bidx_hash(utilix.blind_probe) RETURNS integer
+    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'utilix_bidx_probe_hash';
 CREATE OPERATOR utilix.=# (LEFTARG = utilix.encrypted_text, RIGHTARG = utilix.encrypted_text,
     FUNCTION = utilix._bidx_eq, RESTRICT = eqsel, JOIN = eqjoinsel);
 CREATE OPERATOR utilix.=# (LEFTARG = utilix.encrypted_bytea, RIGHTARG = utilix.encrypted_bytea,
     FUNCTION = utilix._bidx_eq, RESTRICT = eqsel, JOIN = eqjoinsel);
 CREATE OPERATOR utilix.=# (LEFTARG = utilix.encrypted_jsonb, RIGHTARG = utilix.encrypted_jsonb,
     FUNCTION = utilix._bidx_eq, RESTRICT = eqsel, JOIN = eqjoinsel);
+CREATE OPERATOR utilix.=# (LEFTARG = utilix.encrypted_text, RIGHTARG = utilix.blind_probe,
+    FUNCTION = utilix._bidx_match, RESTRICT = eqsel, JOIN = eqjoinsel);
+CREATE OPERATOR utilix.=# (LEFTARG = utilix.encrypted_bytea, RIGHTARG = utilix.blind_probe,
+    FUNCTION = utilix._bidx_match, RESTRICT = eqsel, JOIN = eqjoinsel);
+CREATE OPERATOR utilix.=# (LEFTARG = utilix.encrypted_jsonb, RIGHTARG = utilix.blind_probe,
+    FUNCTION = utilix._bidx_match, RESTRICT = eqsel, JOIN = eqjoinsel);
 CREATE OPERATOR CLASS utilix.encrypted_text_blind_ops FOR TYPE utilix.encrypted_text USING hash AS
-    OPERATOR 1 utilix.=#, FUNCTION 1 utilix._bidx_hash(utilix.encrypted_text);
+    OPERATOR 1 utilix.=# (utilix.encrypted_text, utilix.blind_probe),
+    FUNCTION 1 (utilix.encrypted_text) utilix._bidx_hash(utilix.encrypted_text),
+    FUNCTION 1 (utilix.blind_probe) utilix._bidx_hash(utilix.blind_probe);
 CREATE OPERATOR CLASS utilix.encrypted_bytea_blind_ops FOR TYPE utilix.encrypted_bytea USING hash AS
-    OPERATOR 1 utilix.=#, FUNCTION 1 utilix._bidx_hash(utilix.encrypted_bytea);
+    OPERATOR 1 utilix.=# (utilix.encrypted_bytea, utilix.blind_probe),
+    FUNCTION 1 (utilix.encrypted_bytea) utilix._bidx_hash(utilix.encrypted_bytea),
+    FUNCTION 1 (utilix.blind_probe) utilix._bidx_hash(utilix.blind_probe);
 CREATE OPERATOR CLASS utilix.encrypted_jsonb_blind_ops FOR TYPE utilix.encrypted_jsonb USING hash AS
-    OPERATOR 1 utilix.=#, FUNCTION 1 utilix._bidx_hash(utilix.encrypted_jsonb);
-COMMENT ON FUNCTION utilix._bidx_eq(utilix.encrypted_text, utilix.encrypted_text) IS 'internal: blind-index equality';
-COMMENT ON FUNCTION utilix._bidx_eq(utilix.encrypted_bytea, utilix.encrypted_bytea) IS 'internal: blind-index equality';
-COMMENT ON FUNCTION utilix._bidx_eq(utilix.encrypted_jsonb, utilix.encrypted_jsonb) IS 'internal: blind-index equality';
-COMMENT ON FUNCTION utilix._bidx_hash(utilix.encrypted_text) IS 'internal: blind-index hash';
-COMMENT ON FUNCTION utilix._bidx_hash(utilix.encrypted_bytea) IS 'internal: blind-index hash';
-COMMENT ON FUNCTION utilix._bidx_hash(utilix.encrypted_jsonb) IS 'internal: blind-index hash';
-COMMENT ON OPERATOR utilix.=# (utilix.encrypted_text, utilix.encrypted_text) IS 'blind-index equality (internal)';
-COMMENT ON OPERATOR utilix.=# (utilix.encrypted_bytea, utilix.encrypted_bytea) IS 'blind-index equality (internal)';
-COMMENT ON OPERATOR utilix.=# (utilix.encrypted_jsonb, utilix.encrypted_jsonb) IS 'blind-index equality (internal)';
-COMMENT ON OPERATOR CLASS utilix.encrypted_text_blind_ops USING hash IS 'blind index of a searchable encrypted column';
-COMMENT ON OPERATOR CLASS utilix.encrypted_bytea_blind_ops USING hash IS 'blind index of a searchable encrypted column';
-COMMENT ON OPERATOR CLASS utilix.encrypted_jsonb_blind_ops USING hash IS 'blind index of a searchable encrypted column';
-COMMENT ON OPERATOR FAMILY utilix.encrypted_text_blind_ops USING hash IS 'blind index of a searchable encrypted column';
-COMMENT ON OPERATOR FAMILY utilix.encrypted_bytea_blind_ops USING hash IS 'blind index of a searchable encrypted column';
-COMMENT ON OPERATOR FAMILY utilix.encrypted_jsonb_blind_ops USING hash IS 'blind index of a searchable encrypted column';
+    OPERATOR 1 utilix.=# (utilix.encrypted_jsonb, utilix.blind_probe),
+    FUNCTION 1 (utilix.encrypted_jsonb) utilix._bidx_hash(utilix.encrypted_jsonb),
+    FUNCTION 1 (utilix.blind_probe) utilix._bidx_hash(utilix.blind_probe);
+COMMENT ON FUNCTION utilix._bidx_eq(utilix.encrypted_text, utilix.encrypted_text) IS 'internal: blind-index equality, for a session that may read both values';
+COMMENT ON FUNCTION utilix._bidx_eq(utilix.encrypted_bytea, utilix.encrypted_bytea) IS 'internal: blind-index equality, for a session that may read both values';
+COMMENT ON FUNCTION utilix._bidx_eq(utilix.encrypted_jsonb, utilix.encrypted_jsonb) IS 'internal: blind-index equality, for a session that may read both values';
+COMMENT ON FUNCTION utilix._bidx_match(utilix.encrypted_text, utilix.blind_probe) IS 'internal: does a value match a blind-index probe (the blind index''s operator)';
+COMMENT ON FUNCTION utilix._bidx_match(utilix.encrypted_bytea, utilix.blind_probe) IS 'internal: does a value match a blind-index probe (the blind index''s operator)';
+COMMENT ON FUNCTION utilix._bidx_match(utilix.encrypted_jsonb, utilix.blind_probe) IS 'internal: does a value match a blind-index probe (the blind index''s operator)';
+COMMENT ON FUNCTION utilix._bidx_hash(utilix.encrypted_text) IS 'internal: blind-index hash (from SQL, only for a session that may read the value)';
+COMMENT ON FUNCTION utilix._bidx_hash(utilix.encrypted_bytea) IS 'internal: blind-index hash (from SQL, only for a session that may read the value)';
+COMMENT ON FUNCTION utilix._bidx_hash(utilix.encrypted_jsonb) IS 'internal: blind-index hash (from SQL, only for a session that may read the value)';
+COMMENT ON FUNCTION utilix._bidx_hash(utilix.blind_probe) IS 'internal: hash of a blind-index probe';
+COMMENT ON OPERATOR utilix.=# (utilix.encrypted_text, utilix.encrypted_text) IS 'blind-index equality (internal), for a session that may read both values';
+COMMENT ON OPERATOR utilix.=# (utilix.encrypted_bytea, utilix.encrypted_bytea) IS 'blind-index equality (internal), for a session that may read both values';
+COMMENT ON OPERATOR utilix.=# (utilix.encrypted_jsonb, utilix.encrypted_jsonb) IS 'blind-index equality (internal), for a session that may read both values';
+COMMENT ON OPERATOR utilix.=# (utilix.encrypted_text, utilix.blind_probe) IS 'blind-index lookup (internal)';
+COMMENT ON OPERATOR utilix.=# (utilix.encrypted_bytea, utilix.blind_probe) IS 'blind-index lookup (internal)';
+COMMENT ON OPERATOR utilix.=# (utilix.encrypted_jsonb, utilix.blind_probe) IS 'blind-index lookup (internal)';
+COMMENT ON OPERATOR CLASS utilix.encrypted_text_blind_ops USING hash IS 'blind index of a searchable encrypted column (utilix''s own indexes only)';
+COMMENT ON OPERATOR CLASS utilix.encrypted_bytea_blind_ops USING hash IS 'blind index of a searchable encrypted column (utilix''s own indexes only)';
+COMMENT ON OPERATOR CLASS utilix.encrypted_jsonb_blind_ops USING hash IS 'blind index of a searchable encrypted column (utilix''s own indexes only)';
+COMMENT ON OPERATOR FAMILY utilix.encrypted_text_blind_ops USING hash IS 'blind index of a searchable encrypted column (utilix''s own indexes only)';
+COMMENT ON OPERATOR FAMILY utilix.encrypted_bytea_blind_ops USING hash IS 'blind index of a searchable encrypted column (utilix''s own indexes only)';
+COMMENT ON OPERATOR FAMILY utilix.encrypted_jsonb_blind_ops USING hash IS 'blind index of a searchable encrypted column (utilix''s own indexes only)';
 
-CREATE FUNCTION utilix._blind_probe(text, bigint) RETURNS utilix.encrypted_text
+CREATE FUNCTION utilix._blind_probe(text, bigint) RETURNS utilix.blind_probe
     LANGUAGE c STABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'utilix_blind_probe';
-CREATE FUNCTION utilix._blind_probe(bytea, bigint) RETURNS utilix.encrypted_bytea
+CREATE FUNCTION utilix._blind_probe(bytea, bigint) RETURNS utilix.blind_probe
     LANGUAGE c STABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'utilix_blind_probe';
-CREATE FUNCTION utilix._blind_probe(jsonb, bigint) RETURNS utilix.encrypted_jsonb
+CREATE FUNCTION utilix._blind_probe(jsonb, bigint) RETURNS utilix.blind_probe
     LANGUAGE c STABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'utilix_blind_probe';
-COMMENT ON FUNCTION utilix._blind_probe(text, bigint) IS 'internal: blind-index probe for the current tenant';
-COMMENT ON FUNCTION utilix._blind_probe(bytea, bigint) IS 'internal: blind-index probe for the current tenant';
-COMMENT ON FUNCTION utilix._blind_probe(jsonb, bigint) IS 'internal: blind-index probe for the current tenant';
+COMMENT ON FUNCTION utilix._blind_probe(text, bigint) IS 'internal: blind-index probe for the current tenant, when its context may read the column';
+COMMENT ON FUNCTION utilix._blind_probe(bytea, bigint) IS 'internal: blind-index probe for the current tenant, when its context may read the column';
+COMMENT ON FUNCTION utilix._blind_probe(jsonb, bigint) IS 'internal: blind-index probe for the current tenant, when its context may read the column';
 
 CREATE FUNCTION utilix.is_sealed(utilix.encrypted_text) RETURNS boolean
     LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'utilix_is_sealed_value';

@@ -43,7 +43,10 @@ GRANT EXECUTE ON FUNCTION
 GRANT SELECT ON utilix.tenants, utilix.protected_tables TO utilix_operator;
 
 -- Encryption: the types and their functions are for everyone; managing keys is for operators.
+-- (utilix.blind_probe keeps no USAGE for PUBLIC: no table or function of
+-- anyone else's is made with it; probes are made by _blind_probe() only.)
 GRANT USAGE ON TYPE utilix.encrypted_text, utilix.encrypted_bytea, utilix.encrypted_jsonb TO PUBLIC;
+REVOKE USAGE ON TYPE utilix.blind_probe FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
     utilix.encrypted_text_in(cstring), utilix.encrypted_text_out(utilix.encrypted_text),
     utilix.encrypted_bytea_in(cstring), utilix.encrypted_bytea_out(utilix.encrypted_bytea),
@@ -53,7 +56,11 @@ GRANT EXECUTE ON FUNCTION
     utilix._bidx_eq(utilix.encrypted_text, utilix.encrypted_text),
     utilix._bidx_eq(utilix.encrypted_bytea, utilix.encrypted_bytea),
     utilix._bidx_eq(utilix.encrypted_jsonb, utilix.encrypted_jsonb),
+    utilix._bidx_match(utilix.encrypted_text, utilix.blind_probe),
+    utilix._bidx_match(utilix.encrypted_bytea, utilix.blind_probe),
+    utilix._bidx_match(utilix.encrypted_jsonb, utilix.blind_probe),
     utilix._bidx_hash(utilix.encrypted_text), utilix._bidx_hash(utilix.encrypted_bytea), utilix._bidx_hash(utilix.encrypted_jsonb),
+    utilix._bidx_hash(utilix.blind_probe),
     utilix._blind_probe(text, bigint), utilix._blind_probe(bytea, bigint), utilix._blind_probe(jsonb, bigint),
     utilix.is_sealed(utilix.encrypted_text), utilix.is_sealed(utilix.encrypted_bytea), utilix.is_sealed(utilix.encrypted_jsonb),
     utilix.key_version(utilix.encrypted_text), utilix.key_version(utilix.encrypted_bytea), utilix.key_version(utilix.encrypted_jsonb)

@@ -11,7 +11,10 @@
  *    and key version) and writing them again gives back the same header;
  *  - a probe read and written again is the same probe;
  *  - armour of the bytes dearmours to the same bytes exactly when they
- *    parse as an envelope.
+ *    parse as an envelope;
+ *  - the withheld form (utilix_envelope_parse_withheld) is never a sealed
+ *    value, has flags 0x03 and a blind index of zeroes inside the value,
+ *    and withholding a parsed searchable envelope gives one.
  */
 #include "pgstub.h"
 
@@ -92,6 +95,33 @@ check_armour_round_trip(const uint8 *v, size_t len)
 		FUZZ_CHECK(blen == len && memcmp(back, v, len) == 0);
 }
 
+static void
+check_withheld(const uint8 *v, size_t len)
+{
+	UtilixEnvelope env;
+	UtilixEnvelope w;
+
+	if (utilix_envelope_parse_withheld(v, len, &w))
+	{
+		FUZZ_CHECK(!utilix_envelope_parse(v, len, &env));
+		FUZZ_CHECK(w.withheld && w.has_bidx);
+		FUZZ_CHECK(v[UTILIX_ENV_MAGIC_LEN + 1] == (UTILIX_ENV_FLAG_BIDX | UTILIX_ENV_FLAG_WITHHELD));
+		FUZZ_CHECK(w.bidx == v + w.header_len - UTILIX_BIDX_LEN);
+		for (int i = 0; i < UTILIX_BIDX_LEN; i++)
+			FUZZ_CHECK(w.bidx[i] == 0);
+		FUZZ_CHECK(w.header_len + UTILIX_NONCE_LEN + UTILIX_TAG_LEN + w.ct_len == len);
+	}
+	if (utilix_envelope_parse(v, len, &env) && env.has_bidx)
+	{
+		uint8	   *h = utilix_envelope_withhold(v, len, &env);
+
+		FUZZ_CHECK(utilix_envelope_parse_withheld(h, len, &w));
+		FUZZ_CHECK(w.tenant == env.tenant && w.column_id == env.column_id &&
+				   w.key_version == env.key_version);
+		FUZZ_CHECK(memcmp(w.nonce, env.nonce, UTILIX_NONCE_LEN) == 0);
+	}
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8 *data, size_t size)
 {
@@ -102,6 +132,7 @@ LLVMFuzzerTestOneInput(const uint8 *data, size_t size)
 	check_envelope(v, size);
 	check_probe(v, size);
 	check_armour_round_trip(v, size);
+	check_withheld(v, size);
 	free(v);
 	pgstub_reset();
 	return 0;

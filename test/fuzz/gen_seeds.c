@@ -355,6 +355,11 @@ gen_envelope(void)
 	len = envelope(v, 7, 123456, 3, true, 5);
 	v[6] = 0x03;
 	put_envelope("near-flags-3", v, len);
+	/* the withheld form of a searchable value: flags 0x03, blind index zeroed */
+	len = envelope(v, 7, 123456, 3, true, 5);
+	v[6] = 0x03;
+	memset(v + utilix_envelope_header_len(true) - UTILIX_BIDX_LEN, 0, UTILIX_BIDX_LEN);
+	put_envelope("valid-withheld", v, len);
 	len = envelope(v, 0, 123456, 3, false, 5);
 	put_envelope("near-tenant-0", v, len);
 	len = envelope(v, -7, 123456, 3, false, 5);

@@ -309,9 +309,20 @@ INSERT INTO bi80_fn VALUES
     ('utilix._bidx_eq(utilix.encrypted_text,utilix.encrypted_text)', 'plain', ARRAY[quote_literal(:'armour'), quote_literal(:'armour')]),
     ('utilix._bidx_eq(utilix.encrypted_bytea,utilix.encrypted_bytea)', 'plain', ARRAY['''\x01''', '''\x01''']),
     ('utilix._bidx_eq(utilix.encrypted_jsonb,utilix.encrypted_jsonb)', 'plain', ARRAY['''{}''', '''{}''']),
-    ('utilix._bidx_hash(utilix.encrypted_text)', 'plain', ARRAY[quote_literal(:'armour')]),
+    -- (the hash of a stored searchable value: for a reader of its column, issue 17)
+    ('utilix._bidx_hash(utilix.encrypted_text)', 'app_user', ARRAY[quote_literal(:'armour')]),
     ('utilix._bidx_hash(utilix.encrypted_bytea)', 'plain', ARRAY['''\x01''']),
     ('utilix._bidx_hash(utilix.encrypted_jsonb)', 'plain', ARRAY['''{}''']),
+    ('utilix._bidx_hash(utilix.blind_probe)', 'app_user', ARRAY[format('utilix._blind_probe(''x''::text, %s)', :body_col)]),
+    ('utilix._bidx_match(utilix.encrypted_text,utilix.blind_probe)', 'app_user',
+        ARRAY[quote_literal(:'armour'), format('utilix._blind_probe(''alpha body one''::text, %s)', :body_col)]),
+    ('utilix._bidx_match(utilix.encrypted_bytea,utilix.blind_probe)', 'plain',
+        ARRAY['''\x01''', format('utilix._blind_probe(''x''::text, %s)', :body_col)]),
+    ('utilix._bidx_match(utilix.encrypted_jsonb,utilix.blind_probe)', 'plain',
+        ARRAY['''{}''', format('utilix._blind_probe(''x''::text, %s)', :body_col)]),
+    -- (the probe type's I/O: called by PostgreSQL, no EXECUTE needed)
+    ('utilix.blind_probe_in(cstring)', 'super', ARRAY['''x''']),
+    ('utilix.blind_probe_out(utilix.blind_probe)', 'super', ARRAY[format('utilix._blind_probe(''x''::text, %s)', :body_col)]),
     ('utilix._blind_probe(text,bigint)', 'app_user', ARRAY['''x''', :'body_col']),
     ('utilix._blind_probe(bytea,bigint)', 'app_user', ARRAY['''\x01''', :'body_col']),
     ('utilix._blind_probe(jsonb,bigint)', 'app_user', ARRAY['''{}''', :'body_col']),
@@ -451,6 +462,7 @@ INSERT INTO bi80_null_expect VALUES
     ('utilix._exec_as_owner(regclass,text,tid[],boolean)', 4, 'ok', NULL),       -- no re-sealing
     ('utilix._integrity_problems(oid[])', 1, 'ok', NULL),                       -- every table
     ('utilix._ensure_tenant_keys(bigint)', 1, 'null', NULL),
+    ('utilix.blind_probe_in(cstring)', 0, '0A000', NULL),                      -- a probe is never typed in
     ('utilix._leaves(regclass)', 1, 'ok', NULL),
     ('utilix.encrypt_column(regclass,name,text,boolean,integer)', 3, 'ok', NULL),  -- no label
     ('utilix.encrypt_column(regclass,name,text,boolean,integer)', 4, '22004', 'B5'),
@@ -667,6 +679,12 @@ INSERT INTO bi80_case (fn, class, who, q, expect) VALUES
 ('_eq(encrypted_text,text)', 'huge plain operand (1 MB)', 'app_user', format($$SELECT utilix._eq(%L::utilix.encrypted_text, repeat('x', 1000000))$$, :'armour'), 'ok'),
 ('_bidx_eq(encrypted_bytea,encrypted_bytea)', 'garbage bytes', 'plain', $$SELECT utilix._bidx_eq('\xff5554585001'::bytea::utilix.encrypted_bytea, '\x00'::bytea::utilix.encrypted_bytea)$$, 'ok'),
 ('_bidx_hash(encrypted_bytea)', 'probe magic, wrong length', 'plain', $$SELECT utilix._bidx_hash('\xff5554585001'::bytea::utilix.encrypted_bytea)$$, 'ok'),
+('_bidx_hash(encrypted_text)', 'stored value, a role that may not read it (issue 17)', 'plain', format($$SELECT utilix._bidx_hash(%L::utilix.encrypted_text)$$, :'armour'), '42501'),
+('_bidx_hash(encrypted_text)', 'stored value, another tenant''s context (issue 17)', 'app_b_admin', format($$SELECT utilix._bidx_hash(%L::utilix.encrypted_text)$$, :'armour'), '42501'),
+('_bidx_eq(encrypted_text,encrypted_text)', 'a stored value with itself, a role that may not read it (false)', 'plain', format($$SELECT utilix._bidx_eq(%1$L::utilix.encrypted_text, %1$L::utilix.encrypted_text) OR NULL$$, :'armour'), 'null'),
+('_bidx_eq(encrypted_text,encrypted_text)', 'a stored value with itself, a reader', 'app_user', format($$SELECT utilix._bidx_eq(%1$L::utilix.encrypted_text, %1$L::utilix.encrypted_text) OR NULL$$, :'armour'), 'ok'),
+('blind_probe (input)', 'any text', 'plain', $$SELECT 'x'::utilix.blind_probe IS NULL$$, '0A000'),
+('blind_probe (input)', 'armour', 'plain', format($$SELECT %L::utilix.blind_probe IS NULL$$, :'armour'), '0A000'),
 ('_blind_probe(text,bigint)', 'no context', 'plain', format($$SELECT utilix._blind_probe('x'::text, %s) IS NULL$$, :body_col), 'ok'),
 ('_blind_probe(text,bigint)', 'unknown column id', 'app_user', $$SELECT utilix._blind_probe('x'::text, -1) IS NULL$$, 'ok'),
 ('_blind_probe(jsonb,bigint)', 'no context (value not printed: see bad_inputs.sh)', 'plain', $$SELECT utilix._blind_probe('{}'::jsonb, 1) IS NULL$$, 'ok'),
@@ -893,7 +911,7 @@ SELECT p.oid FROM pg_proc p
                       '_guard_tenant', '_seal_row', '_check_rights', '_may', 'tenant_if_may',
                       'encrypted_text_in', 'encrypted_text_out', 'encrypted_bytea_in', 'encrypted_bytea_out',
                       'encrypted_jsonb_in', 'encrypted_jsonb_out', 'decrypt', '_eq', '_bidx_eq', '_bidx_hash',
-                      '_blind_probe', 'is_sealed', 'key_version', '_login_state',
+                      '_bidx_match', '_blind_probe', 'is_sealed', 'key_version', '_login_state',
                       'login', 'change_password', 'create_user', 'disable_user', 'enable_user', 'drop_user',
                       'reset_password', 'grant_rights', 'revoke_rights', 'set_clearance',
                       'allow_admin_network', 'revoke_admin_network',
