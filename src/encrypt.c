@@ -535,7 +535,8 @@ outside_rls_forget(Datum arg, int cacheid, uint32 hashvalue)
 static bool
 role_outside_rls(void)
 {
-	Oid			role = GetUserId();
+	/* during utilix's COPY FROM as the owner: the caller, not the owner */
+	Oid			role = utilix_acting_writer();
 
 	if (!outside_rls_watched)
 	{

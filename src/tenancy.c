@@ -38,6 +38,9 @@
 
 static bool restrict_explain = true;
 static int	copy_guard_depth = 0;
+/* the innermost COPY FROM utilix runs as its table's owner: who asked, and the owner */
+static Oid	copy_caller = InvalidOid;
+static Oid	copy_as_owner = InvalidOid;
 static bool internal_ddl = false;
 static int	explain_depth = 0;
 
@@ -283,6 +286,8 @@ utilix_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	const char *volatile masked = queryString;
 	PlannedStmt *volatile run_pstmt = pstmt;
 	Oid			save_userid = InvalidOid;
+	volatile Oid save_caller = InvalidOid;
+	volatile Oid save_as_owner = InvalidOid;
 	int			save_sec = 0;
 	volatile bool sanitize = false;
 	MemoryContext oldcxt = CurrentMemoryContext;
@@ -371,6 +376,10 @@ utilix_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 		SetUserIdAndSecContext(copy_owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
 							   SECURITY_RESTRICTED_OPERATION | SECURITY_NOFORCE_RLS);
 		copy_guard_depth++;
+		save_caller = copy_caller;
+		save_as_owner = copy_as_owner;
+		copy_caller = save_userid;
+		copy_as_owner = copy_owner;
 	}
 	PG_TRY();
 	{
@@ -388,6 +397,8 @@ utilix_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 		if (OidIsValid(copy_owner))
 		{
 			copy_guard_depth--;
+			copy_caller = save_caller;
+			copy_as_owner = save_as_owner;
 			SetUserIdAndSecContext(save_userid, save_sec);
 		}
 		if (sanitize)
@@ -429,6 +440,8 @@ utilix_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	if (OidIsValid(copy_owner))
 	{
 		copy_guard_depth--;
+		copy_caller = save_caller;
+		copy_as_owner = save_as_owner;
 		SetUserIdAndSecContext(save_userid, save_sec);
 	}
 	if (IsA(pstmt->utilityStmt, DeclareCursorStmt))
@@ -441,6 +454,22 @@ utilix_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
  * applies again, so that a default or trigger that queries a table sees the
  * caller's tenant only.
  */
+/*
+ * The role whose privileges decide what a write may contain: the current
+ * user, except inside a COPY FROM that utilix runs as the table's owner,
+ * where it is the role that asked for the COPY.  (The seal trigger asks: a
+ * superuser or BYPASSRLS owner must not make its tenants' COPY a restore.)
+ */
+Oid
+utilix_acting_writer(void)
+{
+	Oid			role = GetUserId();
+
+	if (copy_guard_depth > 0 && OidIsValid(copy_caller) && role == copy_as_owner)
+		return copy_caller;
+	return role;
+}
+
 void
 utilix_copy_end_noforce(void)
 {

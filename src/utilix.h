@@ -185,6 +185,7 @@ extern void TenancyInit(void);
 struct RelationData;
 extern bool utilix_relation_is_protected(struct RelationData *rel);
 extern void utilix_copy_end_noforce(void);
+extern Oid	utilix_acting_writer(void);
 extern bool utilix_reseal_mode;
 
 /* ddlgate.c: DDL a role under row level security may run on protected tables */
