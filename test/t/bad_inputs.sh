@@ -54,13 +54,13 @@ survives() {
     rc=$?
     sleep 0.5
     after=$(crashes)
-    if [ "$after" != "$before" ] || printf '%s' "$out" | grep -q 'server closed the connection'; then
+    if [ "$after" != "$before" ] || grep -q 'server closed the connection' <<<"$out"; then
         not_ok "$desc: the server survives" \
             "psql exit $rc: $(printf '%s' "$out" | grep -v 'utx1\.' | tail -3)
 $(grep 'terminated by signal' "$LOG" | tail -1)"
         server_ready 60 || bail "the server did not come back after the crash"
         sleep 1
-    elif [ $rc -ne 0 ] && ! printf '%s' "$out" | grep -qE 'ERROR: +[0-9A-Z]{5}:'; then
+    elif [ $rc -ne 0 ] && ! grep -qE 'ERROR: +[0-9A-Z]{5}:' <<<"$out"; then
         not_ok "$desc: the server survives" "psql exit $rc without a SQLSTATE: $(printf '%s' "$out" | tail -3)"
     else
         ok "$desc: the server survives ($(printf '%s' "$out" | grep -oE 'ERROR: +[0-9A-Z]{5}' | head -1 | grep . || echo 'a value'))"

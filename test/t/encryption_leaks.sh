@@ -141,7 +141,7 @@ is "$?" "0" "pgbench -M prepared: INSERT with the plaintext as a bind parameter"
 out=$(printf '%s\t8\t%s\t1\tc8\n' "$T" "${S[copy]}" |
       psql -X -q -A -t -v VERBOSITY=verbose -U "$APP" -d "$DB" -c "SELECT utilix.set_context('$TOKEN', false)" \
            -c "COPY secrets (tenant_id, id, name, qty, code) FROM STDIN" 2>&1 | sed '1{/^[0-9][0-9]*$/d}')
-if printf '%s' "$out" | grep -qE 'ERROR: +0A000'; then
+if grep -qE 'ERROR: +0A000' <<<"$out"; then
     ok "COPY FROM STDIN by the application role is refused with 0A000 (row level security)"
     diag "COPY FROM as the application role: $(printf '%s' "$out" | head -1)"
     COPY_WORKED=0

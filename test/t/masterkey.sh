@@ -90,7 +90,7 @@ refuses() {
         like "$text" "$re" "$name: server.log says /$re/"
     done
     if [ -n "$secret" ]; then
-        if printf '%s' "$text" | grep -qiF -- "$secret"; then
+        if grep -qiF -- "$secret" <<<"$text"; then
             not_ok "$name: server.log does not contain the key text"
         else
             ok "$name: server.log does not contain the key text"

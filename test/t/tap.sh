@@ -49,13 +49,15 @@ is() {
 want: '$2'"; fi
 }
 
+# (grep reads a here-string, not a pipe: with pipefail, grep -q leaving early
+# would kill the writer of a long text with SIGPIPE and fail the pipeline)
 like() {
-    if printf '%s' "$1" | grep -qE -- "$2"; then ok "$3"; else not_ok "$3" "text does not match /$2/:
+    if grep -qE -- "$2" <<<"$1"; then ok "$3"; else not_ok "$3" "text does not match /$2/:
 $(printf '%s' "$1" | tail -8)"; fi
 }
 
 unlike() {
-    if printf '%s' "$1" | grep -qE -- "$2"; then not_ok "$3" "text matches /$2/:
+    if grep -qE -- "$2" <<<"$1"; then not_ok "$3" "text matches /$2/:
 $(printf '%s' "$1" | grep -E -- "$2" | head -3)"; else ok "$3"; fi
 }
 
