@@ -48,6 +48,7 @@ typedef struct BlindKeyEntry
 	int64		tenant;
 	int64		column_id;
 	uint8		key[UTILIX_KEY_LEN];
+	uint8		mask_key[UTILIX_KEY_LEN];	/* masks the blind index as stored */
 } BlindKeyEntry;
 
 static HTAB *key_cache = NULL;
@@ -415,45 +416,85 @@ utilix_active_tenant_key(int64 tenant)
 	return utilix_tenant_key(tenant, e->active_version, false);
 }
 
+/*
+ * The blind keys of a tenant's column: the key of its blind index (HMAC of
+ * the plaintext) and the key that masks the blind index as stored.  NULL
+ * when the tenant has no blind root (shredded) and missing_ok.
+ */
+static BlindKeyEntry *
+blind_key_entry(int64 tenant, int64 column_id, bool missing_ok)
+{
+	BlindKeyEntry *bk = NULL;
+	KeyCacheKey k;
+	KeyCacheEntry *e;
+	uint8		label[16];
+	static const char mask_info[] = "utilix blind-index mask";
+
+	(void) get_cache();			/* flushes blind keys when the catalogs changed */
+	for (int i = 0; i < n_blind_keys; i++)
+		if (blind_keys[i].tenant == tenant && blind_keys[i].column_id == column_id)
+			return &blind_keys[i];
+	if (utilix_tenant_key(tenant, 0, missing_ok) == NULL)
+		return NULL;
+	k.tenant = tenant;
+	k.version = 0;
+	e = hash_search(get_cache(), &k, HASH_FIND, NULL);
+	Assert(e != NULL && e->present);
+	if (n_blind_keys == lengthof(blind_keys))
+	{
+		utilix_wipe(blind_keys, sizeof(blind_keys));
+		n_blind_keys = 0;
+	}
+	bk = &blind_keys[n_blind_keys++];
+	bk->tenant = tenant;
+	bk->column_id = column_id;
+	memcpy(label, "column\0\0", 8);
+	for (int i = 0; i < 8; i++)
+		label[8 + i] = (uint8) ((uint64) column_id >> (56 - 8 * i));
+	utilix_hmac_sha256(e->blind_root, UTILIX_KEY_LEN, label, sizeof(label), bk->key);
+	/* a key of its own: the mask says nothing of the blind index's key */
+	utilix_hkdf_sha256(bk->key, UTILIX_KEY_LEN, NULL, 0,
+					   (const uint8 *) mask_info, sizeof(mask_info) - 1,
+					   bk->mask_key, UTILIX_KEY_LEN);
+	return bk;
+}
+
 /* Blind index of a plaintext: HMAC under a per-tenant, per-column key, truncated. */
 void
 utilix_blind_index(int64 tenant, int64 column_id, const uint8 *data, size_t len,
 				   uint8 out[UTILIX_BIDX_LEN])
 {
 	uint8		mac[UTILIX_MAC_LEN];
-	BlindKeyEntry *bk = NULL;
+	BlindKeyEntry *bk = blind_key_entry(tenant, column_id, false);
 
-	(void) get_cache();			/* flushes blind keys when the catalogs changed */
-	for (int i = 0; i < n_blind_keys; i++)
-		if (blind_keys[i].tenant == tenant && blind_keys[i].column_id == column_id)
-			bk = &blind_keys[i];
-	if (bk == NULL)
-	{
-		KeyCacheKey k;
-		KeyCacheEntry *e;
-		uint8		label[16];
-
-		(void) utilix_tenant_key(tenant, 0, false);
-		k.tenant = tenant;
-		k.version = 0;
-		e = hash_search(get_cache(), &k, HASH_FIND, NULL);
-		Assert(e != NULL && e->present);
-		if (n_blind_keys == lengthof(blind_keys))
-		{
-			utilix_wipe(blind_keys, sizeof(blind_keys));
-			n_blind_keys = 0;
-		}
-		bk = &blind_keys[n_blind_keys++];
-		bk->tenant = tenant;
-		bk->column_id = column_id;
-		memcpy(label, "column\0\0", 8);
-		for (int i = 0; i < 8; i++)
-			label[8 + i] = (uint8) ((uint64) column_id >> (56 - 8 * i));
-		utilix_hmac_sha256(e->blind_root, UTILIX_KEY_LEN, label, sizeof(label), bk->key);
-	}
 	utilix_hmac_sha256(bk->key, UTILIX_KEY_LEN, data, len, mac);
 	memcpy(out, mac, UTILIX_BIDX_LEN);
 	utilix_wipe(mac, sizeof(mac));
+}
+
+/*
+ * The mask of the blind index stored in a value with this nonce: HMAC of the
+ * nonce under the column's mask key, truncated.  The nonce is unique per
+ * value, so equal plaintexts store unrelated bytes.  Masking and unmasking
+ * are the same XOR.  False (out zeroed) when the tenant's blind root is gone
+ * and missing_ok.
+ */
+bool
+utilix_blind_mask(int64 tenant, int64 column_id, const uint8 *nonce,
+				  uint8 out[UTILIX_BIDX_LEN], bool missing_ok)
+{
+	uint8		mac[UTILIX_MAC_LEN];
+	BlindKeyEntry *bk = blind_key_entry(tenant, column_id, missing_ok);
+
+	if (bk == NULL)
+	{
+		memset(out, 0, UTILIX_BIDX_LEN);
+		return false;
+	}
+	utilix_hmac_sha256(bk->mask_key, UTILIX_KEY_LEN, nonce, UTILIX_NONCE_LEN, mac);
+	memcpy(out, mac, UTILIX_BIDX_LEN);
+	utilix_wipe(mac, sizeof(mac));
+	return true;
 }
 
 /* utilix._wrap_new_key(tenant, version): a fresh random key, wrapped. */
