@@ -850,7 +850,7 @@ searchable_envelope(struct varlena *v, UtilixEnvelope *env)
 }
 
 /*
- * The blind index of a parsed searchable value: unmasked (one HMAC of its
+ * The blind index of a parsed searchable value: unmasked (one AES block of its
  * nonce) unless it was written before masking.  False when its tenant's
  * blind root is gone and quiet (out is then the stored bytes).
  */

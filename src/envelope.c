@@ -9,8 +9,8 @@
  *	 nonce (12) | tag (16) | ciphertext (n)
  *
  * Flags: 0x01 the value has a blind index; 0x04 (only with 0x01) the blind
- * index is stored masked, XORed with HMAC(mask key of the column, nonce)
- * truncated to 16 bytes (keyring.c, utilix_blind_mask).  The nonce is unique
+ * index is stored masked, XORed with AES-256(mask key of the column, nonce
+ * zero-padded to a block) (keyring.c, utilix_blind_mask).  The nonce is unique
  * per value, so two values of equal plaintext store unrelated bytes there:
  * nothing that compares or compresses stored bytes (record image operators,
  * pglz over an array of values) learns which values are equal.  Values

@@ -47,6 +47,10 @@ extern void utilix_hmac_sha256(const uint8 *key, size_t keylen,
 extern void utilix_sha256(const uint8 *data, size_t len, uint8 out[32]);
 extern UtilixAead *utilix_aead_new(const uint8 key[UTILIX_KEY_LEN]);
 extern void utilix_aead_free(UtilixAead *aead);
+typedef struct UtilixPrf UtilixPrf;
+extern UtilixPrf *utilix_prf_new(const uint8 key[UTILIX_KEY_LEN]);
+extern void utilix_prf_free(UtilixPrf *prf);
+extern void utilix_prf_block(UtilixPrf *prf, const uint8 in[16], uint8 out[16]);
 extern void utilix_aead_seal(UtilixAead *aead, const uint8 *nonce,
 							 const uint8 *aad, size_t aadlen,
 							 const uint8 *pt, size_t ptlen,
