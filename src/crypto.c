@@ -223,6 +223,44 @@ utilix_aead_new(const uint8 key[UTILIX_KEY_LEN])
 	return aead;
 }
 
+/*
+ * A keyed pseudo-random function of one block: AES-256 of a 16-byte input
+ * (ECB, one block, no padding).  What masks a stored blind index: one AES
+ * block per value, where an HMAC would cost a hash of its key and two of
+ * the input.  Freed with utilix_prf_free(), which wipes the key schedule.
+ */
+UtilixPrf *
+utilix_prf_new(const uint8 key[UTILIX_KEY_LEN])
+{
+	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+
+	if (ctx == NULL ||
+		EVP_EncryptInit_ex(ctx, EVP_aes_256_ecb(), NULL, key, NULL) != 1 ||
+		EVP_CIPHER_CTX_set_padding(ctx, 0) != 1)
+	{
+		if (ctx)
+			EVP_CIPHER_CTX_free(ctx);
+		openssl_fail("AES-256 key setup");
+	}
+	return (UtilixPrf *) ctx;
+}
+
+void
+utilix_prf_free(UtilixPrf *prf)
+{
+	if (prf)
+		EVP_CIPHER_CTX_free((EVP_CIPHER_CTX *) prf);
+}
+
+void
+utilix_prf_block(UtilixPrf *prf, const uint8 in[16], uint8 out[16])
+{
+	int			outlen = 0;
+
+	if (EVP_EncryptUpdate((EVP_CIPHER_CTX *) prf, out, &outlen, in, 16) != 1 || outlen != 16)
+		openssl_fail("AES-256 block");
+}
+
 void
 utilix_aead_free(UtilixAead *aead)
 {

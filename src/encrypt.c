@@ -110,6 +110,13 @@ static uint64 rel_meta_generation = 0;
 
 static char *label_levels = NULL;
 
+/*
+ * Tests only (superuser, hidden): seal searchable values in the format
+ * written before blind indexes were masked, to check that such values
+ * still read, match and are rewritten by reencrypt().
+ */
+static bool write_unmasked_bidx = false;
+
 /* Level of a label in utilix.labels (0-based), or -2 when unknown. */
 static int
 label_level(const char *label)
@@ -388,6 +395,7 @@ static Datum
 seal_bytes(int64 tenant, int64 column_id, bool searchable, const uint8 *pt, size_t len)
 {
 	uint8		bidx[UTILIX_BIDX_LEN];
+	uint8		nonce[UTILIX_NONCE_LEN];
 	UtilixTenantKey *key;
 	size_t		hlen = utilix_envelope_header_len(searchable);
 	size_t		total;
@@ -397,11 +405,20 @@ seal_bytes(int64 tenant, int64 column_id, bool searchable, const uint8 *pt, size
 	aad_check_len(len);
 	/* creates the tenant's keys on first use */
 	key = utilix_active_tenant_key(tenant);
+	utilix_nonce(nonce);
 	if (searchable)
 	{
 		uint32		version = key->version;
+		uint8		mask[UTILIX_BIDX_LEN];
 
+		/* stored masked under the value's own nonce (envelope.c) */
 		utilix_blind_index(tenant, column_id, pt, len, bidx);
+		if (!write_unmasked_bidx)
+		{
+			(void) utilix_blind_mask(tenant, column_id, nonce, mask, false);
+			for (int i = 0; i < UTILIX_BIDX_LEN; i++)
+				bidx[i] ^= mask[i];
+		}
 		/* the blind-index lookup may have refreshed the key cache */
 		key = utilix_tenant_key(tenant, version, false);
 	}
@@ -410,8 +427,9 @@ seal_bytes(int64 tenant, int64 column_id, bool searchable, const uint8 *pt, size
 	SET_VARSIZE(out, VARHDRSZ + total);
 	p = (uint8 *) VARDATA(out);
 	(void) utilix_envelope_write_header(p, tenant, column_id, key->version,
-										searchable ? bidx : NULL);
-	utilix_nonce(p + hlen);
+										searchable ? bidx : NULL,
+										searchable && !write_unmasked_bidx);
+	memcpy(p + hlen, nonce, UTILIX_NONCE_LEN);
 	utilix_aead_seal(key->aead, p + hlen, p, hlen, pt, len,
 					 p + hlen + UTILIX_NONCE_LEN + UTILIX_TAG_LEN,
 					 p + hlen + UTILIX_NONCE_LEN);
@@ -832,6 +850,26 @@ searchable_envelope(struct varlena *v, UtilixEnvelope *env)
 }
 
 /*
+ * The blind index of a parsed searchable value: unmasked (one AES block of its
+ * nonce) unless it was written before masking.  False when its tenant's
+ * blind root is gone and quiet (out is then the stored bytes).
+ */
+static bool
+value_bidx(const UtilixEnvelope *env, uint8 out[UTILIX_BIDX_LEN], bool quiet)
+{
+	uint8		mask[UTILIX_BIDX_LEN];
+	bool		ok = true;
+
+	if (env->masked)
+		ok = utilix_blind_mask(env->tenant, env->column_id, env->nonce, mask, quiet);
+	else
+		memset(mask, 0, sizeof(mask));
+	for (int i = 0; i < UTILIX_BIDX_LEN; i++)
+		out[i] = env->bidx[i] ^ mask[i];
+	return ok;
+}
+
+/*
  * Called by SQL (an expression: a query, a default, an index expression)
  * rather than by the hash index access method maintaining or searching an
  * index?  The access method calls support functions with no expression, or
@@ -858,14 +896,18 @@ utilix_bidx_eq(PG_FUNCTION_ARGS)
 {
 	UtilixEnvelope a,
 				b;
+	uint8		ba[UTILIX_BIDX_LEN],
+				bb[UTILIX_BIDX_LEN];
 
 	if (!searchable_envelope(PG_GETARG_VARLENA_PP(0), &a) ||
 		!searchable_envelope(PG_GETARG_VARLENA_PP(1), &b))
 		PG_RETURN_BOOL(false);
 	if (a.tenant != b.tenant || a.column_id != b.column_id ||
-		memcmp(a.bidx, b.bidx, UTILIX_BIDX_LEN) != 0)
+		!may_compare(a.tenant, a.column_id))
 		PG_RETURN_BOOL(false);
-	PG_RETURN_BOOL(may_compare(a.tenant, a.column_id));
+	if (!value_bidx(&a, ba, true) || !value_bidx(&b, bb, true))
+		PG_RETURN_BOOL(false);
+	PG_RETURN_BOOL(memcmp(ba, bb, UTILIX_BIDX_LEN) == 0);
 }
 
 /*
@@ -883,15 +925,18 @@ utilix_bidx_match(PG_FUNCTION_ARGS)
 	int64		tenant,
 				column;
 	const uint8 *bidx;
+	uint8		vb[UTILIX_BIDX_LEN];
 
 	if (!searchable_envelope(PG_GETARG_VARLENA_PP(0), &env) ||
 		!utilix_is_probe((const uint8 *) VARDATA_ANY(p), VARSIZE_ANY_EXHDR(p)))
 		PG_RETURN_BOOL(false);
 	utilix_probe_parse((const uint8 *) VARDATA_ANY(p), &tenant, &column, &bidx);
 	if (env.tenant != tenant || env.column_id != column ||
-		memcmp(env.bidx, bidx, UTILIX_BIDX_LEN) != 0)
+		!may_compare(env.tenant, env.column_id))
 		PG_RETURN_BOOL(false);
-	PG_RETURN_BOOL(may_compare(env.tenant, env.column_id));
+	if (!value_bidx(&env, vb, true))
+		PG_RETURN_BOOL(false);
+	PG_RETURN_BOOL(memcmp(vb, bidx, UTILIX_BIDX_LEN) == 0);
 }
 
 /*
@@ -918,7 +963,18 @@ utilix_bidx_hash(PG_FUNCTION_ARGS)
 						env.column_id),
 				 errdetail("The blind index of a value says which values are equal: it needs a context of the value's tenant that may read the column (its clearance reaches the column's label)."),
 				 errhint("Compare with utilix.= and a plain value, which answers for the values the context may read.")));
-	return hash_any(env.bidx, UTILIX_BIDX_LEN);
+
+	/*
+	 * The hash of the blind index itself, so that masked and older values
+	 * of equal plaintext share a bucket.  A value whose tenant's blind root
+	 * was destroyed hashes its stored bytes: no probe can be made for it.
+	 */
+	{
+		uint8		b[UTILIX_BIDX_LEN];
+
+		(void) value_bidx(&env, b, true);
+		return hash_any(b, UTILIX_BIDX_LEN);
+	}
 }
 
 /* utilix._bidx_hash(utilix.blind_probe): the hash of a probe, for index searches. */
@@ -1415,8 +1471,9 @@ utilix_seal_row(PG_FUNCTION_ARGS)
 				struct varlena *plain;
 
 				parse_or_fail(data, len, &env);
+				/* or one whose blind index was stored before masking */
 				if (env.tenant != tenant || env.column_id != m->column_ids[i] ||
-					env.key_version >= active->version)
+					(env.key_version >= active->version && !(env.has_bidx && !env.masked)))
 					continue;
 				plain = open_envelope(&env);
 				if (plain == NULL)
@@ -1522,6 +1579,21 @@ utilix_is_sealed_value(PG_FUNCTION_ARGS)
 										 VARSIZE_ANY_EXHDR(v), &env));
 }
 
+/*
+ * utilix._bidx_unmasked(value): does the stored value carry its blind index
+ * unmasked (written before masking)?  reencrypt() rewrites such values.
+ */
+PG_FUNCTION_INFO_V1(utilix_bidx_unmasked);
+Datum
+utilix_bidx_unmasked(PG_FUNCTION_ARGS)
+{
+	struct varlena *v = PG_GETARG_VARLENA_PP(0);
+	UtilixEnvelope env;
+
+	PG_RETURN_BOOL(utilix_envelope_parse((const uint8 *) VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v), &env) &&
+				   env.has_bidx && !env.masked);
+}
+
 PG_FUNCTION_INFO_V1(utilix_key_version_of);
 Datum
 utilix_key_version_of(PG_FUNCTION_ARGS)
@@ -1616,4 +1688,9 @@ EncryptInit(void)
 							   &label_levels, "public,internal,confidential,secret",
 							   PGC_SUSET, GUC_LIST_INPUT,
 							   check_labels, assign_labels, NULL);
+	DefineCustomBoolVariable("utilix.test_unmasked_blind_index",
+							 "Tests only: seal searchable values with an unmasked blind index, as before masking.",
+							 NULL, &write_unmasked_bidx, false,
+							 PGC_SUSET, GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE | GUC_DISALLOW_IN_FILE,
+							 NULL, NULL, NULL);
 }

@@ -8,6 +8,15 @@
  *	 column id (8) | key version (4) | [blind index (16) if flag 0x01] |
  *	 nonce (12) | tag (16) | ciphertext (n)
  *
+ * Flags: 0x01 the value has a blind index; 0x04 (only with 0x01) the blind
+ * index is stored masked, XORed with AES-256(mask key of the column, nonce
+ * zero-padded to a block) (keyring.c, utilix_blind_mask).  The nonce is unique
+ * per value, so two values of equal plaintext store unrelated bytes there:
+ * nothing that compares or compresses stored bytes (record image operators,
+ * pglz over an array of values) learns which values are equal.  Values
+ * written before masking (0x01 alone) still read and match; reencrypt()
+ * rewrites them masked.
+ *
  * Integers are big-endian.  Everything before the nonce is the header and is
  * the AES-GCM associated data, so a value cannot be moved to another
  * tenant or column, or have its key version or blind index changed, and
@@ -90,9 +99,11 @@ utilix_envelope_parse(const uint8 *data, size_t len, UtilixEnvelope *env)
 	if (data[pos++] != UTILIX_ENV_FORMAT)
 		return false;
 	flags = data[pos++];
-	if ((flags & ~UTILIX_ENV_FLAG_BIDX) != 0)
+	if (flags != 0 && flags != UTILIX_ENV_FLAG_BIDX &&
+		flags != (UTILIX_ENV_FLAG_BIDX | UTILIX_ENV_FLAG_MASKED))
 		return false;
 	env->has_bidx = (flags & UTILIX_ENV_FLAG_BIDX) != 0;
+	env->masked = (flags & UTILIX_ENV_FLAG_MASKED) != 0;
 	env->header_len = utilix_envelope_header_len(env->has_bidx);
 	if (len < env->header_len + UTILIX_NONCE_LEN + UTILIX_TAG_LEN)
 		return false;
@@ -121,8 +132,8 @@ utilix_envelope_parse(const uint8 *data, size_t len, UtilixEnvelope *env)
 }
 
 /*
- * Strictly parse the withheld form of a searchable value (flags 0x03, a
- * blind index of zeroes); false for anything else, sealed values included.
+ * Strictly parse the withheld form of a searchable value (flags 0x03 or
+ * 0x07, a blind index of zeroes); false for anything else, sealed values included.
  * env is filled as for the sealed value it came from, except that its blind
  * index is the zeroes and nothing in it opens.
  */
@@ -131,16 +142,20 @@ utilix_envelope_parse_withheld(const uint8 *data, size_t len, UtilixEnvelope *en
 {
 	uint8	   *copy;
 	bool		ok;
+	uint8		flags;
 
 	memset(env, 0, sizeof(*env));
 	if (!utilix_is_sealed(data, len) || len < UTILIX_ENV_MAGIC_LEN + 2 ||
-		data[UTILIX_ENV_MAGIC_LEN] != UTILIX_ENV_FORMAT ||
-		data[UTILIX_ENV_MAGIC_LEN + 1] != (UTILIX_ENV_FLAG_BIDX | UTILIX_ENV_FLAG_WITHHELD))
+		data[UTILIX_ENV_MAGIC_LEN] != UTILIX_ENV_FORMAT)
+		return false;
+	flags = data[UTILIX_ENV_MAGIC_LEN + 1];
+	if (flags != (UTILIX_ENV_FLAG_BIDX | UTILIX_ENV_FLAG_WITHHELD) &&
+		flags != (UTILIX_ENV_FLAG_BIDX | UTILIX_ENV_FLAG_WITHHELD | UTILIX_ENV_FLAG_MASKED))
 		return false;
 	/* parse it as the sealed value it would be with the flag cleared */
 	copy = palloc(len);
 	memcpy(copy, data, len);
-	copy[UTILIX_ENV_MAGIC_LEN + 1] = UTILIX_ENV_FLAG_BIDX;
+	copy[UTILIX_ENV_MAGIC_LEN + 1] = flags & ~UTILIX_ENV_FLAG_WITHHELD;
 	ok = utilix_envelope_parse(copy, len, env);
 	if (ok)
 	{
@@ -166,6 +181,8 @@ utilix_envelope_parse_withheld(const uint8 *data, size_t len, UtilixEnvelope *en
 /*
  * The withheld form of a sealed searchable value (which the caller has
  * parsed): a palloc'd copy with flag 0x02 set and the blind index zeroed.
+ * A masked blind index tells nothing either, but it is withheld all the
+ * same: the withheld form stays one form, whatever the stored one.
  */
 uint8 *
 utilix_envelope_withhold(const uint8 *data, size_t len, const UtilixEnvelope *env)
@@ -173,7 +190,8 @@ utilix_envelope_withhold(const uint8 *data, size_t len, const UtilixEnvelope *en
 	uint8	   *out = palloc(len);
 
 	memcpy(out, data, len);
-	out[UTILIX_ENV_MAGIC_LEN + 1] = UTILIX_ENV_FLAG_BIDX | UTILIX_ENV_FLAG_WITHHELD;
+	out[UTILIX_ENV_MAGIC_LEN + 1] = UTILIX_ENV_FLAG_BIDX | UTILIX_ENV_FLAG_WITHHELD |
+		(env->masked ? UTILIX_ENV_FLAG_MASKED : 0);
 	memset(out + (env->bidx - data), 0, UTILIX_BIDX_LEN);
 	return out;
 }
@@ -184,14 +202,14 @@ utilix_envelope_withhold(const uint8 *data, size_t len, const UtilixEnvelope *en
  */
 size_t
 utilix_envelope_write_header(uint8 *out, int64 tenant, int64 column_id,
-							 uint32 key_version, const uint8 *bidx)
+							 uint32 key_version, const uint8 *bidx, bool masked)
 {
 	size_t		pos = 0;
 
 	memcpy(out, UTILIX_ENV_MAGIC, UTILIX_ENV_MAGIC_LEN);
 	pos += UTILIX_ENV_MAGIC_LEN;
 	out[pos++] = UTILIX_ENV_FORMAT;
-	out[pos++] = bidx ? UTILIX_ENV_FLAG_BIDX : 0;
+	out[pos++] = bidx ? (UTILIX_ENV_FLAG_BIDX | (masked ? UTILIX_ENV_FLAG_MASKED : 0)) : 0;
 	put_be64(out + pos, (uint64) tenant);
 	pos += 8;
 	put_be64(out + pos, (uint64) column_id);

@@ -47,6 +47,10 @@ extern void utilix_hmac_sha256(const uint8 *key, size_t keylen,
 extern void utilix_sha256(const uint8 *data, size_t len, uint8 out[32]);
 extern UtilixAead *utilix_aead_new(const uint8 key[UTILIX_KEY_LEN]);
 extern void utilix_aead_free(UtilixAead *aead);
+typedef struct UtilixPrf UtilixPrf;
+extern UtilixPrf *utilix_prf_new(const uint8 key[UTILIX_KEY_LEN]);
+extern void utilix_prf_free(UtilixPrf *prf);
+extern void utilix_prf_block(UtilixPrf *prf, const uint8 in[16], uint8 out[16]);
 extern void utilix_aead_seal(UtilixAead *aead, const uint8 *nonce,
 							 const uint8 *aad, size_t aadlen,
 							 const uint8 *pt, size_t ptlen,
@@ -74,6 +78,7 @@ extern size_t utilix_b64url_decoded_max(size_t srclen);
 #define UTILIX_ENV_FORMAT		0x01
 #define UTILIX_ENV_FLAG_BIDX	0x01
 #define UTILIX_ENV_FLAG_WITHHELD 0x02	/* only in the withheld form, never stored */
+#define UTILIX_ENV_FLAG_MASKED	0x04	/* the blind index is stored masked (with 0x01) */
 #define UTILIX_BIDX_LEN			16
 #define UTILIX_PROBE_LEN		(UTILIX_ENV_MAGIC_LEN + 1 + 8 + 8 + UTILIX_BIDX_LEN)
 #define UTILIX_ARMOUR_PREFIX	"utxe1:"
@@ -85,6 +90,7 @@ typedef struct UtilixEnvelope
 	int64		column_id;
 	uint32		key_version;
 	bool		has_bidx;
+	bool		masked;			/* bidx is the blind index XOR its mask */
 	const uint8 *header;		/* the associated data: header_len bytes */
 	size_t		header_len;
 	const uint8 *bidx;
@@ -100,7 +106,8 @@ extern bool utilix_is_probe(const uint8 *data, size_t len);
 extern size_t utilix_envelope_header_len(bool has_bidx);
 extern bool utilix_envelope_parse(const uint8 *data, size_t len, UtilixEnvelope *env);
 extern size_t utilix_envelope_write_header(uint8 *out, int64 tenant, int64 column_id,
-										   uint32 key_version, const uint8 *bidx);
+										   uint32 key_version, const uint8 *bidx,
+										   bool masked);
 extern void utilix_probe_write(uint8 *out, int64 tenant, int64 column_id, const uint8 *bidx);
 extern void utilix_probe_parse(const uint8 *data, int64 *tenant, int64 *column_id,
 							   const uint8 **bidx);
@@ -123,6 +130,8 @@ extern UtilixTenantKey *utilix_tenant_key(int64 tenant, uint32 version, bool mis
 extern UtilixTenantKey *utilix_active_tenant_key(int64 tenant);
 extern void utilix_blind_index(int64 tenant, int64 column_id, const uint8 *data, size_t len,
 							   uint8 out[UTILIX_BIDX_LEN]);
+extern bool utilix_blind_mask(int64 tenant, int64 column_id, const uint8 *nonce,
+							  uint8 out[UTILIX_BIDX_LEN], bool missing_ok);
 extern void KeyringInit(void);
 extern void EncryptInit(void);
 

@@ -289,6 +289,15 @@ CREATE FUNCTION utilix.key_version(utilix.encrypted_jsonb) RETURNS integer
 COMMENT ON FUNCTION utilix.key_version(utilix.encrypted_text) IS 'the data key version a value was sealed with';
 COMMENT ON FUNCTION utilix.key_version(utilix.encrypted_bytea) IS 'the data key version a value was sealed with';
 COMMENT ON FUNCTION utilix.key_version(utilix.encrypted_jsonb) IS 'the data key version a value was sealed with';
+CREATE FUNCTION utilix._bidx_unmasked(utilix.encrypted_text) RETURNS boolean
+    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'utilix_bidx_unmasked';
+CREATE FUNCTION utilix._bidx_unmasked(utilix.encrypted_bytea) RETURNS boolean
+    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'utilix_bidx_unmasked';
+CREATE FUNCTION utilix._bidx_unmasked(utilix.encrypted_jsonb) RETURNS boolean
+    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'utilix_bidx_unmasked';
+COMMENT ON FUNCTION utilix._bidx_unmasked(utilix.encrypted_text) IS 'internal: is the value''s blind index stored unmasked (written before masking); reencrypt() rewrites it';
+COMMENT ON FUNCTION utilix._bidx_unmasked(utilix.encrypted_bytea) IS 'internal: is the value''s blind index stored unmasked (written before masking); reencrypt() rewrites it';
+COMMENT ON FUNCTION utilix._bidx_unmasked(utilix.encrypted_jsonb) IS 'internal: is the value''s blind index stored unmasked (written before masking); reencrypt() rewrites it';
 CREATE FUNCTION utilix._plain(utilix.encrypted_text) RETURNS text
     LANGUAGE c STABLE STRICT AS 'MODULE_PATHNAME', 'utilix_plain_value';
 CREATE FUNCTION utilix._plain(utilix.encrypted_bytea) RETURNS bytea
@@ -522,13 +531,15 @@ BEGIN
                       JOIN (SELECT k.tenant_id, max(k.version) AS v FROM utilix.data_key k
                              WHERE k.state = ''active'' AND k.version > 0 GROUP BY k.tenant_id) a
                         ON a.tenant_id = x.%3$I
-                     WHERE utilix.key_version(x.%2$I) < a.v AND ($1 IS NULL OR x.%3$I = $1)
+                     WHERE (utilix.key_version(x.%2$I) < a.v OR utilix._bidx_unmasked(x.%2$I))
+                       AND ($1 IS NULL OR x.%3$I = $1)
                      LIMIT %4$s)',
                 leaf, e.column_name, e.tenant_column, batch_size - total) INTO ctids USING tenant;
             n := 0;
             IF cardinality(ctids) > 0 THEN
                 -- as the table's owner, restricted; the seal trigger re-seals
-                -- each value under its tenant's active key
+                -- each value under its tenant's active key (and masks a blind
+                -- index stored before masking)
                 n := (utilix._exec_as_owner(leaf, format('UPDATE %1$s SET %2$I = %2$I WHERE ctid = ANY ($1)', leaf, e.column_name),
                                             ctids, reseal => true))[1]::bigint;
             END IF;

@@ -45,7 +45,7 @@ check_envelope(const uint8 *v, size_t len)
 	{
 		uint8		hdr[64];
 		size_t		hlen = utilix_envelope_write_header(hdr, env.tenant, env.column_id,
-														env.key_version, env.bidx);
+														env.key_version, env.bidx, env.masked);
 
 		FUZZ_CHECK(hlen == env.header_len);
 		FUZZ_CHECK(memcmp(hdr, env.header, hlen) == 0);
@@ -105,7 +105,8 @@ check_withheld(const uint8 *v, size_t len)
 	{
 		FUZZ_CHECK(!utilix_envelope_parse(v, len, &env));
 		FUZZ_CHECK(w.withheld && w.has_bidx);
-		FUZZ_CHECK(v[UTILIX_ENV_MAGIC_LEN + 1] == (UTILIX_ENV_FLAG_BIDX | UTILIX_ENV_FLAG_WITHHELD));
+		FUZZ_CHECK(v[UTILIX_ENV_MAGIC_LEN + 1] == (UTILIX_ENV_FLAG_BIDX | UTILIX_ENV_FLAG_WITHHELD |
+												   (w.masked ? UTILIX_ENV_FLAG_MASKED : 0)));
 		FUZZ_CHECK(w.bidx == v + w.header_len - UTILIX_BIDX_LEN);
 		for (int i = 0; i < UTILIX_BIDX_LEN; i++)
 			FUZZ_CHECK(w.bidx[i] == 0);

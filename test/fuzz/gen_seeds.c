@@ -308,7 +308,7 @@ envelope(uint8 *out, int64 tenant, int64 column, uint32 version, bool bidx, size
 	size_t		pos;
 
 	memset(b, 0xb1, sizeof(b));
-	pos = utilix_envelope_write_header(out, tenant, column, version, bidx ? b : NULL);
+	pos = utilix_envelope_write_header(out, tenant, column, version, bidx ? b : NULL, false);
 	memset(out + pos, 0x4e, UTILIX_NONCE_LEN);	/* nonce */
 	pos += UTILIX_NONCE_LEN;
 	memset(out + pos, 0x7a, UTILIX_TAG_LEN);	/* tag */
@@ -360,6 +360,16 @@ gen_envelope(void)
 	v[6] = 0x03;
 	memset(v + utilix_envelope_header_len(true) - UTILIX_BIDX_LEN, 0, UTILIX_BIDX_LEN);
 	put_envelope("valid-withheld", v, len);
+	/* a masked blind index (flags 0x05), its withheld form (0x07), and 0x04 alone */
+	len = envelope(v, 7, 123456, 3, true, 5);
+	v[6] = 0x05;
+	put_envelope("valid-bidx-masked", v, len);
+	memset(v + utilix_envelope_header_len(true) - UTILIX_BIDX_LEN, 0, UTILIX_BIDX_LEN);
+	v[6] = 0x07;
+	put_envelope("valid-withheld-masked", v, len);
+	len = envelope(v, 7, 123456, 3, false, 5);
+	v[6] = 0x04;
+	put_envelope("near-flags-4", v, len);
 	len = envelope(v, 0, 123456, 3, false, 5);
 	put_envelope("near-tenant-0", v, len);
 	len = envelope(v, -7, 123456, 3, false, 5);

@@ -153,12 +153,12 @@ SQL
 flags=$(printf '%s\n' "$out" | grep -oE '\|utxe1:[A-Za-z0-9_-]+' | cut -c2- | while read -r a; do
     sql "SELECT get_byte(decode(rpad(t, ((length(t) + 3) / 4) * 4, '='), 'base64'), 6)
            FROM (SELECT translate(substr('$a', 7), '-_', '+/') AS t) s"; done | sort -u | tr '\n' ' ')
-is "$flags" "3 " "a cursor opened below the label, fetched after clear_context(): every value withheld (flags 3)"
+is "$flags" "7 " "a cursor opened below the label, fetched after clear_context(): every value withheld (flags 7: blind index, withheld, masked)"
 out=$(printf 'SELECT utilix.set_context(%s, false) IS NULL;\nCOPY (SELECT ssn FROM staff ORDER BY id) TO STDOUT;\n' "'$LO'" | script_app)
 flags=$(printf '%s\n' "$out" | grep -E '^utxe1:' | while read -r a; do
     sql "SELECT get_byte(decode(rpad(t, ((length(t) + 3) / 4) * 4, '='), 'base64'), 6)
            FROM (SELECT translate(substr('$a', 7), '-_', '+/') AS t) s"; done | sort -u | tr '\n' ' ')
-is "$flags" "3 " "COPY (SELECT ssn ...) TO STDOUT below the label: the withheld form"
+is "$flags" "7 " "COPY (SELECT ssn ...) TO STDOUT below the label: the withheld form"
 
 # ------------------------------------------------------------------ the restore attack, across sessions
 # session 1 (below the label) keeps the values; session 2 (the reader) gives
@@ -189,7 +189,7 @@ is "$out" $'1\n0' "the reader with clearance finds Ann by her ssn, and =# pairs 
 dump=$(pg_dump -d "$DB" -t staff --data-only 2>&1)
 ARM_DUMP=$(printf '%s\n' "$dump" | grep -oE 'utxe1:[A-Za-z0-9_-]+' | head -1)
 is "$(sql "SELECT get_byte(decode(rpad(t, ((length(t) + 3) / 4) * 4, '='), 'base64'), 6)
-            FROM (SELECT translate(substr('$ARM_DUMP', 7), '-_', '+/') AS t) s")" "1" \
-   "pg_dump (a superuser) carries the values whole: the armour keeps its blind index (flags 1)"
+            FROM (SELECT translate(substr('$ARM_DUMP', 7), '-_', '+/') AS t) s")" "5" \
+   "pg_dump (a superuser) carries the values whole: the armour keeps its (masked) blind index (flags 5)"
 
 done_testing
