@@ -896,6 +896,14 @@ gate_lock_relation(Oid relid, bool inh, LockGate *g)
 		if (list_member_oid(g->views, relid))
 			return;
 		g->views = lappend_oid(g->views, relid);
+
+		/*
+		 * Lock the view in the mode LOCK is about to take on it anyway (no
+		 * upgrade, so no deadlock), then read its definition: unlocked, a
+		 * CREATE OR REPLACE VIEW committing meanwhile would let LOCK reach a
+		 * table the gate never saw.
+		 */
+		LockRelationOid(relid, g->mode);
 		view = RelationIdGetRelation(relid);
 		if (!RelationIsValid(view))
 			return;
@@ -971,6 +979,33 @@ utilix_gate_lock(LockStmt *stmt, List *relids)
 }
 
 /*
+ * CREATE TRIGGER on a protected table by a role that is not its owner (the
+ * TRIGGER privilege, which GRANT ALL gives): its open transaction holds a
+ * lock that stops every tenant's writes, and a committed trigger (even a
+ * built-in one, such as a BEFORE DELETE suppress_redundant_updates_trigger)
+ * fails every tenant's deletes, retention and offboarding.  Judged before
+ * any lock is taken.
+ */
+static void
+gate_create_trigger(CreateTrigStmt *stmt)
+{
+	Oid			relid;
+
+	if (stmt->relation == NULL)
+		return;
+	relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+	if (!OidIsValid(relid) || pg_class_ownercheck(relid, GetUserId()) ||
+		!protected_under_rls_unlocked(relid))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("only the owner may create triggers on protected table \"%s\"",
+					get_rel_name(relid)),
+			 errdetail("A trigger of another role would act on every tenant's rows, and its creation locks out every tenant's writes."),
+			 errhint("Revoke the TRIGGER privilege on protected tables from application roles.")));
+}
+
+/*
  * Judge a utility statement before it runs.  Sets *sanitize when the
  * statement may run but its errors must lose their detail.
  */
@@ -1008,6 +1043,9 @@ utilix_ddl_gate(Node *parsetree, bool *sanitize)
 			break;
 		case T_VacuumStmt:
 			gate_vacuum((VacuumStmt *) parsetree, sanitize);
+			break;
+		case T_CreateTrigStmt:
+			gate_create_trigger((CreateTrigStmt *) parsetree);
 			break;
 		default:
 			break;

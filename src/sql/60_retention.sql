@@ -358,6 +358,7 @@ COMMENT ON FUNCTION utilix._lock_for_purge(regclass) IS
 -- expired rows left}.
 CREATE FUNCTION utilix._purge_rows(leaf regclass, pred text, ctids tid[]) RETURNS bigint[]
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+    SET enable_indexscan = on SET enable_bitmapscan = on
     AS $$
 DECLARE
     n bigint;
@@ -436,6 +437,7 @@ DECLARE
     have_run boolean;
     gave_way text;
     q text;
+    qd text;
     lr bigint[];
     expected bigint;
     plan jsonb;
@@ -464,6 +466,8 @@ BEGIN
     END;
     IF NOT have_run THEN
         BEGIN
+            -- an index on the time column answers these at once
+            PERFORM set_config('enable_indexscan', 'on', true), set_config('enable_bitmapscan', 'on', true);
             EXECUTE format('SELECT EXISTS (SELECT 1 FROM %s t WHERE %s)', rel, pred) INTO finished;
             IF NOT finished AND NOT EXISTS (SELECT 1 FROM utilix._droppable_partitions(r)) THEN
                 PERFORM set_config('lock_timeout', saved_timeout, true);
@@ -476,6 +480,7 @@ BEGIN
             IF expected < 100000 THEN
                 EXECUTE format('SELECT count(*) FROM %s t WHERE %s', rel, pred) INTO expected;
             END IF;
+            PERFORM set_config('enable_indexscan', 'off', true), set_config('enable_bitmapscan', 'off', true);
         EXCEPTION WHEN lock_not_available THEN
             -- a table lock (the owner's DDL or LOCK TABLE, which hold every
             -- tenant alike) keeps the table from being read: recorded, and
@@ -542,12 +547,13 @@ BEGIN
                               FROM (SELECT t.ctid, t.xmax <> ''0''::xid AS touched FROM %1$s t
                                      WHERE t.ctid > $1[1] AND t.ctid < $1[2] AND %2$s LIMIT %3$s) s),
                           l AS MATERIALIZED (SELECT t.ctid FROM %1$s t WHERE t.ctid = ANY ((SELECT c.touched FROM c)::tid[])
-                                               AND %2$s FOR UPDATE OF t SKIP LOCKED),
-                          d AS (DELETE FROM %1$s x
-                                 WHERE x.ctid = ANY ((SELECT c.untouched FROM c)::tid[]) OR x.ctid = ANY (ARRAY(SELECT l.ctid FROM l))
-                                RETURNING 1)
-                     SELECT (SELECT c.n FROM c), (SELECT c.last FROM c), (SELECT count(*) FROM d)',
+                                               AND %2$s FOR UPDATE OF t SKIP LOCKED)
+                     SELECT (SELECT c.n FROM c), (SELECT c.last FROM c),
+                            COALESCE((SELECT c.untouched FROM c), ''{}'') || ARRAY(SELECT l.ctid FROM l)',
                     leaf, pred, batch);
+        -- the delete apart, so that its foreign-key checks and cascades plan
+        -- with index scans (the window walk above must not use them)
+        qd := format('WITH d AS (DELETE FROM %1$s x WHERE x.ctid = ANY ($1) RETURNING 1) SELECT count(*) FROM d', leaf);
         -- the table locks are held now; a lock the batches meet is a row's
         -- (taken since the batch read it, or reached through a foreign
         -- key), which says only that this row cannot go yet: 10 ms at most
@@ -568,7 +574,11 @@ BEGIN
             -- out row by row below.
             BEGIN
                 res := utilix._exec_as_owner(leaf, q, ARRAY[from_ctid, window_end]);
+                PERFORM set_config('enable_indexscan', 'on', true), set_config('enable_bitmapscan', 'on', true);
+                res[3] := (utilix._exec_as_owner(leaf, qd, res[3]::tid[]))[1];
+                PERFORM set_config('enable_indexscan', 'off', true), set_config('enable_bitmapscan', 'off', true);
             EXCEPTION WHEN lock_not_available OR integrity_constraint_violation OR transaction_rollback THEN
+                PERFORM set_config('enable_indexscan', 'off', true), set_config('enable_bitmapscan', 'off', true);
                 res := NULL;
             END;
             IF res IS NOT NULL THEN
