@@ -283,9 +283,38 @@ $$;
 COMMENT ON FUNCTION utilix._droppable_partitions(utilix.retention_policy) IS
     'internal: partitions of a time-partitioned table whose upper bound is past the longest retention, holding nothing held';
 
+-- Counting expired rows under retention settings this very transaction
+-- wrote (a tenant override, a policy, a hold), then rolling back, answers
+-- questions about a tenant's rows with nothing left on record: a binary
+-- search over a tenant's keep recovered its timestamps.  Such counts are
+-- recorded at once, through any rollback, in the chain of every tenant that
+-- is not purged, where its auditors see them.  (Refusing them would break
+-- the DBA's set-then-apply in one transaction.)
+CREATE FUNCTION utilix._record_unsettled_retention(what text, rel regclass) RETURNS void
+    LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    t bigint;
+BEGIN
+    IF NOT (EXISTS (SELECT 1 FROM utilix.retention_policy x WHERE utilix._written_here(x.xmin))
+            OR EXISTS (SELECT 1 FROM utilix.tenant_retention x WHERE utilix._written_here(x.xmin))
+            OR EXISTS (SELECT 1 FROM utilix.legal_hold x WHERE utilix._written_here(x.xmin))) THEN
+        RETURN;
+    END IF;
+    FOR t IN SELECT x.id FROM utilix.tenant x WHERE x.status <> 'purged' ORDER BY x.id LOOP
+        PERFORM utilix._log_event('purge', t, 'ok',
+                                  format('%s by %s counted expired rows%s under retention settings not yet committed',
+                                         what, session_user, CASE WHEN rel IS NULL THEN '' ELSE ' of ' || rel::text END),
+                                  NULL, false);
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION utilix._record_unsettled_retention(text, regclass) IS
+    'internal: records in every tenant''s chain, at once, a count of expired rows made under retention settings this transaction wrote';
+
 CREATE FUNCTION utilix.purge_preview(rel regclass DEFAULT NULL)
     RETURNS TABLE (table_name regclass, rows_expired bigint, partitions integer, estimated_bytes bigint)
-    LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
     AS $$
 DECLARE
     r utilix.retention_policy;
@@ -297,6 +326,7 @@ BEGIN
     IF rel IS NOT NULL THEN
         PERFORM utilix._policy_table(rel);
     END IF;
+    PERFORM utilix._record_unsettled_retention('purge_preview()', rel);
     FOR r IN SELECT q.* FROM utilix.retention_policy q
               WHERE rel IS NULL OR to_regclass(format('%I.%I', q.schema_name, q.table_name)) = rel LOOP
         SELECT * INTO p FROM utilix.protected_table q WHERE q.schema_name = r.schema_name AND q.table_name = r.table_name;
@@ -438,6 +468,8 @@ DECLARE
     gave_way text;
     q text;
     qd text;
+    keep_sql text;
+    todel tid[];
     lr bigint[];
     expected bigint;
     plan jsonb;
@@ -534,6 +566,19 @@ BEGIN
             EXIT;
         END;
         nblocks := pg_relation_size(leaf) / current_setting('block_size')::integer;
+        -- rows a foreign key without an action still refers to (NO ACTION,
+        -- RESTRICT) cannot go: they are left out before the delete, instead
+        -- of failing it and being sorted out row by row at every run (a
+        -- tenant's own references would otherwise cost every tenant's purge)
+        SELECT string_agg(format('EXISTS (SELECT 1 FROM %s c WHERE %s)', c.conrelid::regclass,
+                                 (SELECT string_agg(format('c.%I = t.%I', ca.attname, pa.attname), ' AND ')
+                                    FROM unnest(c.conkey, c.confkey) k(ck, pk)
+                                    JOIN pg_attribute ca ON ca.attrelid = c.conrelid AND ca.attnum = k.ck
+                                    JOIN pg_attribute pa ON pa.attrelid = c.confrelid AND pa.attnum = k.pk)), ' OR ')
+          INTO keep_sql
+          FROM pg_constraint c
+         WHERE c.contype = 'f' AND c.confdeltype IN ('a', 'r') AND c.conparentid = 0
+           AND c.confrelid IN (SELECT leaf::oid UNION SELECT a.relid FROM pg_partition_ancestors(leaf) a);
         -- the candidates: expired rows of the window, read without waiting.
         -- One whose xmax is unset was neither locked nor changed by anyone
         -- when it was read, and is deleted at once; the others may be held
@@ -575,7 +620,13 @@ BEGIN
             BEGIN
                 res := utilix._exec_as_owner(leaf, q, ARRAY[from_ctid, window_end]);
                 PERFORM set_config('enable_indexscan', 'on', true), set_config('enable_bitmapscan', 'on', true);
-                res[3] := (utilix._exec_as_owner(leaf, qd, res[3]::tid[]))[1];
+                todel := res[3]::tid[];
+                IF keep_sql IS NOT NULL AND cardinality(todel) > 0 THEN
+                    todel := (utilix._exec_as_owner(leaf,
+                                format('SELECT ARRAY(SELECT t.ctid FROM %1$s t WHERE t.ctid = ANY ($1) AND NOT (%2$s))', leaf, keep_sql),
+                                todel))[1]::tid[];
+                END IF;
+                res[3] := (utilix._exec_as_owner(leaf, qd, todel))[1];
                 PERFORM set_config('enable_indexscan', 'off', true), set_config('enable_bitmapscan', 'off', true);
             EXCEPTION WHEN lock_not_available OR integrity_constraint_violation OR transaction_rollback THEN
                 PERFORM set_config('enable_indexscan', 'off', true), set_config('enable_bitmapscan', 'off', true);
@@ -660,6 +711,7 @@ BEGIN
             RAISE EXCEPTION 'table "%" has no retention policy', rel::text USING ERRCODE = '22023';
         END IF;
     END IF;
+    PERFORM utilix._record_unsettled_retention('run_retention()', rel);
     FOR r IN SELECT * FROM utilix.retention_policy q
               WHERE rel IS NULL OR to_regclass(format('%I.%I', q.schema_name, q.table_name)) = rel LOOP
         run_id := utilix._retention_step(r, 2147483647);
