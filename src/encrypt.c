@@ -1216,7 +1216,9 @@ typedef struct CallNote
 	NotedValue	moved[MAX_NOTED_VALUES];
 } CallNote;
 
-static CallNote call_note;
+/* two notes, used in turn: the previous call's, and this call's */
+static CallNote call_notes[2];
+static int	call_note_current = 0;
 
 static void
 note_value(NotedValue *list, int *n, int64 column_id, const uint8 *nonce)
@@ -1240,7 +1242,7 @@ noted(const NotedValue *list, int n, const UtilixEnvelope *env)
 
 /* Has this transaction moved the row at tid of relid to another partition? */
 static bool
-source_row_moved(Oid relid, ItemPointer tid)
+source_row_moved(Oid relid, const ItemPointerData *tid)
 {
 	Relation	r;
 	HeapTupleData tup;
@@ -1313,7 +1315,8 @@ utilix_seal_row(PG_FUNCTION_ARGS)
 	Datum	   *vals;
 	bool	   *nulls;
 	int			nrepl = 0;
-	CallNote	prev;
+	const CallNote *prev;
+	CallNote   *note;
 	bool		prev_ok;
 	int			unrestricted = -1;	/* writer_unrestricted(), asked once */
 
@@ -1324,13 +1327,15 @@ utilix_seal_row(PG_FUNCTION_ARGS)
 				 errmsg("utilix._seal_row() must be a BEFORE INSERT OR UPDATE row trigger")));
 	utilix_require_preload();
 	/* the previous call's note is for this call only; this call leaves its own */
-	prev = call_note;
-	prev_ok = prev.valid && prev.lxid == MyProc->lxid &&
-		prev.stmt == GetCurrentStatementStartTimestamp();
-	call_note.valid = false;
-	call_note.nsealed = 0;
-	call_note.nmoved = 0;
-	call_note.relid = InvalidOid;
+	prev = &call_notes[call_note_current];
+	call_note_current ^= 1;
+	note = &call_notes[call_note_current];
+	prev_ok = prev->valid && prev->lxid == MyProc->lxid &&
+		prev->stmt == GetCurrentStatementStartTimestamp();
+	note->valid = false;
+	note->nsealed = 0;
+	note->nmoved = 0;
+	note->relid = InvalidOid;
 	/* COPY FROM runs as the owner without row level security only until its first row */
 	utilix_copy_end_noforce();
 	rel = td->tg_relation;
@@ -1433,7 +1438,7 @@ utilix_seal_row(PG_FUNCTION_ARGS)
 			utilix_note_plaintext();
 			sealed = seal_bytes(tenant, m->column_ids[i], m->searchable[i], data, len);
 			/* its nonce follows its header */
-			note_value(call_note.sealed, &call_note.nsealed, m->column_ids[i],
+			note_value(note->sealed, &note->nsealed, m->column_ids[i],
 					   (const uint8 *) VARDATA(DatumGetPointer(sealed)) +
 					   utilix_envelope_header_len(m->searchable[i]));
 			cols[nrepl] = attnum;
@@ -1496,9 +1501,9 @@ utilix_seal_row(PG_FUNCTION_ARGS)
 					unrestricted = writer_unrestricted();
 				if (!unrestricted)
 				{
-					call_note.relid = RelationGetRelid(rel);
-					call_note.tid = oldtuple->t_self;
-					note_value(call_note.moved, &call_note.nmoved, env.column_id, env.nonce);
+					note->relid = RelationGetRelid(rel);
+					note->tid = oldtuple->t_self;
+					note_value(note->moved, &note->nmoved, env.column_id, env.nonce);
 				}
 			}
 			continue;
@@ -1523,9 +1528,9 @@ utilix_seal_row(PG_FUNCTION_ARGS)
 			if (unrestricted < 0)
 				unrestricted = writer_unrestricted();
 			if (!unrestricted &&
-				!(prev_ok && noted(prev.sealed, prev.nsealed, &env)) &&
-				!(prev_ok && oldtuple == NULL && noted(prev.moved, prev.nmoved, &env) &&
-				  source_row_moved(prev.relid, &prev.tid)))
+				!(prev_ok && noted(prev->sealed, prev->nsealed, &env)) &&
+				!(prev_ok && oldtuple == NULL && noted(prev->moved, prev->nmoved, &env) &&
+				  source_row_moved(prev->relid, &prev->tid)))
 				ereport(ERROR,
 						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 						 errmsg("permission denied to write ciphertext of column \"%s\"", colname),
@@ -1555,11 +1560,11 @@ utilix_seal_row(PG_FUNCTION_ARGS)
 			nrepl++;
 		}
 	}
-	if (call_note.nsealed > 0 || call_note.nmoved > 0)
+	if (note->nsealed > 0 || note->nmoved > 0)
 	{
-		call_note.lxid = MyProc->lxid;
-		call_note.stmt = GetCurrentStatementStartTimestamp();
-		call_note.valid = true;
+		note->lxid = MyProc->lxid;
+		note->stmt = GetCurrentStatementStartTimestamp();
+		note->valid = true;
 	}
 	if (nrepl > 0)
 		tuple = heap_modify_tuple_by_cols(tuple, desc, nrepl, cols, vals, nulls);
