@@ -267,12 +267,10 @@ utilix_has_armour_prefix(const char *s, size_t len)
 		memcmp(s, UTILIX_ARMOUR_PREFIX, UTILIX_ARMOUR_PREFIX_LEN) == 0;
 }
 
-/*
- * Decode armour into a palloc'd sealed value.  Returns false unless the text
- * is armour whose content parses as a sealed value.
- */
-bool
-utilix_dearmour(const char *s, size_t len, uint8 **out, size_t *outlen)
+/* Armour decoded into a palloc'd buffer, kept when parse accepts it. */
+static bool
+dearmour_with(const char *s, size_t len, uint8 **out, size_t *outlen,
+			  bool (*parse) (const uint8 *, size_t, UtilixEnvelope *))
 {
 	size_t		cap;
 	uint8	   *buf;
@@ -284,8 +282,7 @@ utilix_dearmour(const char *s, size_t len, uint8 **out, size_t *outlen)
 	len -= UTILIX_ARMOUR_PREFIX_LEN;
 	cap = utilix_b64url_decoded_max(len);
 	buf = palloc(cap);
-	if (!utilix_b64url_decode(s, len, buf, cap, outlen) ||
-		!utilix_envelope_parse(buf, *outlen, &env))
+	if (!utilix_b64url_decode(s, len, buf, cap, outlen) || !parse(buf, *outlen, &env))
 	{
 		pfree(buf);
 		return false;
@@ -294,26 +291,19 @@ utilix_dearmour(const char *s, size_t len, uint8 **out, size_t *outlen)
 	return true;
 }
 
+/*
+ * Decode armour into a palloc'd sealed value.  Returns false unless the text
+ * is armour whose content parses as a sealed value.
+ */
+bool
+utilix_dearmour(const char *s, size_t len, uint8 **out, size_t *outlen)
+{
+	return dearmour_with(s, len, out, outlen, utilix_envelope_parse);
+}
+
 /* Decode armour of a withheld form (see above); false for anything else. */
 bool
 utilix_dearmour_withheld(const char *s, size_t len, uint8 **out, size_t *outlen)
 {
-	size_t		cap;
-	uint8	   *buf;
-	UtilixEnvelope env;
-
-	if (!utilix_has_armour_prefix(s, len))
-		return false;
-	s += UTILIX_ARMOUR_PREFIX_LEN;
-	len -= UTILIX_ARMOUR_PREFIX_LEN;
-	cap = utilix_b64url_decoded_max(len);
-	buf = palloc(cap);
-	if (!utilix_b64url_decode(s, len, buf, cap, outlen) ||
-		!utilix_envelope_parse_withheld(buf, *outlen, &env))
-	{
-		pfree(buf);
-		return false;
-	}
-	*out = buf;
-	return true;
+	return dearmour_with(s, len, out, outlen, utilix_envelope_parse_withheld);
 }

@@ -64,34 +64,8 @@ records() { # records TENANT KIND OUTCOME: how many the tenant's chain holds
     q "SELECT count(*) FROM utilix.access_log WHERE tenant_id = $1 AND kind = '$2' AND outcome = '$3'"
 }
 
-step=0
-hold_open() {       # hold_open NAME ROLE
-    mkfifo "$hold_dir/$1.in"
-    PGAPPNAME="et_$1" psql -X -q -A -t -U "$2" -d "$DB" <"$hold_dir/$1.in" >"$hold_dir/$1.out" 2>&1 &
-    local fd
-    exec {fd}>"$hold_dir/$1.in"
-    FD[$1]=$fd
-}
-hold_send() {       # hold_send NAME SQL: runs SQL in the session and waits until it is done
-    step=$((step + 1))
-    printf '/* et-%s */ %s;\n' "$step" "$2" >&"${FD[$1]}"
-    local end=$((SECONDS + 30)) got
-    while :; do
-        got=$(q "SELECT state FROM pg_stat_activity WHERE application_name = 'et_$1' AND query LIKE '/* et-$step */%'")
-        case "$got" in idle*) return 0 ;; esac
-        [ $SECONDS -ge $end ] && { diag "session $1 did not finish step $step: $got; $(tail -3 "$hold_dir/$1.out")"; return 1; }
-        sleep 0.05
-    done
-}
-hold_close() {
-    eval "exec ${FD[$1]}>&-"
-    unset "FD[$1]"
-    local end=$((SECONDS + 15))
-    while [ -n "$(q "SELECT 1 FROM pg_stat_activity WHERE application_name = 'et_$1'")" ]; do
-        [ $SECONDS -ge $end ] && break
-        sleep 0.05
-    done
-}
+SESSION_TAG=et
+. "$here/sessions.sh"
 
 # ------------------------------------------------------------------ set-up
 cleanup

@@ -76,34 +76,8 @@ tick() {    # tick: one run of the worker's work, in a transaction of its own; s
 }
 
 # --- sessions that hold something while the test goes on: psql reading a fifo
-step=0
-hold_open() {       # hold_open NAME ROLE
-    mkfifo "$hold_dir/$1.in"
-    PGAPPNAME="rl_$1" psql -X -q -A -t -U "$2" -d "$DB" <"$hold_dir/$1.in" >"$hold_dir/$1.out" 2>&1 &
-    local fd
-    exec {fd}>"$hold_dir/$1.in"
-    FD[$1]=$fd
-}
-hold_send() {       # hold_send NAME SQL: runs SQL in the session and waits until it is done
-    step=$((step + 1))
-    printf '/* rl-%s */ %s;\n' "$step" "$2" >&"${FD[$1]}"
-    local end=$((SECONDS + 30)) got
-    while :; do
-        got=$(q "SELECT state FROM pg_stat_activity WHERE application_name = 'rl_$1' AND query LIKE '/* rl-$step */%'")
-        case "$got" in idle*) return 0 ;; esac
-        [ $SECONDS -ge $end ] && { diag "session $1 did not finish step $step ($2): $got; $(tail -3 "$hold_dir/$1.out")"; return 1; }
-        sleep 0.05
-    done
-}
-hold_close() {      # hold_close NAME: ends the session (an open transaction rolls back)
-    eval "exec ${FD[$1]}>&-"
-    unset "FD[$1]"
-    local end=$((SECONDS + 15))
-    while [ -n "$(q "SELECT 1 FROM pg_stat_activity WHERE application_name = 'rl_$1'")" ]; do
-        [ $SECONDS -ge $end ] && break
-        sleep 0.05
-    done
-}
+SESSION_TAG=rl
+. "$here/sessions.sh"
 
 # ------------------------------------------------------------------ set-up
 cleanup

@@ -75,35 +75,8 @@ tick() {    # one run of the worker's work; sets TICK_MS and TICK_XIDS
     [ -n "$out" ] && diag "tick said: $out"
     return 0
 }
-step=0
-hold_open() {       # hold_open NAME ROLE
-    mkfifo "$hold_dir/$1.in"
-    PGAPPNAME="rr_$1" psql -X -q -A -t -U "$2" -d "$DB" <"$hold_dir/$1.in" >"$hold_dir/$1.out" 2>&1 &
-    local fd
-    exec {fd}>"$hold_dir/$1.in"
-    FD[$1]=$fd
-}
-hold_send() {       # hold_send NAME SQL [nowait]: runs SQL in the session (and waits until it is done)
-    step=$((step + 1))
-    printf '/* rr-%s */ %s;\n' "$step" "$2" >&"${FD[$1]}"
-    [ "${3:-}" == nowait ] && { sleep 0.5; return 0; }
-    local end=$((SECONDS + 30)) got
-    while :; do
-        got=$(q "SELECT state FROM pg_stat_activity WHERE application_name = 'rr_$1' AND query LIKE '/* rr-$step */%'")
-        case "$got" in idle*) return 0 ;; esac
-        [ $SECONDS -ge $end ] && { diag "session $1 did not finish step $step: $got; $(tail -3 "$hold_dir/$1.out")"; return 1; }
-        sleep 0.05
-    done
-}
-hold_close() {
-    eval "exec ${FD[$1]}>&-"
-    unset "FD[$1]"
-    local end=$((SECONDS + 15))
-    while [ -n "$(q "SELECT 1 FROM pg_stat_activity WHERE application_name = 'rr_$1'")" ]; do
-        [ $SECONDS -ge $end ] && break
-        sleep 0.05
-    done
-}
+SESSION_TAG=rr
+. "$here/sessions.sh"
 strong_locks() {    # strong_locks TABLE: locks above ROW EXCLUSIVE that the application role holds on it
     q "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)
         WHERE a.usename = '$APP' AND l.relation = '$1'::regclass AND l.granted
