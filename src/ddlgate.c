@@ -77,6 +77,9 @@
  */
 static bool is_protected(Oid relid);
 static void require_no_expression_rebuild(Oid relid, const char *what);
+static bool protected_under_rls_unlocked(Oid relid);
+static void refuse_table_lock_by_non_owner(Oid relid, const char *what);
+static void refuse_table_locks_anywhere(const char *what);
 
 static bool
 gated(Oid relid)
@@ -741,6 +744,48 @@ require_no_expression_rebuild(Oid relid, const char *what)
 }
 
 /* the same for every protected table (REINDEX SCHEMA, CLUSTER or VACUUM FULL of all tables) */
+/*
+ * Maintenance that holds a protected table's lock for as long as it runs
+ * (VACUUM FULL, REINDEX of a whole schema or database): not for a role under
+ * row level security that does not own the table (the database's owner may
+ * run them on tables it does not own).  Looped, it held off every tenant's
+ * reads, writes, retention and offboarding.  Judged before any lock is taken.
+ */
+static void
+refuse_table_lock_by_non_owner(Oid relid, const char *what)
+{
+	List	   *rels;
+	ListCell   *lc;
+
+	if (!OidIsValid(relid) || get_rel_relkind(relid) == '\0')
+		return;
+	rels = find_all_inheritors(relid, NoLock, NULL);
+	foreach(lc, rels)
+	{
+		Oid			r = lfirst_oid(lc);
+
+		if (!pg_class_ownercheck(r, GetUserId()) && protected_under_rls_unlocked(r))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("%s of protected table \"%s\" is for its owner only", what, get_rel_name(r)),
+					 errdetail("It holds the table's lock while it runs, holding up every tenant of the table."),
+					 errhint("Run it as the table's owner.")));
+	}
+}
+
+/* The same for the forms without a table: every protected table counts. */
+static void
+refuse_table_locks_anywhere(const char *what)
+{
+	ListCell   *lc;
+
+	if (superuser() || get_namespace_oid("utilix", true) == InvalidOid)
+		return;
+	foreach(lc, internal_oids("SELECT relid FROM utilix.protected_table", InvalidOid, (Datum) 0))
+		if (get_rel_relkind(lfirst_oid(lc)) != '\0')
+			refuse_table_lock_by_non_owner(lfirst_oid(lc), what);
+}
+
 static void
 require_no_expression_rebuild_anywhere(const char *what)
 {
@@ -773,7 +818,10 @@ gate_reindex(ReindexStmt *stmt, bool *sanitize)
 		}
 	}
 	else
+	{
+		refuse_table_locks_anywhere("REINDEX of a schema or database");
 		require_no_expression_rebuild_anywhere("REINDEX");
+	}
 }
 
 static void
@@ -812,13 +860,18 @@ gate_vacuum(VacuumStmt *stmt, bool *sanitize)
 		return;
 	if (stmt->rels == NIL)
 	{
+		refuse_table_locks_anywhere("VACUUM FULL");
 		require_no_expression_rebuild_anywhere("VACUUM FULL");
 		return;
 	}
 	foreach(lc, stmt->rels)
 	{
 		VacuumRelation *vr = (VacuumRelation *) lfirst(lc);
-		Oid			relid = vr->relation ? lookup_locked(vr->relation, AccessExclusiveLock) : vr->oid;
+		Oid			relid;
+
+		refuse_table_lock_by_non_owner(vr->relation ? RangeVarGetRelid(vr->relation, NoLock, true) : vr->oid,
+									   "VACUUM FULL");
+		relid = vr->relation ? lookup_locked(vr->relation, AccessExclusiveLock) : vr->oid;
 
 		if (OidIsValid(relid))
 		{

@@ -347,9 +347,11 @@ BEGIN
         RETURN NULL;
     END IF;
 
-    PERFORM utilix._login_touch(tid, u.user_login, password);
+    -- on record first (its access-log part at once): a rehash below that
+    -- is cancelled or fails must not hide a right password
     PERFORM utilix._auth_event(tid, login, 'login', CASE WHEN u.must_change THEN 'password change required' ELSE 'ok' END,
                                client_addr);
+    PERFORM utilix._login_touch(tid, u.user_login, password);
     -- cleared last: a success that fails on the way leaves its attempt counted
     PERFORM utilix._login_reset(tid, u.user_login);
     RETURN utilix._sign_token(tid, u.user_login, ttl, u.rights, utilix._clearance_within_ceiling(tid, u.clearance),
@@ -368,6 +370,7 @@ DECLARE
     t bigint := utilix.current_tenant();
     me text := utilix.current_app_user();
     u record;
+    new_hash text;
 BEGIN
     IF old_password IS NULL OR new_password IS NULL THEN
         RAISE EXCEPTION 'passwords must not be null' USING ERRCODE = '22004';
@@ -384,6 +387,10 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'the current context is not an application user' USING ERRCODE = '42501';
     END IF;
+    -- the new hash before the check, so that what follows a right password
+    -- is as quick as what follows a wrong one (a statement_timeout between
+    -- them would tell them apart, with nothing on record)
+    new_hash := utilix._hash_password(new_password);
     -- counted like a login attempt, before the password is checked
     IF octet_length(old_password) > 1024
        OR NOT utilix._login_attempt(t, me, current_setting('utilix.login_max_failures')::integer,
@@ -398,8 +405,10 @@ BEGIN
         RAISE WARNING 'the current password is wrong' USING ERRCODE = '28P01';
         RETURN NULL;
     END IF;
+    -- on record at once, through any error or cancellation that follows
+    PERFORM utilix._log_event('login', t, 'ok', 'change password: current password verified', me);
     -- changes only the hash the old password was checked against
-    UPDATE utilix.app_user a SET password_hash = utilix._hash_password(new_password), must_change = false,
+    UPDATE utilix.app_user a SET password_hash = new_hash, must_change = false,
            updated_at = now()
      WHERE a.tenant_id = t AND a.login = me AND a.status = 'active' AND a.password_hash = u.password_hash;
     IF NOT FOUND THEN

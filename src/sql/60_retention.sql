@@ -296,9 +296,15 @@ CREATE FUNCTION utilix._record_unsettled_retention(what text, rel regclass) RETU
 DECLARE
     t bigint;
 BEGIN
+    -- rows written here show in their xmin; rows deleted here (a hold
+    -- released, an override or policy dropped) only in this transaction's
+    -- statistics counters (which need track_counts, on by default)
     IF NOT (EXISTS (SELECT 1 FROM utilix.retention_policy x WHERE utilix._written_here(x.xmin))
             OR EXISTS (SELECT 1 FROM utilix.tenant_retention x WHERE utilix._written_here(x.xmin))
-            OR EXISTS (SELECT 1 FROM utilix.legal_hold x WHERE utilix._written_here(x.xmin))) THEN
+            OR EXISTS (SELECT 1 FROM utilix.legal_hold x WHERE utilix._written_here(x.xmin))
+            OR pg_stat_get_xact_tuples_deleted('utilix.retention_policy'::regclass)
+               + pg_stat_get_xact_tuples_deleted('utilix.tenant_retention'::regclass)
+               + pg_stat_get_xact_tuples_deleted('utilix.legal_hold'::regclass) > 0) THEN
         RETURN;
     END IF;
     FOR t IN SELECT x.id FROM utilix.tenant x WHERE x.status <> 'purged' ORDER BY x.id LOOP

@@ -355,9 +355,13 @@ SELECT throws_ok($$SELECT utilix.drop_user('twin')$$, '22023', 'user "twin" does
 -- an unknown user or tenant costs a full scrypt, like a wrong password
 SELECT utilix.create_user('timer', 'Tm initial pw 01') \g /dev/null
 SET LOCAL utilix.login_max_failures = 1000;
-SELECT pg_temp.min_login_ms('u40 alpha', 'timer', 'Tm wrong pw 01', 5) AS ms_wrong,
-       pg_temp.min_login_ms('u40 alpha', 'no such user', 'Tm wrong pw 01', 5) AS ms_user,
-       pg_temp.min_login_ms('u40 nowhere', 'timer', 'Tm wrong pw 01', 5) AS ms_tenant \gset
+-- interleaved rounds, the best of each: a burst of load on a busy machine
+-- then hits all three alike instead of one of them
+SELECT min(w) AS ms_wrong, min(u) AS ms_user, min(t) AS ms_tenant
+  FROM (SELECT pg_temp.min_login_ms('u40 alpha', 'timer', 'Tm wrong pw 01', 1) AS w,
+               pg_temp.min_login_ms('u40 alpha', 'no such user', 'Tm wrong pw 01', 1) AS u,
+               pg_temp.min_login_ms('u40 nowhere', 'timer', 'Tm wrong pw 01', 1) AS t
+          FROM generate_series(1, 12)) r \gset
 RESET utilix.login_max_failures;
 SELECT cmp_ok(:ms_user::float8, '>', 0.5 * :ms_wrong::float8, format('an unknown user costs about as much as a wrong password (%s vs %s ms)', round(:ms_user::numeric, 2), round(:ms_wrong::numeric, 2)));
 SELECT cmp_ok(:ms_tenant::float8, '>', 0.5 * :ms_wrong::float8, format('an unknown tenant costs about as much as a wrong password (%s vs %s ms)', round(:ms_tenant::numeric, 2), round(:ms_wrong::numeric, 2)));

@@ -241,6 +241,28 @@ else
     ok "an operator recovers no date of beta's rows without a record in beta's chain"
 fi
 
+# ------------------------------------------------------------------ 3b. a hold released in a transaction rolled back (fresh review)
+must "SELECT utilix.set_retention('rr_patient', '100 years', 'dob')" "set_retention"
+out=$(qas "$OPS" "SELECT utilix.hold_tenant($tb, 'litigation rr-3b')")
+q "SELECT utilix.access_log_flush(10000)" >/dev/null
+before=$(q "SELECT count(*) FROM utilix.access_log WHERE tenant_id = $tb")
+out=$(qas "$OPS" "BEGIN" "SELECT utilix.release_hold($tb)" "SELECT rows_expired FROM utilix.purge_preview('rr_patient')" "ROLLBACK")
+q "SELECT utilix.access_log_flush(10000)" >/dev/null
+after=$(q "SELECT count(*) FROM utilix.access_log WHERE tenant_id = $tb")
+like "$((after - before))" '^[1-9]' "purge_preview after a hold released in the same transaction, rolled back, is recorded in the held tenant's chain"
+out=$(qas "$OPS" "SELECT utilix.release_hold($tb)")
+must "SELECT utilix.drop_retention('rr_patient')" "drop_retention"
+
+# ------------------------------------------------------------------ 1c. the database's owner, not the table's: VACUUM FULL, REINDEX SCHEMA (fresh review)
+must "ALTER DATABASE $DB OWNER TO $APP" "alter database"
+like "$(qas "$APP" "VACUUM FULL rr_ev")" "is for its owner only" \
+     "VACUUM FULL of a protected table by the database's owner, not the table's, is refused"
+like "$(qas "$APP" "VACUUM FULL")" "is for its owner only" "... and VACUUM FULL of every table"
+like "$(qas "$APP" "REINDEX SCHEMA public")" "is for its owner only" "... and REINDEX SCHEMA over protected tables"
+like "$(qas "$APP" "VACUUM rr_ev" "SELECT 'plain vacuum done'")" "plain vacuum done" \
+     "a plain VACUUM (no lock that holds up writers) still runs"
+must "ALTER DATABASE $DB OWNER TO postgres" "alter database back"
+
 # ------------------------------------------------------------------ what held: many rows locked by one tenant
 must "SELECT utilix.set_retention('rr_ev', '30 days', 'ts')" "set_retention"
 must "TRUNCATE rr_ev; INSERT INTO rr_ev SELECT CASE WHEN g % 2 = 0 THEN $ta ELSE $tb END, g, now() - interval '90 days' FROM generate_series(1, 40000) g;
